@@ -1,0 +1,2 @@
+"""ADU datasets; importing this package registers them in Dassl."""
+from . import office_home  # noqa: F401

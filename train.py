@@ -1,0 +1,151 @@
+"""Train and evaluate a trainer on an ADU dataset (CoOp / MaPLe command line).
+
+    python train.py --root DATA --seed 1 --trainer ADU \
+        --dataset-config-file configs/datasets/office_home.yaml \
+        --config-file configs/trainers/ADU/vit_b16_ep50.yaml \
+        --output-dir output/run --forget-domains art
+
+Config precedence: Dassl defaults < the project's keys (trainers/config.py)
+< dataset yaml < method yaml < command-line arguments < trailing opts.
+"""
+import argparse
+import os
+import sys
+
+import torch
+from dassl.config import get_cfg_default
+from dassl.data.datasets import DATASET_REGISTRY
+from dassl.engine import TRAINER_REGISTRY, build_trainer
+from dassl.utils import set_random_seed, setup_logger
+
+import datasets  # noqa: F401  (registers the ADU datasets)
+import trainers  # noqa: F401  (registers the trainers)
+from trainers.config import extend_cfg
+from trainers.evaluation import install_domain_test
+from trainers.run_info import write_run_info
+
+
+class UsageError(Exception):
+    """A problem with what the user asked for; printed as one line."""
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--root", type=str, default="", help="path to the datasets")
+    parser.add_argument("--output-dir", type=str, default="", help="output directory")
+    parser.add_argument("--resume", type=str, default="",
+                        help="checkpoint directory to resume training from")
+    parser.add_argument("--seed", type=int, default=-1,
+                        help="only a positive value enables a fixed seed")
+    parser.add_argument("--forget-domains", type=str, nargs="+",
+                        help="domains to forget (sets DATASET.FORGET_DOMAINS)")
+    parser.add_argument("--config-file", type=str, default="", help="method config file")
+    parser.add_argument("--dataset-config-file", type=str, default="",
+                        help="dataset config file")
+    parser.add_argument("--trainer", type=str, default="", help="name of the trainer")
+    parser.add_argument("--backbone", type=str, default="",
+                        help="CLIP model name or checkpoint path (MODEL.BACKBONE.NAME)")
+    parser.add_argument("--eval-only", action="store_true", help="evaluation only")
+    parser.add_argument("--model-dir", type=str, default="",
+                        help="run directory or checkpoint file to load (--eval-only)")
+    parser.add_argument("--load-epoch", type=int,
+                        help="epoch of the checkpoint to load (default: the last saved)")
+    parser.add_argument("--no-train", action="store_true", help="do not call trainer.train()")
+    parser.add_argument("opts", default=None, nargs=argparse.REMAINDER,
+                        help="modify config options using the command line")
+    return parser.parse_args(argv)
+
+
+def reset_cfg(cfg, args):
+    if args.root:
+        cfg.DATASET.ROOT = args.root
+    if args.output_dir:
+        cfg.OUTPUT_DIR = args.output_dir
+    if args.resume:
+        cfg.RESUME = args.resume
+    if args.seed >= 0:
+        cfg.SEED = args.seed
+    if args.forget_domains:
+        cfg.DATASET.FORGET_DOMAINS = [d for arg in args.forget_domains
+                                      for d in arg.split(",") if d]
+    if args.trainer:
+        cfg.TRAINER.NAME = args.trainer
+    if args.backbone:
+        cfg.MODEL.BACKBONE.NAME = args.backbone
+
+
+def merge_file(cfg, path, what):
+    if not path:
+        return
+    if not os.path.isfile(path):
+        raise UsageError(f"{what} not found: {os.path.abspath(path)}")
+    try:
+        cfg.merge_from_file(path)
+    except KeyError as err:
+        raise UsageError(f"{path}: {err.args[0]}") from err
+
+
+def setup_cfg(args):
+    cfg = get_cfg_default()
+    extend_cfg(cfg)
+    merge_file(cfg, args.dataset_config_file, "dataset config file")
+    merge_file(cfg, args.config_file, "method config file")
+    reset_cfg(cfg, args)
+    try:
+        cfg.merge_from_list(args.opts)
+    except (KeyError, ValueError, AssertionError) as err:
+        raise UsageError(f"bad config option in {args.opts}: {err}") from err
+    cfg.freeze()
+    return cfg
+
+
+def check_names(cfg):
+    trainers_ = sorted(TRAINER_REGISTRY.registered_names())
+    if cfg.TRAINER.NAME not in trainers_:
+        raise UsageError(f"unknown trainer '{cfg.TRAINER.NAME}'; registered trainers: "
+                         f"{', '.join(trainers_)}")
+    datasets_ = sorted(DATASET_REGISTRY.registered_names())
+    if cfg.DATASET.NAME not in datasets_:
+        raise UsageError(f"unknown dataset '{cfg.DATASET.NAME}'; registered datasets: "
+                         f"{', '.join(datasets_)}")
+
+
+def main(args):
+    cfg = setup_cfg(args)
+    check_names(cfg)
+    if args.eval_only and not args.model_dir:
+        raise UsageError("--eval-only needs --model-dir (the training run's output "
+                         "directory or a checkpoint file)")
+    if cfg.SEED >= 0:
+        set_random_seed(cfg.SEED)
+    os.makedirs(cfg.OUTPUT_DIR, exist_ok=True)
+    setup_logger(cfg.OUTPUT_DIR)
+    if torch.cuda.is_available() and cfg.USE_CUDA:
+        torch.backends.cudnn.benchmark = True
+    print(f"Command: {' '.join(sys.argv)}")
+    print(cfg)
+
+    trainer = build_trainer(cfg)
+    write_run_info(cfg, trainer.device)
+    install_domain_test(trainer)
+    if args.eval_only:
+        trainer.load_model(args.model_dir, epoch=args.load_epoch)
+        trainer.test()
+        return trainer
+    if not args.no_train:
+        trainer.train()
+    return trainer
+
+
+def run(argv=None):
+    try:
+        return main(parse_args(argv))
+    except (UsageError, ValueError, FileNotFoundError) as err:
+        if os.environ.get("ADU_DEBUG"):
+            raise
+        print(f"train.py: error: {err}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    run()

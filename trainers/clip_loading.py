@@ -1,0 +1,147 @@
+"""Loading, saving and text-encoding of an unmodified OpenAI CLIP.
+
+Every trainer of the project gets its CLIP from here, so the checks on the
+backbone and the way class texts are encoded live in one place.
+"""
+import os
+import warnings
+
+import torch
+
+try:
+    import clip
+    from clip.model import CLIP, VisionTransformer
+except ImportError as err:  # pragma: no cover - import guard
+    raise ImportError(
+        "OpenAI CLIP is not installed. Install it with "
+        "`pip install 'setuptools<81' openai-clip` (see README.md)."
+    ) from err
+
+
+# OpenAI's ViT-B/16 hyper-parameters, and a tiny CLIP of the same shape
+# family for tests and the toy benchmark (widths are multiples of 64 because
+# clip.model.build_model derives the head count as width // 64).
+ARCHITECTURES = {
+    "ViT-B/16": dict(embed_dim=512, image_resolution=224, vision_layers=12,
+                     vision_width=768, vision_patch_size=16, context_length=77,
+                     vocab_size=49408, transformer_width=512,
+                     transformer_heads=8, transformer_layers=12),
+    "tiny": dict(embed_dim=32, image_resolution=32, vision_layers=12,
+                 vision_width=64, vision_patch_size=8, context_length=77,
+                 vocab_size=49408, transformer_width=64,
+                 transformer_heads=1, transformer_layers=2),
+}
+
+
+def build_clip(arch: str = "tiny", **overrides) -> CLIP:
+    """A CLIP with random weights: an architecture name plus overrides."""
+    if arch not in ARCHITECTURES:
+        raise ValueError(f"Unknown architecture '{arch}'; use one of {list(ARCHITECTURES)}")
+    return CLIP(**{**ARCHITECTURES[arch], **overrides}).float().eval()
+
+
+def load_clip(backbone: str, download_root: str = None) -> CLIP:
+    """Load CLIP on the CPU in fp32, by model name or by checkpoint path.
+
+    `backbone` is a name from `clip.available_models()` (downloaded by
+    `clip.load` into `download_root`, default ~/.cache/clip) or the path of a
+    local checkpoint in OpenAI's format (a TorchScript archive).
+    """
+    looks_like_path = os.sep in backbone or backbone.endswith((".pt", ".pth"))
+    if backbone not in clip.available_models() and not os.path.isfile(backbone):
+        if looks_like_path:
+            raise FileNotFoundError(
+                f"CLIP checkpoint not found: {os.path.abspath(backbone)}. "
+                "Set MODEL.BACKBONE.NAME to an existing OpenAI-format "
+                "checkpoint file or to a model name such as ViT-B/16."
+            )
+        raise ValueError(
+            f"Unknown CLIP backbone '{backbone}'. Use one of "
+            f"{clip.available_models()} or the path of a local checkpoint."
+        )
+    try:
+        with warnings.catch_warnings():  # torch flags TorchScript as deprecated
+            warnings.simplefilter("ignore", FutureWarning)
+            model, _ = clip.load(backbone, device="cpu", jit=False,
+                                 download_root=download_root)
+    except Exception as err:  # torch/pickle raise many types on bad files
+        where = os.path.abspath(backbone) if os.path.isfile(backbone) else (
+            os.path.join(download_root or os.path.expanduser("~/.cache/clip"),
+                         backbone))
+        raise RuntimeError(
+            f"Could not read the CLIP weights for '{backbone}' ({where}): "
+            f"{type(err).__name__}: {err}. The file may be corrupt or "
+            "truncated: delete it and download it again (clip.load does so "
+            "for model names), or re-create the local checkpoint."
+        ) from err
+    return model.float().eval()
+
+
+def require_vit(model: CLIP, backbone: str, trainer: str):
+    """Vision prompts need a ViT image encoder; fail clearly on a ResNet."""
+    if not isinstance(model.visual, VisionTransformer):
+        raise ValueError(
+            f"{trainer} needs a ViT CLIP image encoder (it inserts prompt "
+            f"tokens into the vision transformer), but '{backbone}' is a "
+            "ResNet CLIP. Set MODEL.BACKBONE.NAME to ViT-B/16, ViT-B/32 or "
+            "ViT-L/14."
+        )
+
+
+def freeze(model: torch.nn.Module) -> torch.nn.Module:
+    for param in model.parameters():
+        param.requires_grad_(False)
+    return model
+
+
+def tokenize_prompts(model: CLIP, texts):
+    try:
+        return clip.tokenize(texts, context_length=model.context_length)
+    except RuntimeError as err:
+        raise ValueError(
+            f"A class prompt is longer than the text encoder's context "
+            f"({model.context_length} tokens): {err}"
+        ) from err
+
+
+@torch.no_grad()
+def encode_class_texts(model: CLIP, classnames, template: str,
+                       batch_size: int = 256) -> torch.Tensor:
+    """L2-normalised text features [num_classes, embed_dim] in fp32.
+
+    Computed once per run: the paper's text side is the fixed template
+    through the frozen text encoder, so nothing here depends on training.
+    """
+    if "{}" not in template:
+        raise ValueError(
+            f"TEXT_TEMPLATE must contain '{{}}' for the class name, got "
+            f"'{template}'."
+        )
+    texts = [template.format(name) for name in classnames]
+    tokens = tokenize_prompts(model, texts)
+    device = model.token_embedding.weight.device
+    feats = torch.cat([
+        model.encode_text(tokens[i:i + batch_size].to(device)).float()
+        for i in range(0, len(tokens), batch_size)
+    ])
+    return feats / feats.norm(dim=-1, keepdim=True)
+
+
+def save_clip_archive(model: CLIP, path: str, image_size: int = None):
+    """Save a CLIP in OpenAI's checkpoint format (a traced TorchScript archive).
+
+    `clip.load(path)` reads such files; it cannot read a plain state dict
+    (it does not rewind the file after the TorchScript attempt), so tiny
+    models made by the project are saved this way too.
+    """
+    model = model.float().eval()
+    res = image_size or model.visual.input_resolution
+    images = torch.zeros(1, 3, res, res)
+    texts = torch.zeros(1, model.context_length, dtype=torch.long)
+    texts[0, :2] = torch.tensor([1, 2])
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        traced = torch.jit.trace(model, (images, texts), check_trace=False)
+        tmp = f"{path}.tmp"
+        torch.jit.save(traced, tmp)
+    os.replace(tmp, path)

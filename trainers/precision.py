@@ -1,0 +1,44 @@
+"""PREC handling shared by every trainer: fp16, fp32 or amp for the frozen CLIP.
+
+Trainable parameters always stay in fp32; only the frozen CLIP is cast. A CPU
+cannot run CLIP in half precision efficiently (and autocast fp16 is a GPU
+feature), so fp16 and amp fall back to fp32 there, with one notice.
+"""
+import contextlib
+
+import torch
+from clip.model import convert_weights
+
+PRECISIONS = ("fp16", "fp32", "amp")
+
+
+def resolve_precision(prec: str, device: torch.device) -> str:
+    if prec not in PRECISIONS:
+        raise ValueError(f"PREC must be one of {PRECISIONS}, got '{prec}'.")
+    if prec != "fp32" and torch.device(device).type != "cuda":
+        print(f"Note: PREC={prec} needs a CUDA device; running in fp32 on "
+              f"{torch.device(device).type}.")
+        return "fp32"
+    return prec
+
+
+def cast_clip(clip_model, prec: str):
+    """Put the frozen CLIP's weights in the precision `prec` asks for."""
+    if prec == "fp16":
+        convert_weights(clip_model)
+    else:
+        clip_model.float()
+    return clip_model
+
+
+def autocast_context(prec: str, device: torch.device):
+    if prec == "amp":
+        return torch.autocast(device_type=torch.device(device).type, dtype=torch.float16)
+    return contextlib.nullcontext()
+
+
+def make_grad_scaler(prec: str, device: torch.device):
+    """A GradScaler for amp (fp16 gradients can underflow); None otherwise."""
+    if prec == "amp":
+        return torch.amp.GradScaler(torch.device(device).type)
+    return None

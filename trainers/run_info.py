@@ -1,0 +1,59 @@
+"""What a run writes about itself so that it can be reproduced later.
+
+`config.yaml` (the resolved config) and `run_info.json` (the project's git
+commit, the package versions and the device) go into the output directory.
+"""
+import os.path as osp
+import platform
+import subprocess
+import sys
+from importlib import metadata
+
+import torch
+
+from .evaluation import write_json_atomic
+
+PROJECT_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+
+def git_commit(path: str = PROJECT_ROOT) -> dict:
+    def git(*args):
+        return subprocess.run(["git", "-C", path, *args], capture_output=True,
+                              text=True, timeout=10).stdout.strip()
+    try:
+        commit = git("rev-parse", "HEAD")
+        dirty = bool(git("status", "--porcelain", "--untracked-files=no"))
+    except (OSError, subprocess.SubprocessError):
+        commit, dirty = "", False
+    return {"commit": commit or None, "dirty": dirty if commit else None}
+
+
+def package_version(name: str):
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def run_info(device) -> dict:
+    return {
+        "git": git_commit(),
+        "command": sys.argv,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "cudnn": torch.backends.cudnn.version() if torch.cuda.is_available() else None,
+        "dassl": package_version("dassl"),
+        "openai_clip": package_version("openai-clip"),
+        "torchvision": package_version("torchvision"),
+        "device": str(device),
+        "device_name": torch.cuda.get_device_name(device)
+        if torch.device(device).type == "cuda" else platform.processor() or platform.machine(),
+    }
+
+
+def write_run_info(cfg, device) -> None:
+    out = cfg.OUTPUT_DIR
+    with open(osp.join(out, "config.yaml"), "w") as f:
+        f.write(cfg.dump())
+    write_json_atomic(osp.join(out, "run_info.json"), run_info(device))

@@ -1,0 +1,103 @@
+"""Deep vision prompts (VPT-deep) around a frozen CLIP ViT, ADU-METHOD.md section 2.
+
+Block 1 sees [CLS, patches, prompts_1]; before each block i = 2..depth the
+prompt tokens coming out of block i-1 are replaced by prompts_i; after block
+`depth` the prompt tokens flow on. At the blocks listed in `instapg_layers`
+the prompts are generated per image by InstaPG instead of being static.
+CLIP's own modules are called as they are: nothing of the package is patched.
+"""
+import torch
+import torch.nn as nn
+from clip.model import VisionTransformer
+from torch.utils.checkpoint import checkpoint
+
+from .instapg import InstaPG
+
+
+def check_prompt_layout(num_blocks: int, n_ctx: int, depth: int, instapg_layers):
+    """Fail with one clear message when prompts do not fit the backbone."""
+    if depth < 0 or depth > num_blocks:
+        raise ValueError(
+            f"PROMPT_DEPTH_VISION={depth} but the CLIP image encoder has "
+            f"{num_blocks} transformer blocks; use a depth in 0..{num_blocks}."
+        )
+    if depth > 0 and n_ctx < 1:
+        raise ValueError(
+            f"N_CTX_VISION={n_ctx}: deep prompting needs at least one prompt "
+            "token per block (or set PROMPT_DEPTH_VISION 0)."
+        )
+    for layer in instapg_layers:
+        if not 1 <= layer <= depth:
+            raise ValueError(
+                f"INSTAPG_LAYERS contains {layer}, but only blocks 1..{depth} "
+                f"are prompted (PROMPT_DEPTH_VISION={depth}; the backbone has "
+                f"{num_blocks} blocks). InstaPG layers must be prompted blocks."
+            )
+
+
+class VisionPrompts(nn.Module):
+    """The learnable prompts of every prompted block, and their InstaPGs."""
+
+    def __init__(self, width: int, n_ctx: int, depth: int, instapg_layers=()):
+        super().__init__()
+        self.n_ctx = n_ctx
+        self.depth = depth
+        if depth > 0:
+            self.prompts = nn.Parameter(torch.randn(depth, n_ctx, width) * 0.02)
+        else:
+            self.register_parameter("prompts", None)
+        self.instapg = nn.ModuleDict(
+            {str(layer): InstaPG(width) for layer in sorted(set(instapg_layers))}
+        )
+
+    def for_block(self, block: int, patches: torch.Tensor) -> torch.Tensor:
+        """Prompts for 1-based `block`: [batch, n_ctx, width] in fp32.
+
+        `patches` are the patch tokens entering the block, [batch, P, width].
+        """
+        static = self.prompts[block - 1]
+        generator = self.instapg[str(block)] if str(block) in self.instapg else None
+        if generator is None:
+            return static.unsqueeze(0).expand(patches.shape[0], -1, -1)
+        return generator(static, patches.float())
+
+
+class PromptedImageEncoder(nn.Module):
+    """CLIP ViT image encoder with deep prompts; equals `encode_image` at depth 0."""
+
+    def __init__(self, visual: VisionTransformer, prompts: VisionPrompts,
+                 grad_checkpointing: bool = False):
+        super().__init__()
+        if not isinstance(visual, VisionTransformer):
+            raise TypeError("PromptedImageEncoder needs a CLIP VisionTransformer")
+        check_prompt_layout(len(visual.transformer.resblocks), prompts.n_ctx,
+                            prompts.depth, [int(k) for k in prompts.instapg])
+        self.visual = visual
+        self.prompts = prompts
+        self.grad_checkpointing = grad_checkpointing
+
+    def embed(self, images: torch.Tensor) -> torch.Tensor:
+        """Patch + CLS embedding after ln_pre, as CLIP computes it: [L, B, W]."""
+        v = self.visual
+        x = v.conv1(images.type(v.conv1.weight.dtype))
+        x = x.flatten(2).permute(0, 2, 1)
+        cls = v.class_embedding.to(x.dtype) + torch.zeros(
+            x.shape[0], 1, x.shape[-1], dtype=x.dtype, device=x.device)
+        x = torch.cat([cls, x], dim=1) + v.positional_embedding.to(x.dtype)
+        return v.ln_pre(x).permute(1, 0, 2)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        v = self.visual
+        x = self.embed(images)
+        n_keep = x.shape[0]  # CLS + patches; prompt tokens sit behind them
+        for i, block in enumerate(v.transformer.resblocks, start=1):
+            if i <= self.prompts.depth:
+                patches = x[1:n_keep].permute(1, 0, 2)
+                prompts = self.prompts.for_block(i, patches).to(x.dtype)
+                x = torch.cat([x[:n_keep], prompts.permute(1, 0, 2)], dim=0)
+            if self.grad_checkpointing and self.training and torch.is_grad_enabled():
+                x = checkpoint(block, x, use_reentrant=False)
+            else:
+                x = block(x)
+        x = v.ln_post(x[0])
+        return x @ v.proj if v.proj is not None else x
