@@ -12,17 +12,20 @@ import argparse
 import os
 import sys
 
-import torch
-from dassl.config import get_cfg_default
-from dassl.data.datasets import DATASET_REGISTRY
-from dassl.engine import TRAINER_REGISTRY, build_trainer
-from dassl.utils import set_random_seed, setup_logger
+# Dassl imports wilds, whose `outdated` check would try the network.
+os.environ.setdefault("OUTDATED_IGNORE", "1")
 
-import datasets  # noqa: F401  (registers the ADU datasets)
-import trainers  # noqa: F401  (registers the trainers)
-from trainers.config import extend_cfg
-from trainers.evaluation import install_domain_test
-from trainers.run_info import write_run_info
+import torch  # noqa: E402
+from dassl.config import get_cfg_default  # noqa: E402
+from dassl.data.datasets import DATASET_REGISTRY  # noqa: E402
+from dassl.engine import TRAINER_REGISTRY, build_trainer  # noqa: E402
+from dassl.utils import set_random_seed, setup_logger  # noqa: E402
+
+import datasets  # noqa: E402,F401  (registers the ADU datasets)
+import trainers  # noqa: E402,F401  (registers the trainers)
+from trainers.config import extend_cfg  # noqa: E402
+from trainers.evaluation import install_domain_test  # noqa: E402
+from trainers.run_info import write_run_info  # noqa: E402
 
 
 class UsageError(Exception):
@@ -37,8 +40,9 @@ def parse_args(argv=None):
                         help="checkpoint directory to resume training from")
     parser.add_argument("--seed", type=int, default=-1,
                         help="only a positive value enables a fixed seed")
-    parser.add_argument("--forget-domains", type=str, nargs="+",
-                        help="domains to forget (sets DATASET.FORGET_DOMAINS)")
+    parser.add_argument("--forget-domains", type=str, default="",
+                        help="comma-separated domains to forget, e.g. art,clipart "
+                             "(sets DATASET.FORGET_DOMAINS)")
     parser.add_argument("--config-file", type=str, default="", help="method config file")
     parser.add_argument("--dataset-config-file", type=str, default="",
                         help="dataset config file")
@@ -66,8 +70,8 @@ def reset_cfg(cfg, args):
     if args.seed >= 0:
         cfg.SEED = args.seed
     if args.forget_domains:
-        cfg.DATASET.FORGET_DOMAINS = [d for arg in args.forget_domains
-                                      for d in arg.split(",") if d]
+        cfg.DATASET.FORGET_DOMAINS = [d.strip() for d in args.forget_domains.split(",")
+                                      if d.strip()]
     if args.trainer:
         cfg.TRAINER.NAME = args.trainer
     if args.backbone:

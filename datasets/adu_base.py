@@ -140,7 +140,7 @@ class ADUDatasetBase(DatasetBase):
     data_help = "see DATASETS.md"
 
     def __init__(self, cfg):
-        name = type(self).__name__
+        name = self.name
         self.forget_domains = check_forget_domains(
             cfg.DATASET.FORGET_DOMAINS, self.domains, name)
         self.forget_domain_ids = [self.domains.index(d) for d in self.forget_domains]
@@ -162,6 +162,11 @@ class ADUDatasetBase(DatasetBase):
         super().__init__(train_x=train, test=test)
         self.check_label_space(train, test)
 
+    @property
+    def name(self) -> str:
+        """The config name (DATASET.NAME) the class is registered under."""
+        return getattr(self, "config_name", type(self).__name__)
+
     # ----- to implement in subclasses -------------------------------------------
     def read_train_pool(self):
         """Every training candidate as a Datum (the shots are drawn from it)."""
@@ -181,7 +186,7 @@ class ADUDatasetBase(DatasetBase):
         missing = [p for p in paths if not osp.exists(p)]
         if missing:
             raise FileNotFoundError(
-                f"{type(self).__name__}: missing {', '.join(missing)}. "
+                f"{self.name}: missing {', '.join(missing)}. "
                 f"Put the dataset under DATASET.ROOT={self.root} "
                 f"({self.data_help}); see DATASETS.md."
             )
@@ -198,7 +203,7 @@ class ADUDatasetBase(DatasetBase):
 
     def check_label_space(self, train, test):
         """Classes, names and labels must agree across splits and domains."""
-        name = type(self).__name__
+        name = self.name
         train_map = {it.label: it.classname for it in train}
         test_map = {it.label: it.classname for it in test}
         if train_map != test_map:

@@ -47,7 +47,8 @@ def load_clip(backbone: str, download_root: str = None) -> CLIP:
     `clip.load` into `download_root`, default ~/.cache/clip) or the path of a
     local checkpoint in OpenAI's format (a TorchScript archive).
     """
-    looks_like_path = os.sep in backbone or backbone.endswith((".pt", ".pth"))
+    looks_like_path = backbone.endswith((".pt", ".pth")) or backbone.startswith(
+        (".", os.sep, "~"))
     if backbone not in clip.available_models() and not os.path.isfile(backbone):
         if looks_like_path:
             raise FileNotFoundError(
@@ -56,8 +57,9 @@ def load_clip(backbone: str, download_root: str = None) -> CLIP:
                 "checkpoint file or to a model name such as ViT-B/16."
             )
         raise ValueError(
-            f"Unknown CLIP backbone '{backbone}'. Use one of "
-            f"{clip.available_models()} or the path of a local checkpoint."
+            f"Unknown CLIP backbone '{backbone}' (and no file at "
+            f"{os.path.abspath(backbone)}). Use one of {clip.available_models()} "
+            "or the path of a local checkpoint."
         )
     try:
         with warnings.catch_warnings():  # torch flags TorchScript as deprecated
@@ -141,6 +143,7 @@ def save_clip_archive(model: CLIP, path: str, image_size: int = None):
     texts[0, :2] = torch.tensor([1, 2])
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
         traced = torch.jit.trace(model, (images, texts), check_trace=False)
         tmp = f"{path}.tmp"
         torch.jit.save(traced, tmp)

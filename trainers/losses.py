@@ -64,7 +64,7 @@ def rbf_kernel(features: torch.Tensor, bandwidth="median") -> torch.Tensor:
 
     h is the median heuristic ("median") or the given positive number.
     """
-    sq = squared_distances(features.float())
+    sq = squared_distances(features.to(torch.promote_types(features.dtype, torch.float32)))
     if bandwidth == "median":
         h = median_bandwidth(sq)
     else:

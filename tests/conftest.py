@@ -1,0 +1,45 @@
+"""Shared fixtures: tiny CLIP models (random weights) and their checkpoint files."""
+import os
+import sys
+
+# Dassl imports wilds, whose `outdated` check would try the network.
+os.environ.setdefault("OUTDATED_IGNORE", "1")
+
+import pytest
+import torch
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if REPO not in sys.path:
+    sys.path.insert(0, REPO)
+
+import trainers  # noqa: E402,F401  (silences openai-clip's import warning)
+from trainers.clip_loading import build_clip, save_clip_archive  # noqa: E402
+
+torch.set_num_threads(min(2, torch.get_num_threads()))
+
+
+@pytest.fixture
+def tiny_clip():
+    """A fresh tiny CLIP (12 vision blocks of width 64, 32 px) with fixed weights."""
+    torch.manual_seed(0)
+    return build_clip("tiny")
+
+
+@pytest.fixture(scope="session")
+def tiny_clip_file(tmp_path_factory):
+    """A tiny CLIP saved in OpenAI's checkpoint format (TorchScript archive)."""
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("clip") / "tiny_clip.pt"
+    save_clip_archive(build_clip("tiny"), str(path))
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def tiny_resnet_clip_file(tmp_path_factory):
+    """A tiny ResNet CLIP checkpoint, for the 'needs a ViT' errors."""
+    torch.manual_seed(0)
+    model = build_clip("tiny", vision_layers=(1, 1, 1, 1), vision_width=64,
+                       image_resolution=64)
+    path = tmp_path_factory.mktemp("clip") / "tiny_rn_clip.pt"
+    save_clip_archive(model, str(path))
+    return str(path)

@@ -1,0 +1,152 @@
+"""The prompted CLIP wrapper: equivalence with stock CLIP, shapes, what trains."""
+import clip
+import pytest
+import torch
+
+from trainers.adu_model import ADUCLIP
+from trainers.clip_loading import encode_class_texts, load_clip, require_vit
+from trainers.vision_prompts import PromptedImageEncoder, VisionPrompts
+
+CLASSNAMES = ["circle", "square", "star"]
+
+
+def images(n=4, res=32, seed=1):
+    return torch.randn(n, 3, res, res, generator=torch.Generator().manual_seed(seed))
+
+
+def test_prompts_off_equals_stock_encode_image(tiny_clip):
+    model = ADUCLIP(tiny_clip, CLASSNAMES, 4, n_ctx=8, depth=0,
+                    instapg_layers=[], domain_head=False)
+    x = images()
+    with torch.no_grad():
+        ours = model.image_encoder(x)
+        stock = tiny_clip.encode_image(x)
+    torch.testing.assert_close(ours, stock, atol=1e-5, rtol=0)
+
+
+def test_prompts_off_logits_equal_stock_clip_logits(tiny_clip):
+    model = ADUCLIP(tiny_clip, CLASSNAMES, 4, depth=0, instapg_layers=[],
+                    domain_head=False)
+    x = images()
+    tokens = clip.tokenize([f"a photo of a {c}." for c in CLASSNAMES])
+    with torch.no_grad():
+        stock_logits, _ = tiny_clip(x, tokens)
+        ours = model(x).logits
+    torch.testing.assert_close(ours, stock_logits, atol=1e-4, rtol=1e-5)
+
+
+def test_prompted_shapes_and_prompt_count_per_layer(tiny_clip):
+    model = ADUCLIP(tiny_clip, CLASSNAMES, 4, n_ctx=5, depth=7, instapg_layers=[3, 7])
+    x = images(n=3)
+    seen = []
+    hooks = [blk.register_forward_pre_hook(lambda m, a: seen.append(a[0].shape[0]))
+             for blk in tiny_clip.visual.transformer.resblocks]
+    out = model(x)
+    for h in hooks:
+        h.remove()
+    n_tokens = 1 + (32 // 8) ** 2
+    # every block sees CLS + patches + 5 prompts once prompting starts
+    assert seen == [n_tokens + 5] * 12
+    assert model.learner.vision.prompts.shape == (7, 5, 64)
+    assert sorted(model.learner.vision.instapg) == ["3", "7"]
+    assert out.logits.shape == (3, len(CLASSNAMES))
+    assert out.features.shape == (3, 32)
+    torch.testing.assert_close(out.features.norm(dim=-1), torch.ones(3))
+    assert out.domain_logits.shape == (3, 4)
+
+
+def test_static_prompts_replace_previous_block_prompts(tiny_clip):
+    """Block i sees exactly its own prompts (not the ones block i-1 produced)."""
+    model = ADUCLIP(tiny_clip, CLASSNAMES, 4, n_ctx=2, depth=3, instapg_layers=[])
+    inputs = []
+    hooks = [blk.register_forward_pre_hook(lambda m, a: inputs.append(a[0].detach()))
+             for blk in tiny_clip.visual.transformer.resblocks[:4]]
+    model(images(n=2))
+    for h in hooks:
+        h.remove()
+    prompts = model.learner.vision.prompts.detach()
+    n_keep = 1 + 16
+    for i in range(3):
+        torch.testing.assert_close(inputs[i][n_keep:], prompts[i].unsqueeze(1).expand(-1, 2, -1))
+    # after the last prompted block the prompt tokens flow on unchanged in count
+    assert not torch.allclose(inputs[3][n_keep:], prompts[2].unsqueeze(1).expand(-1, 2, -1))
+
+
+def test_instapg_prompts_depend_on_the_image(tiny_clip):
+    vp = VisionPrompts(64, n_ctx=4, depth=2, instapg_layers=[2])
+    patches = torch.randn(2, 16, 64)
+    generated = vp.for_block(2, patches)
+    assert generated.shape == (2, 4, 64)
+    assert not torch.allclose(generated[0], generated[1])
+    static = vp.for_block(1, patches)
+    torch.testing.assert_close(static[0], static[1])
+
+
+def test_text_features_are_computed_once(tiny_clip, monkeypatch):
+    model = ADUCLIP(tiny_clip, CLASSNAMES, 4)
+    expected = encode_class_texts(tiny_clip, CLASSNAMES, "a photo of a {}.")
+    torch.testing.assert_close(model.text_features, expected)
+    calls = []
+    monkeypatch.setattr(tiny_clip, "encode_text", lambda *a: calls.append(1))
+    model(images()).logits.sum().backward()
+    assert calls == []
+
+
+def test_one_step_changes_only_trainable_tensors(tiny_clip):
+    frozen = {k: v.clone() for k, v in tiny_clip.state_dict().items()}
+    model = ADUCLIP(tiny_clip, CLASSNAMES, 4, n_ctx=4, depth=9, instapg_layers=[9])
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    learner_params = list(model.learner.parameters())
+    assert {id(p) for p in trainable} == {id(p) for p in learner_params}
+    before = [p.detach().clone() for p in learner_params]
+    opt = torch.optim.SGD(trainable, lr=0.1)
+    out = model(images())
+    loss = out.logits.logsumexp(-1).mean() + out.domain_logits.pow(2).mean()
+    loss.backward()
+    for name, p in model.learner.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, f"no gradient reached {name}"
+    opt.step()
+    for key, value in tiny_clip.state_dict().items():
+        assert torch.equal(value, frozen[key]), f"CLIP weight {key} changed"
+    assert all(not torch.equal(a, b) for a, b in zip(before, model.learner.parameters()))
+    assert all(p.grad is None for p in tiny_clip.parameters())
+
+
+@pytest.mark.parametrize("depth,layers,match", [
+    (13, [], "12 transformer blocks"),
+    (5, [9], "INSTAPG_LAYERS contains 9"),
+    (9, [0], "INSTAPG_LAYERS contains 0"),
+])
+def test_prompt_layout_beyond_the_backbone_fails_clearly(tiny_clip, depth, layers, match):
+    with pytest.raises(ValueError, match=match):
+        PromptedImageEncoder(tiny_clip.visual, VisionPrompts(64, 8, depth, layers))
+
+
+def test_checkpoint_file_round_trip(tiny_clip_file):
+    model = load_clip(tiny_clip_file)
+    assert model.visual.transformer.layers == 12
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+
+
+def test_missing_checkpoint_names_the_path(tmp_path):
+    missing = tmp_path / "nope" / "clip.pt"
+    with pytest.raises(FileNotFoundError, match=str(missing)):
+        load_clip(str(missing))
+
+
+def test_unknown_model_name_lists_the_valid_ones():
+    with pytest.raises(ValueError, match="ViT-B/16"):
+        load_clip("ViT-X/99")
+
+
+def test_corrupt_checkpoint_names_the_path_and_the_fix(tmp_path, tiny_clip_file):
+    bad = tmp_path / "truncated.pt"
+    bad.write_bytes(open(tiny_clip_file, "rb").read()[:5000])
+    with pytest.raises(RuntimeError, match="corrupt or truncated"):
+        load_clip(str(bad))
+
+
+def test_resnet_backbone_is_refused(tiny_resnet_clip_file):
+    model = load_clip(tiny_resnet_clip_file)
+    with pytest.raises(ValueError, match="needs a ViT"):
+        require_vit(model, tiny_resnet_clip_file, "ADU")

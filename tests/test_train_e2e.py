@@ -1,0 +1,138 @@
+"""train.py end to end through the real Dassl trainer on a tiny on-disk dataset."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+pytest.importorskip("dassl", reason="Dassl not installed (pip install it from GitHub, see README)")
+
+from fake_data import write_office_home  # noqa: E402
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TINY_OPTS = [
+    "INPUT.SIZE", "(32, 32)", "OPTIM.MAX_EPOCH", "1", "DATALOADER.NUM_WORKERS", "0",
+    "DATALOADER.TRAIN_X.BATCH_SIZE", "8", "DATALOADER.TEST.BATCH_SIZE", "16",
+    "DATASET.NUM_SHOTS", "2", "TRAINER.ADU.PREC", "fp32", "TRAIN.PRINT_FREQ", "1",
+]
+
+
+def train_py(*args, check=True):
+    env = dict(os.environ, OUTDATED_IGNORE="1", PYTHONWARNINGS="ignore")
+    proc = subprocess.run([sys.executable, os.path.join(REPO, "train.py"), *args],
+                          cwd=REPO, capture_output=True, text=True, env=env, timeout=600)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"train.py failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return proc
+
+
+def base_args(root, out, clip_file, *extra, forget="art", opts=()):
+    args = ["--root", str(root), "--seed", "1", "--trainer", "ADU",
+            "--dataset-config-file", "configs/datasets/office_home.yaml",
+            "--config-file", "configs/trainers/ADU/vit_b16_ep50.yaml",
+            "--output-dir", str(out)]
+    if forget:
+        args += ["--forget-domains", forget]
+    return args + list(extra) + ["MODEL.BACKBONE.NAME", clip_file, *TINY_OPTS, *opts]
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory):
+    root = tmp_path_factory.mktemp("data")
+    write_office_home(root, num_classes=3, train_per_class=3, test_per_class=2)
+    return root
+
+
+@pytest.fixture(scope="module")
+def trained_run(data_root, tiny_clip_file, tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    proc = train_py(*base_args(data_root, out, tiny_clip_file))
+    return out, proc
+
+
+def test_training_writes_results_checkpoint_and_run_info(trained_run):
+    out, proc = trained_run
+    res = json.load(open(out / "results.json"))
+    assert res["trainer"] == "ADU" and res["dataset"] == "office_home"
+    assert res["forget_domains"] == ["art"]
+    assert res["memorize_domains"] == ["clipart", "product", "real_world"]
+    assert set(res["per_domain"]) == {"art", "clipart", "product", "real_world"}
+    assert all(r["num_images"] == 3 * 2 for r in res["per_domain"].values())
+    for key in ("mem", "for", "h", "domain_accuracy"):
+        assert 0.0 <= res[key] <= 100.0
+    assert os.path.isfile(out / "learner" / "model.pth.tar-1")
+    info = json.load(open(out / "run_info.json"))
+    assert info["torch"] and "commit" in info["git"]
+    assert "PROMPT_DEPTH_VISION: 9" in open(out / "config.yaml").read()
+    # every loss term is logged, and the per-domain table printed
+    assert "loss_mmd2" in proc.stdout and "loss_domain_ce" in proc.stdout
+    assert "Mem " in proc.stdout and " H " in proc.stdout
+
+
+def test_saved_checkpoint_holds_only_the_learner(trained_run):
+    import torch
+    state = torch.load(trained_run[0] / "learner" / "model.pth.tar-1",
+                       map_location="cpu", weights_only=True)["state_dict"]
+    assert set(state) == {"vision.prompts", "domain_head.weight", "domain_head.bias"} | {
+        k for k in state if k.startswith("vision.instapg.9.")}
+    assert any(k.startswith("vision.instapg.9.") for k in state)
+
+
+def test_eval_only_reloads_and_gets_the_same_numbers(trained_run, data_root,
+                                                     tiny_clip_file, tmp_path):
+    out, _ = trained_run
+    train_py(*base_args(data_root, tmp_path, tiny_clip_file, "--eval-only",
+                        "--model-dir", str(out), "--load-epoch", "1"))
+    first = json.load(open(out / "results.json"))
+    again = json.load(open(tmp_path / "results.json"))
+    for key in ("mem", "for", "h", "domain_accuracy", "per_domain"):
+        assert again[key] == first[key]
+
+
+def test_eval_only_with_missing_weights_fails_and_lists_what_it_searched(
+        trained_run, data_root, tiny_clip_file, tmp_path):
+    out, _ = trained_run
+    proc = train_py(*base_args(data_root, tmp_path, tiny_clip_file, "--eval-only",
+                               "--model-dir", str(out), "--load-epoch", "7"), check=False)
+    assert proc.returncode != 0
+    assert "model.pth.tar-7" in proc.stderr and "epochs [1]" in proc.stderr
+    assert not (tmp_path / "learner").exists()  # nothing was trained instead
+
+
+def run_in_process(args, capsys):
+    """train.run in this process (bad input fails before any training)."""
+    import train
+    with pytest.raises(SystemExit) as exit_info:
+        train.run(args)
+    assert exit_info.value.code != 0
+    return capsys.readouterr().err
+
+
+@pytest.mark.parametrize("forget,cli,opts,message", [
+    ("sculpture", [], [], "Unknown domain ['sculpture']"),
+    ("art,clipart,product,real_world", [], [], "All domains"),
+    ("", [], [], "No forget domain given"),
+    ("art", [], ["TRAINER.ADU.PROMPT_DEPTH_VISION", "13"], "12 transformer blocks"),
+    ("art", [], ["TRAINER.ADU.INSTAPG_LAYERS", "[10]"], "INSTAPG_LAYERS contains 10"),
+    ("art", ["--trainer", "NoSuchTrainer"], [], "registered trainers"),
+    ("art", [], ["TRAINER.ADU.NO_SUCH_KEY", "1"], "NO_SUCH_KEY"),
+    ("art", ["--eval-only"], [], "--eval-only needs --model-dir"),
+])
+def test_bad_input_fails_with_one_clear_line(data_root, tiny_clip_file, tmp_path, capsys,
+                                             forget, cli, opts, message):
+    err = run_in_process(base_args(data_root, tmp_path, tiny_clip_file, *cli,
+                                   forget=forget, opts=opts), capsys)
+    assert message in err
+    assert err.count("\n") == 1, err
+
+
+def test_resnet_backbone_is_refused(data_root, tiny_resnet_clip_file, tmp_path, capsys):
+    err = run_in_process(base_args(data_root, tmp_path, tiny_resnet_clip_file), capsys)
+    assert "needs a ViT" in err
+
+
+def test_missing_backbone_file_is_refused(data_root, tmp_path, capsys):
+    missing = str(tmp_path / "weights" / "clip.pt")
+    err = run_in_process(base_args(data_root, tmp_path, missing), capsys)
+    assert missing in err
