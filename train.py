@@ -78,6 +78,22 @@ def reset_cfg(cfg, args):
         cfg.MODEL.BACKBONE.NAME = args.backbone
 
 
+def config_error_message(cfg, err: Exception) -> str:
+    """yacs names an unknown key; add the keys that do exist at that level."""
+    text = str(err.args[0]) if err.args else str(err)
+    if "Non-existent" not in text:
+        return text
+    key = text.rsplit(":", 1)[-1].strip()
+    node, walked = cfg, []
+    for part in key.split(".")[:-1]:
+        if not isinstance(node.get(part), dict):
+            break
+        node = node[part]
+        walked.append(part)
+    prefix = "".join(p + "." for p in walked)
+    return f"{text}; available keys: {', '.join(prefix + k for k in sorted(node))}"
+
+
 def merge_file(cfg, path, what):
     if not path:
         return
@@ -85,8 +101,8 @@ def merge_file(cfg, path, what):
         raise UsageError(f"{what} not found: {os.path.abspath(path)}")
     try:
         cfg.merge_from_file(path)
-    except KeyError as err:
-        raise UsageError(f"{path}: {err.args[0]}") from err
+    except (KeyError, ValueError, AssertionError) as err:
+        raise UsageError(f"{path}: {config_error_message(cfg, err)}") from err
 
 
 def setup_cfg(args):
@@ -95,10 +111,12 @@ def setup_cfg(args):
     merge_file(cfg, args.dataset_config_file, "dataset config file")
     merge_file(cfg, args.config_file, "method config file")
     reset_cfg(cfg, args)
+    if len(args.opts) % 2:
+        raise UsageError(f"config options must come in KEY VALUE pairs, got {args.opts}")
     try:
         cfg.merge_from_list(args.opts)
     except (KeyError, ValueError, AssertionError) as err:
-        raise UsageError(f"bad config option in {args.opts}: {err}") from err
+        raise UsageError(f"config option: {config_error_message(cfg, err)}") from err
     cfg.freeze()
     return cfg
 

@@ -8,47 +8,23 @@ score each test domain (evaluation.py, metrics.py). The math lives in those
 modules; this class only wires them into Dassl.
 """
 import torch
-from dassl.engine import TRAINER_REGISTRY, TrainerX
+from dassl.engine import TRAINER_REGISTRY
 from dassl.optim import build_optimizer
 
 from .adu_model import ADUCLIP
-from .checkpoint import load_models
+from .base import UnlearningTrainer
 from .clip_loading import load_clip, require_vit
-from .evaluation import domain_test, is_adu_dataset
 from .losses import ADULossConfig, adu_losses
 from .lr_scheduler import build_lr_scheduler
 from .precision import autocast_context, cast_clip, make_grad_scaler, resolve_precision
 
 
-def check_finite(terms: dict, epoch: int, batch_idx: int, prec: str):
-    """Stop on a non-finite loss, naming the term and where it happened."""
-    for name, value in terms.items():
-        if not torch.isfinite(value).all():
-            hint = " Try TRAINER.ADU.PREC fp32 or amp." if prec == "fp16" else ""
-            raise FloatingPointError(
-                f"Loss term '{name}' is {value.item()} at epoch {epoch + 1}, "
-                f"batch {batch_idx + 1}.{hint}"
-            )
-
-
 @TRAINER_REGISTRY.register()
-class ADU(TrainerX):
+class ADU(UnlearningTrainer):
     """Deep vision prompts + InstaPG + Domain Disentangling Loss on a frozen CLIP."""
 
     def check_cfg(self, cfg):
         ADULossConfig.from_cfg(cfg.TRAINER.ADU)  # raises on bad loss settings
-
-    def build_data_loader(self):
-        super().build_data_loader()
-        dataset = self.dm.dataset
-        if not is_adu_dataset(dataset):
-            raise ValueError(
-                f"Trainer ADU needs an ADU dataset (with forget/memorize domains); "
-                f"'{self.cfg.DATASET.NAME}' is a plain Dassl dataset. Use one of "
-                "the project's datasets (office_home, mini_domainnet, domainnet, "
-                "imagenet, pacs, toy_domains)."
-            )
-        self.forget_ids = torch.tensor(dataset.forget_domain_ids, device=self.device)
 
     def build_model(self):
         cfg, acfg = self.cfg, self.cfg.TRAINER.ADU
@@ -86,21 +62,12 @@ class ADU(TrainerX):
 
     def forward_backward(self, batch):
         images, labels, domains = self.parse_batch_train(batch)
-        forget_mask = torch.isin(domains, self.forget_ids)
+        forget_mask = self.forget_mask(domains)
         with autocast_context(self.prec, self.device):
             out = self.model(images)
         terms = adu_losses(out.logits, labels, domains, forget_mask,
                            out.features, out.domain_logits, self.loss_cfg)
-        check_finite(terms, self.epoch, self.batch_idx, self.prec)
-
-        self.optim.zero_grad()
-        if self.scaler is not None:
-            self.scaler.scale(terms["total"]).backward()
-            self.scaler.step(self.optim)
-            self.scaler.update()
-        else:
-            terms["total"].backward()
-            self.optim.step()
+        self.update(terms)
 
         summary = {f"loss_{k}": v.item() for k, v in terms.items()}
         correct = out.logits.argmax(dim=-1) == labels
@@ -108,8 +75,6 @@ class ADU(TrainerX):
             summary["acc_mem"] = 100.0 * correct[~forget_mask].float().mean().item()
         if forget_mask.any():
             summary["acc_forget"] = 100.0 * correct[forget_mask].float().mean().item()
-        if (self.batch_idx + 1) == self.num_batches:
-            self.update_lr()
         return summary
 
     @torch.no_grad()
@@ -120,9 +85,3 @@ class ADU(TrainerX):
 
     def model_inference(self, images):
         return self.inference_with_domain(images)[0]
-
-    def test(self, split=None):
-        return domain_test(self, split)
-
-    def load_model(self, directory, epoch=None):
-        load_models(self, directory, epoch)

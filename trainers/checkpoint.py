@@ -1,4 +1,7 @@
-"""Finding and loading a trainer's saved weights, with errors that say where we looked.
+"""Saving, finding and loading a trainer's weights.
+
+Checkpoints also hold the RNG states, so a resumed run ends with the same
+numbers as an uninterrupted one, and loading errors say where we looked.
 
 Dassl saves each registered model under `<run dir>/<model name>/` as
 `model.pth.tar-<epoch>` (and `model-best.pth.tar` for best-val runs). Its
@@ -8,9 +11,12 @@ may be the run directory, a model's folder, or a checkpoint file.
 """
 import os
 import os.path as osp
+import random
 import re
 
-from dassl.utils import load_checkpoint
+import numpy as np
+import torch
+from dassl.utils import load_checkpoint, save_checkpoint
 
 CKPT_PATTERN = re.compile(r"^model\.pth\.tar-(\d+)$")
 
@@ -69,3 +75,74 @@ def load_models(trainer, model_dir: str, epoch=None):
             )
         module.load_state_dict(state)
         print(f"Loaded {path} into {name} (epoch {checkpoint.get('epoch')})")
+
+
+def rng_state() -> dict:
+    """Every random generator a training epoch draws from (weights_only-safe)."""
+    np_state = np.random.get_state()
+    return {
+        "python": random.getstate(),
+        "numpy": (np_state[0], torch.from_numpy(np_state[1].copy()), *np_state[2:]),
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    }
+
+
+def set_rng_state(state: dict) -> None:
+    random.setstate(state["python"])
+    name, keys, *rest = state["numpy"]
+    np.random.set_state((name, keys.numpy(), *rest))
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_models(trainer, epoch: int, directory: str, is_best=False, val_result=None,
+                model_name=""):
+    """Dassl's save_model, plus the RNG states (and amp's loss scale) so that
+    a resumed run continues exactly where the interrupted one stopped."""
+    scaler = getattr(trainer, "scaler", None)
+    for name in trainer.get_model_names():
+        optim, sched = trainer._optims[name], trainer._scheds[name]
+        save_checkpoint({
+            "state_dict": trainer._models[name].state_dict(),
+            "epoch": epoch + 1,
+            "optimizer": optim.state_dict() if optim is not None else None,
+            "scheduler": sched.state_dict() if sched is not None else None,
+            "val_result": val_result,
+            "rng_state": rng_state(),
+            "scaler": scaler.state_dict() if scaler is not None else None,
+        }, osp.join(directory, name), is_best=is_best, model_name=model_name)
+
+
+def resume_models(trainer, directory: str) -> int:
+    """Load the latest checkpoint of every model in `directory` if all exist;
+    return the epoch to start from (0 when there is nothing to resume)."""
+    names = trainer.get_model_names()
+    latest = {}
+    for name in names:
+        epochs = saved_epochs(osp.join(directory, name))
+        if not epochs:
+            if latest or any(saved_epochs(osp.join(directory, n)) for n in names):
+                raise FileNotFoundError(
+                    f"Cannot resume from {directory}: model '{name}' has no checkpoint "
+                    "while others do. Remove the folder or point --resume elsewhere.")
+            print(f"No checkpoint in {directory}: training from scratch")
+            return 0
+        latest[name] = osp.join(directory, name, f"model.pth.tar-{epochs[-1]}")
+    start_epoch, state = 0, None
+    for name, path in latest.items():
+        checkpoint = load_checkpoint(path)
+        trainer._models[name].load_state_dict(checkpoint["state_dict"])
+        if trainer._optims[name] is not None and checkpoint.get("optimizer"):
+            trainer._optims[name].load_state_dict(checkpoint["optimizer"])
+        if trainer._scheds[name] is not None and checkpoint.get("scheduler"):
+            trainer._scheds[name].load_state_dict(checkpoint["scheduler"])
+        start_epoch, state = checkpoint["epoch"], checkpoint
+        print(f"Resuming {name} from {path} (epoch {start_epoch})")
+    if state.get("rng_state"):
+        set_rng_state(state["rng_state"])
+    scaler = getattr(trainer, "scaler", None)
+    if scaler is not None and state.get("scaler"):
+        scaler.load_state_dict(state["scaler"])
+    return start_epoch

@@ -1,0 +1,77 @@
+"""What every trainer of the project shares, on top of Dassl's TrainerX.
+
+- it refuses datasets without forget/memorize domains,
+- `forget_mask` marks the forget-domain samples of a batch,
+- `update` steps the optimiser (with amp's scaler when there is one) after
+  checking that every loss term is finite,
+- `test` scores each test domain and writes results.json (evaluation.py),
+- checkpoints carry the RNG states, so `--resume` reproduces an
+  uninterrupted run, and loading says where it looked (checkpoint.py).
+"""
+import torch
+from dassl.engine import TrainerX
+
+from .checkpoint import load_models, resume_models, save_models
+from .evaluation import domain_test, is_adu_dataset
+
+
+def check_finite(terms: dict, epoch: int, batch_idx: int, prec: str):
+    """Stop on a non-finite loss, naming the term and where it happened."""
+    for name, value in terms.items():
+        if not torch.isfinite(value).all():
+            hint = " Try PREC fp32 or amp." if prec == "fp16" else ""
+            raise FloatingPointError(
+                f"Loss term '{name}' is {value.item()} at epoch {epoch + 1}, "
+                f"batch {batch_idx + 1}.{hint}"
+            )
+
+
+class UnlearningTrainer(TrainerX):
+    """Base of the project's trainers (not registered itself)."""
+
+    prec = "fp32"
+    scaler = None
+
+    def build_data_loader(self):
+        super().build_data_loader()
+        dataset = self.dm.dataset
+        if not is_adu_dataset(dataset):
+            raise ValueError(
+                f"Trainer {self.cfg.TRAINER.NAME} needs an ADU dataset (with "
+                f"forget/memorize domains); '{self.cfg.DATASET.NAME}' is a plain "
+                "Dassl dataset. Use one of the project's datasets (office_home, "
+                "mini_domainnet, domainnet, imagenet, pacs, toy_domains)."
+            )
+        self.forget_ids = torch.tensor(dataset.forget_domain_ids, device=self.device)
+
+    def forget_mask(self, domains: torch.Tensor) -> torch.Tensor:
+        return torch.isin(domains, self.forget_ids)
+
+    def update(self, terms: dict, total_key: str = "total"):
+        """Backward `terms[total_key]` and step every registered optimiser."""
+        check_finite(terms, self.epoch, self.batch_idx, self.prec)
+        self.model_zero_grad()
+        loss = terms[total_key]
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+            for name in self.get_model_names():
+                if self._optims[name] is not None:
+                    self.scaler.step(self._optims[name])
+            self.scaler.update()
+        else:
+            loss.backward()
+            self.model_update()
+        if (self.batch_idx + 1) == self.num_batches:
+            self.update_lr()
+
+    def test(self, split=None):
+        return domain_test(self, split)
+
+    def load_model(self, directory, epoch=None):
+        load_models(self, directory, epoch)
+
+    def save_model(self, epoch, directory, is_best=False, val_result=None, model_name=""):
+        save_models(self, epoch, directory, is_best, val_result, model_name)
+
+    def resume_model_if_exist(self, directory):
+        return resume_models(self, directory)
