@@ -7,15 +7,23 @@ split of every domain, and says which domain labels are forgotten and which
 memorised, so trainers and metrics never re-derive them.
 
 Subclasses set `dataset_dir`, `domains`, `data_help` (where the data comes
-from) and implement `read_train_pool` and `read_test`.
+from) and implement `read_train_pool` and `read_test` (and `prepare` when the
+data can be downloaded). Readers return light records made by `make_datum`;
+only the sampled shots and the test images become Dassl `Datum`s, so a pool
+of a million ImageNet images costs no million file checks.
 """
 import os
 import os.path as osp
 import random
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from typing import NamedTuple
 
 from dassl.data.datasets import DATASET_REGISTRY, DatasetBase, Datum
 from PIL import Image, UnidentifiedImageError
+
+# Per-file warnings beyond this many per split are summarised in one count.
+MAX_NAMED_SKIPS = 20
 
 
 def register(name: str):
@@ -32,13 +40,28 @@ def register(name: str):
     return wrap
 
 
+class Item(NamedTuple):
+    """One image before it becomes a Dassl Datum (same four fields)."""
+    impath: str
+    label: int
+    domain: int
+    classname: str
+
+
+def as_datum(item) -> Datum:
+    if isinstance(item, Datum):
+        return item
+    return Datum(impath=item.impath, label=item.label, domain=item.domain,
+                 classname=item.classname)
+
+
 def clean_classname(name: str) -> str:
     """Folder-style class name -> text for the template ('Alarm_Clock' -> 'alarm clock')."""
     return " ".join(name.replace("_", " ").replace("-", " ").split()).lower()
 
 
 def check_forget_domains(forget, domains, dataset: str):
-    """Validate DATASET.FORGET_DOMAINS; return it as a sorted list of names."""
+    """Validate DATASET.FORGET_DOMAINS; return it as a list of names in domain order."""
     if isinstance(forget, str):
         forget = [forget]
     forget = [str(d) for d in forget]
@@ -62,6 +85,14 @@ def check_forget_domains(forget, domains, dataset: str):
     return sorted(set(forget), key=list(domains).index)
 
 
+def check_num_shots(num_shots) -> int:
+    num_shots = int(num_shots)
+    if num_shots < 1:
+        raise ValueError(f"DATASET.NUM_SHOTS must be >= 1, got {num_shots}; "
+                         "ADU uses 8 shots per (class, domain).")
+    return num_shots
+
+
 def is_readable_image(path: str) -> bool:
     """Cheap check (header only) that PIL can open the file as an image."""
     try:
@@ -72,29 +103,48 @@ def is_readable_image(path: str) -> bool:
         return False
 
 
+def warn_skip(path: str, nth: int):
+    if nth <= MAX_NAMED_SKIPS:
+        print(f"Warning: skipping unreadable or missing image {path}")
+
+
+def report_skips(skipped: int, what: str):
+    if skipped:
+        more = (f" ({skipped - MAX_NAMED_SKIPS} not named above)"
+                if skipped > MAX_NAMED_SKIPS else "")
+        print(f"Skipped {skipped} unreadable image(s) {what}{more}")
+
+
 def drop_unreadable(items, what: str):
-    """Remove items whose image cannot be opened, warning once per file."""
-    kept = []
-    for item in items:
-        if is_readable_image(item.impath):
+    """Remove items whose image cannot be opened, warning per file and counting them.
+
+    Header checks run in threads: test splits reach 10^5 images and the
+    work is file I/O.
+    """
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        readable = list(pool.map(is_readable_image, (it.impath for it in items)))
+    kept, skipped = [], 0
+    for item, ok in zip(items, readable):
+        if ok:
             kept.append(item)
         else:
-            print(f"Warning: skipping unreadable image {item.impath}")
-    skipped = len(items) - len(kept)
-    if skipped:
-        print(f"Skipped {skipped} unreadable image(s) in {what}")
+            skipped += 1
+            warn_skip(item.impath, skipped)
+    report_skips(skipped, f"in {what}")
     return kept
 
 
-def sample_few_shot(items, num_shots: int, seed: int, check_readable=True):
+def sample_few_shot(items, num_shots: int, seed: int, check_readable=True,
+                    domain_names=None):
     """NUM_SHOTS items per (label, domain) pair, drawn with `seed`.
 
     Sampling is without replacement; only a pair with fewer readable images
     than `num_shots` is filled up with replacement, and that is logged.
     Unreadable candidates are skipped (with a warning) and replaced.
+    The draw depends only on the seed and the file paths, not on the order
+    in which a reader listed them.
     """
-    if num_shots < 1:
-        raise ValueError(f"DATASET.NUM_SHOTS must be >= 1, got {num_shots}.")
+    num_shots = check_num_shots(num_shots)
     rng = random.Random(seed)
     groups = defaultdict(list)
     for item in items:
@@ -108,27 +158,61 @@ def sample_few_shot(items, num_shots: int, seed: int, check_readable=True):
             if len(chosen) == num_shots:
                 break
             if check_readable and not is_readable_image(item.impath):
-                print(f"Warning: skipping unreadable image {item.impath}")
                 skipped += 1
+                warn_skip(item.impath, skipped)
                 continue
             chosen.append(item)
+        domain = domain_names[key[1]] if domain_names else f"domain {key[1]}"
         if not chosen:
             raise RuntimeError(
-                f"No readable image for class {key[0]} in domain {key[1]}; "
-                "check the dataset folder."
+                f"No readable training image of '{candidates[0].classname}' in {domain} "
+                f"(first listed: {candidates[0].impath}); replace the broken "
+                "files or re-extract the dataset."
             )
         if len(chosen) < num_shots:
-            short.append((key, len(chosen)))
+            short.append(f"({chosen[0].classname}, {domain}): {len(chosen)}")
             chosen += rng.choices(chosen, k=num_shots - len(chosen))
         output.extend(chosen)
-    if skipped:
-        print(f"Skipped {skipped} unreadable image(s) while sampling shots")
+    report_skips(skipped, "while sampling shots")
     if short:
         print(f"Note: {len(short)} (class, domain) pair(s) have fewer than "
               f"{num_shots} images and were sampled with replacement: "
-              + ", ".join(f"(class {c}, domain {d}): {n}" for (c, d), n in short[:10])
+              + ", ".join(short[:10])
               + (" ..." if len(short) > 10 else ""))
     return output
+
+
+def list_images(folder: str, exts=(".jpg", ".jpeg", ".png", ".bmp")):
+    """Sorted image files directly inside `folder` (hidden files skipped)."""
+    return sorted(
+        osp.join(folder, f) for f in os.listdir(folder)
+        if not f.startswith(".") and f.lower().endswith(exts)
+    )
+
+
+def list_class_folders(folder: str):
+    """Sorted non-hidden sub-folders of `folder` (one per class)."""
+    return sorted(f for f in os.listdir(folder)
+                  if not f.startswith(".") and osp.isdir(osp.join(folder, f)))
+
+
+def read_split_file(path: str):
+    """Lines 'relative/path label' of a split file -> [(relpath, int label)]."""
+    items = []
+    with open(path) as f:
+        for lineno, line in enumerate(f, 1):
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                relpath, label = line.rsplit(None, 1)
+                items.append((relpath, int(label)))
+            except ValueError:
+                raise ValueError(
+                    f"{path}, line {lineno}: expected 'path label', got {line!r}; "
+                    "the split file is damaged, download it again."
+                ) from None
+    return items
 
 
 class ADUDatasetBase(DatasetBase):
@@ -138,6 +222,9 @@ class ADUDatasetBase(DatasetBase):
     domains = []
     # One line: where the data comes from; shown when it is missing.
     data_help = "see DATASETS.md"
+    # Whether every (class, domain) pair must have train and test images
+    # (False: an empty pair is a warning; DomainNet's official files may have one).
+    require_all_pairs = True
 
     def __init__(self, cfg):
         name = self.name
@@ -147,20 +234,21 @@ class ADUDatasetBase(DatasetBase):
         self.memorize_domain_ids = [i for i in range(len(self.domains))
                                     if i not in self.forget_domain_ids]
         self.memorize_domains = [self.domains[i] for i in self.memorize_domain_ids]
-        num_shots = int(cfg.DATASET.NUM_SHOTS)
-        if num_shots < 1:
-            raise ValueError(f"DATASET.NUM_SHOTS must be >= 1, got {num_shots}.")
+        num_shots = check_num_shots(cfg.DATASET.NUM_SHOTS)
 
         self.root = osp.abspath(osp.expanduser(cfg.DATASET.ROOT))
         self.dataset_dir = osp.join(self.root, type(self).dataset_dir)
         self.prepare(cfg)
 
+        pool = self.read_train_pool()
+        test = drop_unreadable(self.read_test(), f"the {name} test split")
+        self.check_label_space(pool, test)
         seed = cfg.SEED if cfg.SEED >= 0 else random.SystemRandom().randrange(2**31)
         print(f"Sampling {num_shots} shots per (class, domain) with seed {seed}")
-        train = sample_few_shot(self.read_train_pool(), num_shots, seed)
-        test = drop_unreadable(self.read_test(), f"the {name} test split")
-        super().__init__(train_x=train, test=test)
-        self.check_label_space(train, test)
+        train = sample_few_shot(pool, num_shots, seed, domain_names=self.domains)
+        self.log_counts(pool, train, test)
+        super().__init__(train_x=[as_datum(it) for it in train],
+                         test=[as_datum(it) for it in test])
 
     @property
     def name(self) -> str:
@@ -169,11 +257,11 @@ class ADUDatasetBase(DatasetBase):
 
     # ----- to implement in subclasses -------------------------------------------
     def read_train_pool(self):
-        """Every training candidate as a Datum (the shots are drawn from it)."""
+        """Every training candidate (the shots are drawn from it)."""
         raise NotImplementedError
 
     def read_test(self):
-        """Every test image of every domain as a Datum."""
+        """Every test image of every domain."""
         raise NotImplementedError
 
     def prepare(self, cfg):
@@ -191,9 +279,60 @@ class ADUDatasetBase(DatasetBase):
                 f"({self.data_help}); see DATASETS.md."
             )
 
-    def make_datum(self, impath, label, domain_name, classname):
-        return Datum(impath=impath, label=label, domain=self.domains.index(domain_name),
-                     classname=clean_classname(classname))
+    def make_datum(self, impath, label, domain_name, classname, clean=True):
+        """A record for one image; `clean=False` keeps a class name that is already text."""
+        return Item(impath=impath, label=label, domain=self.domains.index(domain_name),
+                    classname=clean_classname(classname) if clean else classname)
+
+    def list_class_images(self, folder):
+        """Images of one class folder; an empty one is an error (it means a broken copy)."""
+        images = list_images(folder)
+        if not images:
+            raise ValueError(
+                f"{self.name}: empty class folder {folder}; copy its "
+                "images back or re-extract the dataset (every domain needs every class)."
+            )
+        return images
+
+    def read_listed_splits(self, files_by_split, image_dir, label_offset=0, ignore=()):
+        """Items of split files ('domain/class/img.jpg label' lines).
+
+        `files_by_split` maps a split name to [(domain name, split file)].
+        The class name is the image's parent folder. Labels are read from the
+        files (plus `label_offset`), checked to name one class each across
+        every file, and renumbered 0..N-1 in their order only if they have
+        gaps. Paths in `ignore` (known broken files) are left out.
+        """
+        name = self.name
+        self.require_paths(*[f for files in files_by_split.values() for _, f in files])
+        rows = {split: [] for split in files_by_split}
+        label_names, name_labels = {}, {}
+        for split, files in files_by_split.items():
+            for dname, path in files:
+                for relpath, label in read_split_file(path):
+                    if relpath in ignore:
+                        print(f"Note: leaving out {relpath} (a known broken image)")
+                        continue
+                    label += label_offset
+                    cname = relpath.replace("\\", "/").split("/")[-2]
+                    known_name = label_names.setdefault(label, cname)
+                    known_label = name_labels.setdefault(cname, label)
+                    if known_name != cname or known_label != label:
+                        raise ValueError(
+                            f"{name}: {path} gives '{cname}' label {label}, but earlier "
+                            f"lines give label {label} to '{known_name}' and '{cname}' "
+                            f"label {known_label}; the split files disagree, download "
+                            "them again."
+                        )
+                    rows[split].append((osp.join(image_dir, relpath), label, dname, cname))
+        old_labels = sorted(label_names)
+        new_label = {old: new for new, old in enumerate(old_labels)}
+        if old_labels != list(range(len(old_labels))):
+            print(f"Note: {name} split files use {len(old_labels)} labels from "
+                  f"{old_labels[0]} to {old_labels[-1]}; renumbered 0..{len(old_labels) - 1}"
+                  " in the same order")
+        return {split: [self.make_datum(p, new_label[lab], d, c) for p, lab, d, c in items]
+                for split, items in rows.items()}
 
     def split_by_domain(self, items):
         out = defaultdict(list)
@@ -204,31 +343,50 @@ class ADUDatasetBase(DatasetBase):
     def check_label_space(self, train, test):
         """Classes, names and labels must agree across splits and domains."""
         name = self.name
-        train_map = {it.label: it.classname for it in train}
-        test_map = {it.label: it.classname for it in test}
-        if train_map != test_map:
+        maps = {}
+        for split, items in (("train", train), ("test", test)):
+            mapping = {}
+            for it in items:
+                if mapping.setdefault(it.label, it.classname) != it.classname:
+                    raise ValueError(
+                        f"{name}: label {it.label} is both '{mapping[it.label]}' and "
+                        f"'{it.classname}' in the {split} split; check the split files."
+                    )
+            maps[split] = mapping
+        if maps["train"] != maps["test"]:
             raise ValueError(
-                f"{name}: train and test label spaces differ ({len(train_map)} "
-                f"vs {len(test_map)} classes, or other names for the same label); "
+                f"{name}: train and test label spaces differ ({len(maps['train'])} "
+                f"vs {len(maps['test'])} classes, or other names for the same label); "
                 "check the split files."
             )
-        if sorted(train_map) != list(range(len(train_map))):
-            raise ValueError(f"{name}: class labels are not 0..{len(train_map) - 1}.")
+        num_classes = len(maps["train"])
+        if sorted(maps["train"]) != list(range(num_classes)):
+            raise ValueError(f"{name}: class labels are not 0..{num_classes - 1}.")
         for split, items in (("train", train), ("test", test)):
             per_domain = self.split_by_domain(items)
             for d, dname in enumerate(self.domains):
                 labels = {it.label for it in per_domain.get(d, [])}
-                if labels != set(train_map):
-                    raise ValueError(
-                        f"{name}: domain '{dname}' has {len(labels)} of "
-                        f"{len(train_map)} classes in the {split} split; every "
-                        "domain must share the class list."
-                    )
+                if labels == set(maps["train"]):
+                    continue
+                missing = sorted(set(maps["train"]) - labels)
+                msg = (f"{name}: domain '{dname}' has {len(labels)} of "
+                       f"{num_classes} classes in the {split} split (missing: "
+                       + ", ".join(maps["train"][c] for c in missing[:5])
+                       + (" ..." if len(missing) > 5 else "") + ")")
+                if self.require_all_pairs or not labels:
+                    raise ValueError(msg + "; every domain must share the class list.")
+                print(f"Warning: {msg}; those (class, domain) pairs are left out.")
 
+    def log_counts(self, pool, train, test):
+        """One line per domain: candidates, sampled shots, test images."""
+        pools, trains, tests = (self.split_by_domain(x) for x in (pool, train, test))
+        print(f"{self.name}: {self.num_classes_of(pool)} classes; "
+              f"forget {self.forget_domains}, memorize {self.memorize_domains}")
+        for d, dname in enumerate(self.domains):
+            role = "forget" if d in self.forget_domain_ids else "memorize"
+            print(f"  {dname:<14} ({role:<8}) train pool {len(pools.get(d, [])):>8,}"
+                  f"  shots {len(trains.get(d, [])):>6,}  test {len(tests.get(d, [])):>7,}")
 
-def list_images(folder: str, exts=(".jpg", ".jpeg", ".png", ".bmp")):
-    """Sorted image files directly inside `folder` (hidden files skipped)."""
-    return sorted(
-        osp.join(folder, f) for f in os.listdir(folder)
-        if not f.startswith(".") and f.lower().endswith(exts)
-    )
+    @staticmethod
+    def num_classes_of(items):
+        return len({it.label for it in items})

@@ -8,7 +8,7 @@ import pytest
 
 pytest.importorskip("dassl", reason="Dassl not installed (pip install it from GitHub, see README)")
 
-from fake_data import write_office_home  # noqa: E402
+from fake_data import make_office_home  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCORES = ("mem", "for", "h", "domain_accuracy", "per_domain")
@@ -61,7 +61,7 @@ def scores(out):
 @pytest.fixture(scope="module")
 def data_root(tmp_path_factory):
     root = tmp_path_factory.mktemp("data")
-    write_office_home(root, num_classes=3, train_per_class=3, test_per_class=2)
+    make_office_home(root, num_classes=3, train_per_pair=3, val_per_pair=2)
     return root
 
 

@@ -1,0 +1,113 @@
+"""ImageNet (domain `real`) with ImageNet-Sketch (domain `sketch`), 1000 classes.
+
+    DATASET.ROOT/imagenet/classnames.txt               ("<wnid> <class name>" lines)
+    DATASET.ROOT/imagenet/images/{train,val}/<wnid>/*.JPEG
+    DATASET.ROOT/imagenet-sketch/images/<wnid>/*.JPEG
+
+This is CoOp's layout. Real: shots from train, test = val. Sketch has no
+official split, so each class is split 80/20 with a seed of its own that
+does not depend on the run seed: every run and every machine tests on the
+same sketches. No automatic download (the licence requires a login).
+"""
+import os.path as osp
+import random
+
+from .adu_base import ADUDatasetBase, list_class_folders, register
+
+SKETCH_SPLIT_SEED = 0
+SKETCH_TEST_FRACTION = 0.2
+
+
+def sketch_split(paths, wnid: str):
+    """One class's sketches -> (train, test), about 80/20, stable.
+
+    Shuffles the sorted file paths with a generator seeded by
+    SKETCH_SPLIT_SEED and the class's wnid, so a class's split depends only
+    on its own files. The test part is rounded and kept in [1, n-1].
+    """
+    if len(paths) < 2:
+        raise ValueError(
+            f"ImageNet: sketch class {wnid} has {len(paths)} image(s); the 80/20 "
+            "split needs at least 2. Re-extract ImageNet-Sketch."
+        )
+    order = sorted(paths)
+    random.Random(f"{SKETCH_SPLIT_SEED}:{wnid}").shuffle(order)
+    n_test = min(max(round(len(order) * SKETCH_TEST_FRACTION), 1), len(order) - 1)
+    return sorted(order[n_test:]), sorted(order[:n_test])
+
+
+def read_classnames(path: str):
+    """CoOp's classnames.txt -> {wnid: class name}."""
+    names = {}
+    with open(path) as f:
+        for lineno, line in enumerate(f, 1):
+            parts = line.strip().split(None, 1)
+            if not parts:
+                continue
+            if len(parts) != 2:
+                raise ValueError(f"{path}, line {lineno}: expected '<wnid> <class name>', "
+                                 f"got {line.strip()!r}; get CoOp's classnames.txt again.")
+            names[parts[0]] = " ".join(parts[1].split())
+    return names
+
+
+@register("imagenet")
+class ImageNet(ADUDatasetBase):
+    dataset_dir = "imagenet"
+    sketch_dir = "imagenet-sketch"
+    domains = ["real", "sketch"]
+    data_help = ("ImageNet from https://image-net.org in CoOp's layout with its "
+                 "classnames.txt, ImageNet-Sketch from "
+                 "https://github.com/HaohanWang/ImageNet-Sketch with its sketch/ "
+                 "folder renamed to imagenet-sketch/images")
+
+    def prepare(self, cfg):
+        images = osp.join(self.dataset_dir, "images")
+        sketch = osp.join(self.root, self.sketch_dir, "images")
+        classnames_file = osp.join(self.dataset_dir, "classnames.txt")
+        self.require_paths(classnames_file, osp.join(images, "train"),
+                           osp.join(images, "val"), sketch)
+        names = read_classnames(classnames_file)
+        # Labels follow the sorted wnids, as in CoOp.
+        self.wnids = sorted(names)
+        self.names = names
+
+        sketch_train, sketch_test = [], []
+        self.check_class_folders(sketch)
+        for label, wnid in enumerate(self.wnids):
+            train, test = sketch_split(self.class_images(sketch, wnid), wnid)
+            sketch_train += [self.item(p, label, "sketch") for p in train]
+            sketch_test += [self.item(p, label, "sketch") for p in test]
+        self.splits = {
+            "train": self.read_real(osp.join(images, "train")) + sketch_train,
+            "test": self.read_real(osp.join(images, "val")) + sketch_test,
+        }
+
+    def check_class_folders(self, folder):
+        extra = sorted(set(list_class_folders(folder)) - set(self.wnids))
+        if extra:
+            raise ValueError(
+                f"ImageNet: {folder} has class folders not in classnames.txt "
+                f"({', '.join(extra[:5])}); use CoOp's classnames.txt or remove them."
+            )
+
+    def class_images(self, folder, wnid):
+        path = osp.join(folder, wnid)
+        self.require_paths(path)
+        return self.list_class_images(path)
+
+    def item(self, path, label, domain):
+        return self.make_datum(path, label, domain, self.names[self.wnids[label]],
+                               clean=False)
+
+    def read_real(self, folder):
+        self.check_class_folders(folder)
+        return [self.item(p, label, "real")
+                for label, wnid in enumerate(self.wnids)
+                for p in self.class_images(folder, wnid)]
+
+    def read_train_pool(self):
+        return self.splits["train"]
+
+    def read_test(self):
+        return self.splits["test"]
