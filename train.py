@@ -25,7 +25,7 @@ import datasets  # noqa: E402,F401  (registers the ADU datasets)
 import trainers  # noqa: E402,F401  (registers the trainers)
 from trainers.config import extend_cfg  # noqa: E402
 from trainers.evaluation import install_domain_test  # noqa: E402
-from trainers.run_info import write_run_info  # noqa: E402
+from trainers.run_info import describe_device, write_run_info  # noqa: E402
 
 
 class UsageError(Exception):
@@ -148,6 +148,7 @@ def main(args):
     print(cfg)
 
     trainer = build_trainer(cfg)
+    print(describe_device(trainer.device))
     write_run_info(cfg, trainer.device)
     install_domain_test(trainer)
     if args.eval_only:

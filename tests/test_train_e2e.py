@@ -59,7 +59,8 @@ def test_training_writes_results_checkpoint_and_run_info(trained_run):
     assert res["memorize_domains"] == ["clipart", "product", "real_world"]
     assert set(res["per_domain"]) == {"art", "clipart", "product", "real_world"}
     assert all(r["num_images"] == 3 * 2 for r in res["per_domain"].values())
-    for key in ("mem", "for", "h", "domain_accuracy"):
+    for key in ("mem", "for", "h", "domain_accuracy", "domain_probe_accuracy",
+                "forget_class_probe_accuracy"):
         assert 0.0 <= res[key] <= 100.0
     assert os.path.isfile(out / "learner" / "model.pth.tar-1")
     info = json.load(open(out / "run_info.json"))
@@ -86,7 +87,7 @@ def test_eval_only_reloads_and_gets_the_same_numbers(trained_run, data_root,
                         "--model-dir", str(out), "--load-epoch", "1"))
     first = json.load(open(out / "results.json"))
     again = json.load(open(tmp_path / "results.json"))
-    for key in ("mem", "for", "h", "domain_accuracy", "per_domain"):
+    for key in ("mem", "for", "h", "domain_accuracy", "per_domain", "domain_probe_accuracy"):
         assert again[key] == first[key]
 
 

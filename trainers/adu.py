@@ -78,10 +78,11 @@ class ADU(UnlearningTrainer):
         return summary
 
     @torch.no_grad()
-    def inference_with_domain(self, images):
+    def evaluation_outputs(self, images):
         with autocast_context(self.prec, self.device):
             out = self.model(images)
-        return out.logits, out.domain_logits
+        return {"logits": out.logits, "domain_logits": out.domain_logits,
+                "features": out.features}
 
     def model_inference(self, images):
-        return self.inference_with_domain(images)[0]
+        return self.evaluation_outputs(images)["logits"]

@@ -4,9 +4,12 @@ Dassl's `SimpleTrainer.test` pools every test image into one accuracy; ADU
 needs the accuracy per domain and Mem / For / H (metrics.py). `domain_test`
 replaces a trainer's `test` with that, using only what every Dassl trainer
 has (`test_loader`, `parse_batch_test`, `model_inference`), so trainers
-copied unchanged from CoOp or MaPLe are scored the same way as ADU. A
-trainer may add `inference_with_domain(input) -> (logits, domain_logits)` to
-have its domain classifier scored too.
+copied unchanged from CoOp or MaPLe are scored the same way as ADU.
+
+A trainer may add `evaluation_outputs(input) -> dict` with "logits" and,
+optionally, "domain_logits" (its domain classifier is then scored) and
+"features" (L2-normalised image embeddings: the linear probes of probes.py
+then run, unless TEST.LINEAR_PROBES is False).
 """
 import json
 import os
@@ -14,8 +17,11 @@ import os.path as osp
 import types
 
 import torch
+from dassl.data.data_manager import build_data_loader
+from dassl.data.transforms import build_transform
 
 from .metrics import format_scores, unlearning_scores
+from .probes import probe_scores
 
 RESULTS_FILE = "results.json"
 
@@ -35,25 +41,36 @@ def write_json_atomic(path: str, obj) -> None:
     os.replace(tmp, path)
 
 
+def evaluation_outputs(trainer, inputs) -> dict:
+    if hasattr(trainer, "evaluation_outputs"):
+        return trainer.evaluation_outputs(inputs)
+    return {"logits": trainer.model_inference(inputs)}
+
+
 @torch.no_grad()
-def collect_predictions(trainer, data_loader):
-    """Class predictions, labels, domains (and domain predictions) of a split."""
-    infer = getattr(trainer, "inference_with_domain", None)
-    preds, labels, domains, domain_preds = [], [], [], []
+def collect_outputs(trainer, data_loader) -> dict:
+    """Per test image: prediction, label, domain (+ domain prediction, features)."""
+    out = {"pred": [], "label": [], "domain": [], "domain_pred": [], "features": []}
     for batch in data_loader:
         inputs, label = trainer.parse_batch_test(batch)
-        if infer is not None:
-            logits, domain_logits = infer(inputs)
-        else:
-            logits, domain_logits = trainer.model_inference(inputs), None
-        preds.append(logits.argmax(dim=-1).cpu())
-        labels.append(label.cpu())
-        domains.append(batch["domain"].cpu())
-        if domain_logits is not None:
-            domain_preds.append(domain_logits.argmax(dim=-1).cpu())
-    cat = torch.cat
-    return (cat(preds), cat(labels), cat(domains),
-            cat(domain_preds) if domain_preds else None)
+        res = evaluation_outputs(trainer, inputs)
+        out["pred"].append(res["logits"].argmax(dim=-1).cpu())
+        out["label"].append(label.cpu())
+        out["domain"].append(batch["domain"].cpu())
+        if res.get("domain_logits") is not None:
+            out["domain_pred"].append(res["domain_logits"].argmax(dim=-1).cpu())
+        if res.get("features") is not None:
+            out["features"].append(res["features"].float().cpu())
+    return {k: torch.cat(v) if v else None for k, v in out.items()}
+
+
+def shots_loader(trainer):
+    """The training shots with the test-time transform, for the probes."""
+    cfg = trainer.cfg
+    return build_data_loader(
+        cfg, sampler_type="SequentialSampler", data_source=trainer.dm.dataset.train_x,
+        batch_size=cfg.DATALOADER.TEST.BATCH_SIZE, tfm=build_transform(cfg, is_train=False),
+        is_train=False)
 
 
 def run_record(trainer, scores: dict) -> dict:
@@ -83,9 +100,14 @@ def domain_test(trainer, split=None):
     trainer.set_model_mode("eval")
     dataset = trainer.dm.dataset
     print("Evaluate on the *test* set, per domain")
-    preds, labels, domains, domain_preds = collect_predictions(trainer, trainer.test_loader)
-    scores = unlearning_scores(preds, labels, domains, dataset.domains,
-                               dataset.forget_domain_ids, domain_preds)
+    test = collect_outputs(trainer, trainer.test_loader)
+    scores = unlearning_scores(test["pred"], test["label"], test["domain"], dataset.domains,
+                               dataset.forget_domain_ids, test["domain_pred"])
+    if test["features"] is not None and trainer.cfg.TEST.LINEAR_PROBES:
+        shots = collect_outputs(trainer, shots_loader(trainer))
+        scores.update(probe_scores(
+            (shots["features"], shots["label"], shots["domain"]),
+            (test["features"], test["label"], test["domain"]), dataset.forget_domain_ids))
     record = run_record(trainer, scores)
     print(format_scores(scores, title=f"=> {record['method']} on {record['dataset']}, "
                                       f"forget {record['forget_domains']}"))

@@ -75,6 +75,9 @@ def format_scores(scores: dict, title: str = "") -> str:
         role = "forget" if row["forget"] else "memorize"
         lines.append(f"{name:<16}{role:<10}{row['num_images']:>8}{acc:>9}")
     lines.append(f"Mem {scores['mem']:.2f}  For {scores['for']:.2f}  H {scores['h']:.2f}")
-    if scores.get("domain_accuracy") is not None:
-        lines.append(f"domain classifier accuracy {scores['domain_accuracy']:.2f}")
+    for key, label in (("domain_accuracy", "domain classifier accuracy"),
+                       ("domain_probe_accuracy", "domain linear-probe accuracy"),
+                       ("forget_class_probe_accuracy", "forget-domain class linear-probe accuracy")):
+        if scores.get(key) is not None:
+            lines.append(f"{label} {scores[key]:.2f}")
     return "\n".join(lines)

@@ -52,6 +52,20 @@ def run_info(device) -> dict:
     }
 
 
+def describe_device(device) -> str:
+    """Which single device the run uses, and how to pick another one."""
+    device = torch.device(device)
+    if device.type != "cuda":
+        return f"Using device {device.type} ({torch.get_num_threads()} threads)"
+    index = device.index if device.index is not None else torch.cuda.current_device()
+    count = torch.cuda.device_count()
+    text = f"Using device cuda:{index} ({torch.cuda.get_device_name(index)})"
+    if count > 1:
+        text += (f"; {count} GPUs are visible and this run uses only this one "
+                 "(set CUDA_VISIBLE_DEVICES to pick another)")
+    return text
+
+
 def write_run_info(cfg, device) -> None:
     out = cfg.OUTPUT_DIR
     with open(osp.join(out, "config.yaml"), "w") as f:
