@@ -7,12 +7,15 @@ split of every domain, and says which domain labels are forgotten and which
 memorised, so trainers and metrics never re-derive them.
 
 Subclasses set `dataset_dir`, `domains`, `data_help` (where the data comes
-from) and implement `read_train_pool` and `read_test` (and `prepare` when the
-data can be downloaded). Readers return light records made by `make_datum`;
-only the sampled shots and the test images become Dassl `Datum`s, so a pool
-of a million ImageNet images costs no million file checks.
+from) and implement `expected_layout` (every path they read, preflight.py),
+`read_train_pool` and `read_test`. Before reading, the base fetches what can
+be downloaded and checks that everything in the layout is on disk, failing
+once with the list of what is missing (tools/check_data.py runs the same
+check). Readers take their paths from `self.layout` and return light records
+made by `make_datum`; only the sampled shots and the test images become
+Dassl `Datum`s, so a pool of a million ImageNet images costs no million
+Datum file checks.
 """
-import os
 import os.path as osp
 import random
 from collections import defaultdict
@@ -21,6 +24,10 @@ from typing import NamedTuple
 
 from dassl.data.datasets import DATASET_REGISTRY, DatasetBase, Datum
 from PIL import Image, UnidentifiedImageError
+
+from .download import ensure_dataset
+from .files import read_split_file
+from .preflight import Layout, check_layout, missing_data_error
 
 # Per-file warnings beyond this many per split are summarised in one count.
 MAX_NAMED_SKIPS = 20
@@ -182,39 +189,6 @@ def sample_few_shot(items, num_shots: int, seed: int, check_readable=True,
     return output
 
 
-def list_images(folder: str, exts=(".jpg", ".jpeg", ".png", ".bmp")):
-    """Sorted image files directly inside `folder` (hidden files skipped)."""
-    return sorted(
-        osp.join(folder, f) for f in os.listdir(folder)
-        if not f.startswith(".") and f.lower().endswith(exts)
-    )
-
-
-def list_class_folders(folder: str):
-    """Sorted non-hidden sub-folders of `folder` (one per class)."""
-    return sorted(f for f in os.listdir(folder)
-                  if not f.startswith(".") and osp.isdir(osp.join(folder, f)))
-
-
-def read_split_file(path: str):
-    """Lines 'relative/path label' of a split file -> [(relpath, int label)]."""
-    items = []
-    with open(path) as f:
-        for lineno, line in enumerate(f, 1):
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                relpath, label = line.rsplit(None, 1)
-                items.append((relpath, int(label)))
-            except ValueError:
-                raise ValueError(
-                    f"{path}, line {lineno}: expected 'path label', got {line!r}; "
-                    "the split file is damaged, download it again."
-                ) from None
-    return items
-
-
 class ADUDatasetBase(DatasetBase):
     """Base of the project's multi-domain datasets (registered subclasses only)."""
 
@@ -238,7 +212,11 @@ class ADUDatasetBase(DatasetBase):
 
         self.root = osp.abspath(osp.expanduser(cfg.DATASET.ROOT))
         self.dataset_dir = osp.join(self.root, type(self).dataset_dir)
-        self.prepare(cfg)
+        self.layout = self.expected_layout(self.root)
+        self.prepare()
+        problems = check_layout(self.layout).problems
+        if problems:
+            raise missing_data_error(name, self.root, self.layout, problems)
 
         pool = self.read_train_pool()
         test = drop_unreadable(self.read_test(), f"the {name} test split")
@@ -256,6 +234,11 @@ class ADUDatasetBase(DatasetBase):
         return getattr(self, "config_name", type(self).__name__)
 
     # ----- to implement in subclasses -------------------------------------------
+    @classmethod
+    def expected_layout(cls, root: str) -> Layout:
+        """Every folder, file and split file the readers use under `root`."""
+        raise NotImplementedError
+
     def read_train_pool(self):
         """Every training candidate (the shots are drawn from it)."""
         raise NotImplementedError
@@ -264,50 +247,32 @@ class ADUDatasetBase(DatasetBase):
         """Every test image of every domain."""
         raise NotImplementedError
 
-    def prepare(self, cfg):
-        """Make sure the data is on disk (download it if possible), else fail."""
-        self.require_paths(self.dataset_dir)
-
     # ----- helpers -----------------------------------------------------------------
-    def require_paths(self, *paths):
-        """Fail with the missing paths and the way to get the data."""
-        missing = [p for p in paths if not osp.exists(p)]
-        if missing:
-            raise FileNotFoundError(
-                f"{self.name}: missing {', '.join(missing)}. "
-                f"Put the dataset under DATASET.ROOT={self.root} "
-                f"({self.data_help}); see DATASETS.md."
-            )
+    def prepare(self):
+        """Download the missing parts of the layout that have a download,
+        once what must be got by hand is there (the check after reports it)."""
+        for dl in self.layout.downloads:
+            if all(osp.exists(p) for p in self.layout.needed_before(dl)):
+                ensure_dataset(dl.gdrive_id, dl.target, dl.archive, dl.markers)
 
     def make_datum(self, impath, label, domain_name, classname, clean=True):
         """A record for one image; `clean=False` keeps a class name that is already text."""
         return Item(impath=impath, label=label, domain=self.domains.index(domain_name),
                     classname=clean_classname(classname) if clean else classname)
 
-    def list_class_images(self, folder):
-        """Images of one class folder; an empty one is an error (it means a broken copy)."""
-        images = list_images(folder)
-        if not images:
-            raise ValueError(
-                f"{self.name}: empty class folder {folder}; copy its "
-                "images back or re-extract the dataset (every domain needs every class)."
-            )
-        return images
+    def read_listed_splits(self, label_offset=0):
+        """Items of the layout's split files ('domain/class/img.jpg label' lines).
 
-    def read_listed_splits(self, files_by_split, image_dir, label_offset=0, ignore=()):
-        """Items of split files ('domain/class/img.jpg label' lines).
-
-        `files_by_split` maps a split name to [(domain name, split file)].
         The class name is the image's parent folder. Labels are read from the
         files (plus `label_offset`), checked to name one class each across
         every file, and renumbered 0..N-1 in their order only if they have
-        gaps. Paths in `ignore` (known broken files) are left out.
+        gaps. The layout's `ignore` entries (known broken files) are left out.
         """
         name = self.name
-        self.require_paths(*[f for files in files_by_split.values() for _, f in files])
-        rows = {split: [] for split in files_by_split}
+        image_dir, ignore = self.layout.image_dir, self.layout.ignore
+        rows = {split: [] for split in self.layout.split_files}
         label_names, name_labels = {}, {}
-        for split, files in files_by_split.items():
+        for split, files in self.layout.split_files.items():
             for dname, path in files:
                 for relpath, label in read_split_file(path):
                     if relpath in ignore:

@@ -10,12 +10,16 @@ images have no automatic download (see DATASETS.md); the Mini DomainNet
 split files do, from the Google Drive file Dassl's DATASETS.md links.
 """
 import os.path as osp
+from dataclasses import replace
+from functools import cached_property
 
 from .adu_base import ADUDatasetBase, register
-from .download import ensure_dataset, gdrive_url
+from .download import gdrive_url
+from .preflight import Download, Layout
 
 DOMAINNET_URL = "http://ai.bu.edu/M3SDA/"
 SPLITS_MINI_GDRIVE_ID = "15rrLDCrzyi6ZY-1vJar3u7plgLe4COL7"
+SPLITS = ("train", "test")
 
 
 @register("domainnet")
@@ -31,18 +35,22 @@ class DomainNet(ADUDatasetBase):
     # rather than refuse the official splits.
     require_all_pairs = False
 
-    def prepare(self, cfg):
-        self.require_paths(*[osp.join(self.dataset_dir, d) for d in self.domains])
-        self.prepare_split_files()
-        split_dir = osp.join(self.dataset_dir, self.split_folder)
-        self.splits = self.read_listed_splits(
-            {split: [(d, osp.join(split_dir, f"{d}_{split}.txt")) for d in self.domains]
-             for split in ("train", "test")},
-            image_dir=self.dataset_dir,
+    @classmethod
+    def expected_layout(cls, root):
+        top = osp.join(root, cls.dataset_dir)
+        split_dir = osp.join(top, cls.split_folder)
+        return Layout(
+            help=cls.data_help,
+            folders=tuple((osp.join(top, d), f"image folder of {d}") for d in cls.domains),
+            split_files={s: tuple((d, osp.join(split_dir, f"{d}_{s}.txt"))
+                                  for d in cls.domains)
+                         for s in SPLITS},
+            image_dir=top,
         )
 
-    def prepare_split_files(self):
-        """DomainNet's split files come with the images; nothing to fetch."""
+    @cached_property
+    def splits(self):
+        return self.read_listed_splits()
 
     def read_train_pool(self):
         return self.splits["train"]
@@ -59,9 +67,10 @@ class MiniDomainNet(DomainNet):
                  f"automatically, or by hand from {gdrive_url(SPLITS_MINI_GDRIVE_ID)}")
     split_folder = "splits_mini"
 
-    def prepare_split_files(self):
-        ensure_dataset(
-            SPLITS_MINI_GDRIVE_ID, osp.join(self.dataset_dir, self.split_folder),
-            "splits_mini.zip",
-            markers=[f"{d}_{s}.txt" for d in self.domains for s in ("train", "test")],
-        )
+    @classmethod
+    def expected_layout(cls, root):
+        layout = super().expected_layout(root)
+        split_dir = osp.join(root, cls.dataset_dir, cls.split_folder)
+        markers = tuple(f"{d}_{s}.txt" for d in cls.domains for s in SPLITS)
+        return replace(layout, downloads=(
+            Download(split_dir, SPLITS_MINI_GDRIVE_ID, "splits_mini.zip", markers),))

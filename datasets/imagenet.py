@@ -11,8 +11,11 @@ same sketches. No automatic download (the licence requires a login).
 """
 import os.path as osp
 import random
+from functools import cached_property
 
-from .adu_base import ADUDatasetBase, list_class_folders, register
+from .adu_base import ADUDatasetBase, register
+from .files import list_class_folders, list_images
+from .preflight import Layout
 
 SKETCH_SPLIT_SEED = 0
 SKETCH_TEST_FRACTION = 0.2
@@ -61,26 +64,38 @@ class ImageNet(ADUDatasetBase):
                  "https://github.com/HaohanWang/ImageNet-Sketch with its sketch/ "
                  "folder renamed to imagenet-sketch/images")
 
-    def prepare(self, cfg):
-        images = osp.join(self.dataset_dir, "images")
-        sketch = osp.join(self.root, self.sketch_dir, "images")
-        classnames_file = osp.join(self.dataset_dir, "classnames.txt")
-        self.require_paths(classnames_file, osp.join(images, "train"),
-                           osp.join(images, "val"), sketch)
-        names = read_classnames(classnames_file)
+    @classmethod
+    def expected_layout(cls, root):
+        images = osp.join(root, cls.dataset_dir, "images")
+        classnames = osp.join(root, cls.dataset_dir, "classnames.txt")
+        return Layout(
+            help=cls.data_help,
+            files=((classnames, "class list file"),),
+            class_dirs={("real", "train"): osp.join(images, "train"),
+                        ("real", "val"): osp.join(images, "val"),
+                        # one folder: split 80/20 by sketch_split
+                        ("sketch", "train+test"): osp.join(root, cls.sketch_dir, "images")},
+            class_list=classnames,
+        )
+
+    @cached_property
+    def splits(self):
+        dirs = self.layout.class_dirs
+        names = read_classnames(self.layout.class_list)
         # Labels follow the sorted wnids, as in CoOp.
         self.wnids = sorted(names)
         self.names = names
 
+        sketch = dirs[("sketch", "train+test")]
         sketch_train, sketch_test = [], []
         self.check_class_folders(sketch)
         for label, wnid in enumerate(self.wnids):
-            train, test = sketch_split(self.class_images(sketch, wnid), wnid)
+            train, test = sketch_split(list_images(osp.join(sketch, wnid)), wnid)
             sketch_train += [self.item(p, label, "sketch") for p in train]
             sketch_test += [self.item(p, label, "sketch") for p in test]
-        self.splits = {
-            "train": self.read_real(osp.join(images, "train")) + sketch_train,
-            "test": self.read_real(osp.join(images, "val")) + sketch_test,
+        return {
+            "train": self.read_real(dirs[("real", "train")]) + sketch_train,
+            "test": self.read_real(dirs[("real", "val")]) + sketch_test,
         }
 
     def check_class_folders(self, folder):
@@ -91,11 +106,6 @@ class ImageNet(ADUDatasetBase):
                 f"({', '.join(extra[:5])}); use CoOp's classnames.txt or remove them."
             )
 
-    def class_images(self, folder, wnid):
-        path = osp.join(folder, wnid)
-        self.require_paths(path)
-        return self.list_class_images(path)
-
     def item(self, path, label, domain):
         return self.make_datum(path, label, domain, self.names[self.wnids[label]],
                                clean=False)
@@ -104,7 +114,7 @@ class ImageNet(ADUDatasetBase):
         self.check_class_folders(folder)
         return [self.item(p, label, "real")
                 for label, wnid in enumerate(self.wnids)
-                for p in self.class_images(folder, wnid)]
+                for p in list_images(osp.join(folder, wnid))]
 
     def read_train_pool(self):
         return self.splits["train"]

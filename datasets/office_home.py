@@ -7,10 +7,13 @@ data is downloaded from the Google Drive file Dassl uses.
 """
 import os.path as osp
 
-from .adu_base import ADUDatasetBase, list_class_folders, register
-from .download import ensure_dataset, gdrive_url
+from .adu_base import ADUDatasetBase, register
+from .download import gdrive_url
+from .files import list_class_folders, list_images
+from .preflight import Download, Layout
 
 GDRIVE_ID = "1gkbf_KaxoBws-GWT3XIPZ7BnkqbAxIFa"
+SPLITS = ("train", "val")
 
 
 @register("office_home")
@@ -20,16 +23,21 @@ class OfficeHome(ADUDatasetBase):
     data_help = ("Dassl's office_home_dg.zip, downloaded automatically, or by "
                  f"hand from {gdrive_url(GDRIVE_ID)}")
 
-    def prepare(self, cfg):
-        ensure_dataset(GDRIVE_ID, self.dataset_dir, "office_home_dg.zip",
-                       markers=[f"{d}/{s}" for d in self.domains for s in ("train", "val")])
+    @classmethod
+    def expected_layout(cls, root):
+        top = osp.join(root, cls.dataset_dir)
+        return Layout(
+            help=cls.data_help,
+            class_dirs={(d, s): osp.join(top, d, s) for d in cls.domains for s in SPLITS},
+            downloads=(Download(top, GDRIVE_ID, "office_home_dg.zip",
+                                tuple(f"{d}/{s}" for d in cls.domains for s in SPLITS)),),
+        )
 
     def read_split(self, split):
         items = []
         classes = None
         for dname in self.domains:
-            split_dir = osp.join(self.dataset_dir, dname, split)
-            self.require_paths(split_dir)
+            split_dir = self.layout.class_dirs[(dname, split)]
             folders = list_class_folders(split_dir)
             if classes is None:
                 classes = folders
@@ -41,7 +49,7 @@ class OfficeHome(ADUDatasetBase):
                     "needs the same classes, re-extract office_home_dg."
                 )
             for label, cname in enumerate(folders):
-                images = self.list_class_images(osp.join(split_dir, cname))
+                images = list_images(osp.join(split_dir, cname))
                 items += [self.make_datum(p, label, dname, cname) for p in images]
         return items
 

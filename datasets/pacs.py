@@ -8,9 +8,11 @@ domain. Labels in the files are 1-based. Missing data is downloaded from
 the Google Drive file Dassl uses.
 """
 import os.path as osp
+from functools import cached_property
 
 from .adu_base import ADUDatasetBase, register
-from .download import ensure_dataset, gdrive_url
+from .download import gdrive_url
+from .preflight import Download, Layout
 
 GDRIVE_ID = "1m4X4fROCCXMO0lRLrr6Zz9Vb3974NWhE"
 
@@ -25,17 +27,24 @@ class PACS(ADUDatasetBase):
     # Dassl leaves this file out: it cannot be decoded.
     broken_images = ("sketch/dog/n02103406_4068-1.png",)
 
-    def prepare(self, cfg):
-        ensure_dataset(GDRIVE_ID, self.dataset_dir, "pacs.zip",
-                       markers=["images", "splits"])
-        split_dir = osp.join(self.dataset_dir, "splits")
-        self.splits = self.read_listed_splits(
-            {split: [(d, osp.join(split_dir, f"{d}_{split}_kfold.txt")) for d in self.domains]
-             for split in ("train", "crossval")},
-            image_dir=osp.join(self.dataset_dir, "images"),
-            label_offset=-1,
-            ignore=self.broken_images,
+    @classmethod
+    def expected_layout(cls, root):
+        top = osp.join(root, cls.dataset_dir)
+        images, splits = osp.join(top, "images"), osp.join(top, "splits")
+        return Layout(
+            help=cls.data_help,
+            folders=tuple((osp.join(images, d), f"image folder of {d}") for d in cls.domains),
+            split_files={s: tuple((d, osp.join(splits, f"{d}_{s}_kfold.txt"))
+                                  for d in cls.domains)
+                         for s in ("train", "crossval")},
+            image_dir=images,
+            ignore=cls.broken_images,
+            downloads=(Download(top, GDRIVE_ID, "pacs.zip", ("images", "splits")),),
         )
+
+    @cached_property
+    def splits(self):
+        return self.read_listed_splits(label_offset=-1)
 
     def read_train_pool(self):
         return self.splits["train"]

@@ -294,7 +294,7 @@ def test_empty_class_folder(tmp_path):
     folder = osp.join(top, "clipart", "train", "Bike")
     for f in os.listdir(folder):
         os.remove(osp.join(folder, f))
-    with pytest.raises(ValueError, match=f"empty class folder {folder}"):
+    with pytest.raises(FileNotFoundError, match=f"empty class folder {folder}"):
         build(make_cfg(tmp_path, "office_home", ["art"]))
 
 
@@ -303,7 +303,7 @@ def test_imagenet_empty_class_folder(tmp_path):
     folder = osp.join(tmp_path, "imagenet", "images", "val", fake_wnids(3)[1])
     for f in os.listdir(folder):
         os.remove(osp.join(folder, f))
-    with pytest.raises(ValueError, match="empty class folder"):
+    with pytest.raises(FileNotFoundError, match=f"empty class folder {folder}"):
         build(make_cfg(tmp_path, "imagenet", ["sketch"]))
 
 
@@ -332,13 +332,15 @@ def test_a_pair_with_only_unreadable_images_fails(tmp_path):
         build(make_cfg(tmp_path, "office_home", ["art"]))
 
 
-def test_missing_listed_image_is_skipped(tmp_path, capsys):
+def test_missing_listed_image_fails_before_reading(tmp_path):
+    # A listed image that is not on disk means an incomplete copy: the data
+    # check names it instead of the test split silently shrinking.
     top = make_pacs(str(tmp_path))
     gone = osp.join(top, "images", "cartoon", "horse", "crossval_00000.jpg")
     os.remove(gone)
-    ds = build(make_cfg(tmp_path, "pacs", ["cartoon"]))
-    assert gone not in {it.impath for it in ds.test}
-    assert f"missing image {gone}" in capsys.readouterr().out
+    with pytest.raises(FileNotFoundError,
+                       match=f"missing {gone} \\(image listed in cartoon_crossval_kfold.txt\\)"):
+        build(make_cfg(tmp_path, "pacs", ["cartoon"]))
 
 
 # ----- configs and registry -----------------------------------------------------------
