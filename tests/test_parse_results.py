@@ -172,6 +172,12 @@ def test_markdown_and_csv_formats(tmp_path, capsys):
         ("office_home", "ADU", "1"), ("pacs", "ADU", "1")]
     assert rows[1]["h_std"] == "" and rows[1]["seeds_found"] == "1/3"
     assert "forget cartoon: no run" in rows[1]["missing"]
+    write_complete(tmp_path, k=2)
+    code, out, _ = parse(capsys, tmp_path, "--format", "markdown", "--allow-missing")
+    assert "| \\|D_forget\\|=2 H" in out
+    for block in out.split("\n\n"):  # every row of a table has as many cells as its header
+        lines = [line.replace("\\|", "") for line in block.splitlines() if line.startswith("|")]
+        assert len({line.count("|") for line in lines}) <= 1, block
 
 
 def test_methods_with_different_shots_are_kept_apart(tmp_path, capsys):

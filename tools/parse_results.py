@@ -263,18 +263,23 @@ def coverage_rows(cells, seeds):
 def render_text(cells, seeds, fmt, which):
     from tabulate import tabulate  # imported here: the scripts' --check calls stay quick
 
-    tablefmt = "github" if fmt == "markdown" else "simple"
+    def table(rows, headers):
+        if fmt == "markdown":  # a bare '|' in |D_forget| would split a Markdown cell
+            headers = [h.replace("|", "\\|") for h in headers]
+            rows = [[str(v).replace("|", "\\|") for v in row] for row in rows]
+        return tabulate(rows, headers=headers, disable_numparse=True,
+                        tablefmt="github" if fmt == "markdown" else "simple")
+
     out = []
     for title, groups in table_layouts(cells, which):
         headers, rows = layout_rows(cells, groups, multiline=fmt == "table")
         out.append(f"## {title}" if fmt == "markdown" else title)
-        out.append(tabulate(rows, headers=headers, tablefmt=tablefmt, disable_numparse=True))
+        out.append(table(rows, headers))
         out.append("")
     out.append("## Coverage" if fmt == "markdown" else "Coverage")
-    out.append(tabulate(coverage_rows(cells, seeds),
-                        headers=["dataset", "method", "|D_forget|", "combinations", "runs",
-                                 "seeds", "note"],
-                        tablefmt=tablefmt, disable_numparse=True))
+    out.append(table(coverage_rows(cells, seeds),
+                     ["dataset", "method", "|D_forget|", "combinations", "runs", "seeds",
+                      "note"]))
     return "\n".join(out)
 
 
