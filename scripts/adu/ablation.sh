@@ -1,0 +1,49 @@
+#!/bin/bash
+# The paper's ablation for one forget setting: Baseline (no InstaPG, no DDL),
+# InstaPG only, DDL only, DDL with its CE term only, DDL with its MMD term
+# only, and full ADU, each over the seeds (1 2 3).
+#
+#   bash scripts/adu/ablation.sh DATASET FORGET [CFG] [SHOTS] [-- KEY VALUE ...]
+#
+# Arguments as in main.sh. Each variant is a TAG (the folder ADU_<cfg>_<tag>,
+# the method ADU-<tag> in results.json and the tables) plus its TRAINER.ADU
+# switches; full ADU is the untagged ADU_<cfg> run that main.sh and sweep.sh
+# make, so it is trained once. The paper averages the ablation over every
+# forget domain: run this once per domain (or the parser reports the other
+# combinations as missing). Environment settings: common.sh.
+set -uo pipefail
+# shellcheck source=scripts/adu/common.sh
+source "$(dirname "$0")/common.sh"
+
+# TAG and TRAINER.ADU switches of each variant ("" = full ADU).
+VARIANTS=(
+    "Baseline|TRAINER.ADU.INSTAPG False TRAINER.ADU.DDL False"
+    "InstaPG-only|TRAINER.ADU.DDL False"
+    "DDL-only|TRAINER.ADU.INSTAPG False"
+    "DDL-CE-only|TRAINER.ADU.DDL_MMD False"
+    "DDL-MMD-only|TRAINER.ADU.DDL_CE False"
+    "|"
+)
+
+split_args "$@"
+((${#POSITIONAL[@]} >= 2 && ${#POSITIONAL[@]} <= 4)) ||
+    die "usage: bash scripts/adu/ablation.sh DATASET FORGET [CFG] [SHOTS] [-- KEY VALUE ...]"
+[[ $TRAINER == ADU ]] || die "the ablation switches TRAINER.ADU options; it runs TRAINER=ADU only, got '$TRAINER'"
+[[ -z $TAG ]] || die "the ablation sets TAG itself; unset TAG"
+check_settings
+load_trainer_config "${POSITIONAL[2]:-vit_b16_ep50}"
+check_shots "${POSITIONAL[3]:-8}"
+load_dataset "${POSITIONAL[0]}"
+set_forget "${POSITIONAL[1]}"
+
+USER_OPTS=("${OPTS[@]}")
+for VARIANT in "${VARIANTS[@]}"; do
+    TAG=${VARIANT%%|*}
+    read -r -a SWITCHES <<<"${VARIANT#*|}"
+    OPTS=("${USER_OPTS[@]}" "${SWITCHES[@]}")
+    echo "== ${TAG:-full ADU}"
+    for SEED in $SEEDS; do
+        train_seed "$SEED"
+    done
+done
+finish

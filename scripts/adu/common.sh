@@ -1,0 +1,283 @@
+# shellcheck shell=bash
+# Shared by the scripts in scripts/adu/ (sourced, not run): settings, input
+# checks, the output layout, the skip test and the job queue.
+#
+# Settings come from the environment (all optional):
+#   DATA     dataset root, --root of train.py                   (default: data)
+#   TRAINER  trainer; its configs are configs/trainers/$TRAINER/ (default: ADU)
+#   OUTPUT   root of the run folders                            (default: output/adu)
+#   SEEDS    seeds to run, space-separated                      (default: "1 2 3")
+#   TAG      variant name: folder <trainer>_<cfg>_<TAG>, results.json method
+#            <trainer>-<TAG> (TEST.METHOD_TAG); empty for the plain method
+#   DEVICES  GPU ids, e.g. "0,1,2": one run per GPU at a time, each with its
+#            own CUDA_VISIBLE_DEVICES and log file; empty: one run at a time in
+#            the foreground on the default device
+#   DRY_RUN  1: print the train.py commands instead of running them
+#   PYTHON   the Python interpreter                             (default: python)
+# Relative paths are taken from the current folder (run from the repository
+# root, as in CoOp). Config options for train.py go after `--` on any
+# script's command line, as KEY VALUE pairs (e.g. `-- OPTIM.MAX_EPOCH 10`).
+
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+SCRIPT=$(basename "$0")
+DATA=${DATA:-data}
+TRAINER=${TRAINER:-ADU}
+OUTPUT=${OUTPUT:-output/adu}
+SEEDS=${SEEDS:-1 2 3}
+TAG=${TAG:-}
+DEVICES=${DEVICES:-}
+DRY_RUN=${DRY_RUN:-}
+PYTHON=${PYTHON:-python}
+
+dry_run() {
+    [[ -n $DRY_RUN && $DRY_RUN != 0 ]]
+}
+
+die() {
+    echo "$SCRIPT: error: $*" >&2
+    exit 2
+}
+
+# ARGS... -> POSITIONAL (before `--`) and OPTS (after it, KEY VALUE pairs).
+split_args() {
+    POSITIONAL=()
+    OPTS=()
+    while (($#)); do
+        if [[ $1 == -- ]]; then
+            shift
+            OPTS=("$@")
+            break
+        fi
+        POSITIONAL+=("$1")
+        shift
+    done
+    ((${#OPTS[@]} % 2 == 0)) || die "config options after -- come in KEY VALUE pairs, got: ${OPTS[*]}"
+}
+
+check_settings() {
+    local s
+    for s in $SEEDS; do
+        [[ $s =~ ^[0-9]+$ ]] || die "SEEDS must be non-negative integers, got '$SEEDS'"
+    done
+    [[ -n ${SEEDS// /} ]] || die "SEEDS is empty"
+    [[ $TAG =~ ^[A-Za-z0-9._-]*$ ]] || die "TAG may hold letters, digits, '.', '_' and '-' only, got '$TAG'"
+    [[ -z $DEVICES || $DEVICES =~ ^[0-9]+(,[0-9]+)*$ ]] ||
+        die "DEVICES must be comma-separated GPU ids like 0,1,2, got '$DEVICES'"
+}
+
+# DATASET -> DOMAINS (array) and DATASET_CFG; the domain list comes from the
+# dataset class (tools/dataset_info.py), which also rejects unknown names.
+load_dataset() {
+    local out
+    out=$("$PYTHON" "$REPO/tools/dataset_info.py" "$1" 2>&1) || die "$out"
+    read -r -a DOMAINS <<<"${out##*$'\n'}"
+    ((${#DOMAINS[@]} >= 2)) || die "dataset $1 reports domains '$out'; ADU needs two or more"
+    DATASET=$1
+    DATASET_CFG=$REPO/configs/datasets/$DATASET.yaml
+    [[ -f $DATASET_CFG ]] || die "no dataset config $DATASET_CFG"
+}
+
+# CFG -> TRAINER_CFG, the method config of $TRAINER.
+load_trainer_config() {
+    local dir=$REPO/configs/trainers/$TRAINER names
+    if [[ ! -d $dir ]]; then
+        names=("$REPO"/configs/trainers/*/)
+        names=("${names[@]%/}")
+        die "no configs for trainer '$TRAINER' (looked in $dir); trainers with configs: ${names[*]##*/}"
+    fi
+    CFG=$1
+    TRAINER_CFG=$dir/$CFG.yaml
+    if [[ ! -f $TRAINER_CFG ]]; then
+        names=("$dir"/*.yaml)
+        names=("${names[@]##*/}")
+        die "no config '$CFG' for $TRAINER (looked for $TRAINER_CFG); configs of $TRAINER: ${names[*]%.yaml}"
+    fi
+}
+
+check_shots() {
+    [[ $1 =~ ^[1-9][0-9]*$ ]] || die "SHOTS must be a positive integer, got '$1'"
+    SHOTS=$1
+}
+
+# "art,clipart" -> FORGET_ARG ("art,clipart", in the dataset's domain order)
+# and FORGET_DIR ("art+clipart"). Needs load_dataset first.
+set_forget() {
+    local -a given
+    local name d known
+    read -r -a given <<<"${1//,/ }"
+    ((${#given[@]})) || die "no domain to forget given; domains of $DATASET: ${DOMAINS[*]}"
+    for name in "${given[@]}"; do
+        known=
+        for d in "${DOMAINS[@]}"; do [[ $name == "$d" ]] && known=1; done
+        [[ -n $known ]] || die "unknown domain '$name' for $DATASET; valid domains: ${DOMAINS[*]}"
+    done
+    local -a chosen=()
+    for d in "${DOMAINS[@]}"; do
+        for name in "${given[@]}"; do
+            if [[ $name == "$d" ]]; then
+                chosen+=("$d")
+                break
+            fi
+        done
+    done
+    ((${#chosen[@]} < ${#DOMAINS[@]})) ||
+        die "cannot forget every domain of $DATASET (${DOMAINS[*]}); leave at least one to memorize"
+    FORGET_ARG=$(IFS=,; echo "${chosen[*]}")
+    FORGET_DIR=$(IFS=+; echo "${chosen[*]}")
+}
+
+# K PREFIX DOMAIN...: every K-subset of the domains, comma-joined, one a line,
+# in the order of itertools.combinations.
+combinations() {
+    local k=$1 prefix=$2
+    shift 2
+    if ((k == 0)); then
+        echo "${prefix#,}"
+        return
+    fi
+    while (($# >= k)); do
+        combinations $((k - 1)) "$prefix,$1" "${@:2}"
+        shift
+    done
+}
+
+run_dir() {  # SEED
+    echo "$OUTPUT/$DATASET/${TRAINER}_$CFG${TAG:+_$TAG}/forget_$FORGET_DIR/${SHOTS}shots/seed$1"
+}
+
+# DIR: true when DIR/results.json is a complete result. A corrupt one is
+# reported (the run is done again; train.py resumes from its checkpoints).
+results_exist() {
+    local file=$1/results.json
+    [[ -f $file ]] || return 1
+    if "$PYTHON" "$REPO/tools/parse_results.py" --check "$file"; then
+        return 0
+    fi
+    echo "$file is not a complete result (above); running again"
+    return 1
+}
+
+# ---- the job queue ------------------------------------------------------------
+IFS=, read -r -a DEVICE_LIST <<<"$DEVICES"
+SLOT_PID=()
+SLOT_NAME=()
+SLOT_LOG=()
+FAILED=()
+STARTED=0
+SKIPPED=0
+
+# Collect the finished job of slot I.
+reap_slot() {
+    local i=$1 rc=0
+    wait "${SLOT_PID[i]}" || rc=$?
+    if ((rc)); then
+        FAILED+=("${SLOT_NAME[i]} (exit $rc, log ${SLOT_LOG[i]})")
+        echo "[gpu ${DEVICE_LIST[i]}] FAILED (exit $rc): ${SLOT_NAME[i]}; log: ${SLOT_LOG[i]}"
+    else
+        echo "[gpu ${DEVICE_LIST[i]}] done: ${SLOT_NAME[i]}"
+    fi
+    SLOT_PID[i]=
+}
+
+# Set FREE_SLOT to a device with no running job, waiting for one if needed.
+wait_free_slot() {
+    local i
+    while true; do
+        for i in "${!DEVICE_LIST[@]}"; do
+            if [[ -z ${SLOT_PID[i]:-} ]]; then
+                FREE_SLOT=$i
+                return
+            fi
+            if ! kill -0 "${SLOT_PID[i]}" 2>/dev/null; then
+                reap_slot "$i"
+                FREE_SLOT=$i
+                return
+            fi
+        done
+        sleep 1
+    done
+}
+
+stop_jobs() {
+    local i
+    for i in "${!DEVICE_LIST[@]}"; do
+        if [[ -n ${SLOT_PID[i]:-} ]] && kill -0 "${SLOT_PID[i]}" 2>/dev/null; then
+            echo "stopping ${SLOT_NAME[i]}" >&2
+            kill -TERM "${SLOT_PID[i]}" 2>/dev/null
+        fi
+    done
+    exit 130
+}
+trap stop_jobs INT TERM
+
+# Print a command so that it can be pasted into a shell.
+print_command() {
+    local arg words=()
+    for arg in "$@"; do
+        if [[ $arg =~ ^[A-Za-z0-9_./:,+=@%-]+$ ]]; then
+            words+=("$arg")
+        elif [[ $arg != *"'"* ]]; then
+            words+=("'$arg'")
+        else
+            words+=("$(printf '%q' "$arg")")
+        fi
+    done
+    echo "${words[*]}"
+}
+
+# NAME LOG CMD...: run CMD in the foreground, or on the next free device
+# (output to LOG), or only print it (DRY_RUN). A failure is recorded, not fatal.
+submit() {
+    local name=$1 log=$2 rc=0
+    shift 2
+    STARTED=$((STARTED + 1))
+    if dry_run; then
+        print_command "$@"
+        return
+    fi
+    if ((${#DEVICE_LIST[@]} == 0)); then
+        echo "run: $name"
+        "$@" || rc=$?
+        ((rc == 0)) || FAILED+=("$name (exit $rc)")
+        return
+    fi
+    wait_free_slot
+    mkdir -p "$(dirname "$log")"
+    echo "[gpu ${DEVICE_LIST[FREE_SLOT]}] start: $name; log: $log"
+    CUDA_VISIBLE_DEVICES=${DEVICE_LIST[FREE_SLOT]} "$@" >"$log" 2>&1 &
+    SLOT_PID[FREE_SLOT]=$!
+    SLOT_NAME[FREE_SLOT]=$name
+    SLOT_LOG[FREE_SLOT]=$log
+}
+
+# SEED: train and evaluate one run of the current settings unless it is done.
+train_seed() {
+    local dir
+    dir=$(run_dir "$1")
+    if results_exist "$dir"; then
+        echo "skip: $dir (results.json exists)"
+        SKIPPED=$((SKIPPED + 1))
+        return
+    fi
+    local cmd=("$PYTHON" "$REPO/train.py" --root "$DATA" --seed "$1" --trainer "$TRAINER"
+        --dataset-config-file "$DATASET_CFG" --config-file "$TRAINER_CFG"
+        --output-dir "$dir" --forget-domains "$FORGET_ARG" DATASET.NUM_SHOTS "$SHOTS")
+    [[ -z $TAG ]] || cmd+=(TEST.METHOD_TAG "$TRAINER-$TAG")
+    submit "$dir" "$dir/job.log" "${cmd[@]}" "${OPTS[@]}"
+}
+
+# Wait for every job, print a summary; exit 1 when a run failed.
+finish() {
+    local i
+    for i in "${!DEVICE_LIST[@]}"; do
+        [[ -z ${SLOT_PID[i]:-} ]] || reap_slot "$i"
+    done
+    local verb=ran
+    ! dry_run || verb="would run"
+    echo "$SCRIPT: $STARTED $verb, $SKIPPED skipped (done), ${#FAILED[@]} failed"
+    if ((${#FAILED[@]})); then
+        printf '  failed: %s\n' "${FAILED[@]}" >&2
+        exit 1
+    fi
+    exit 0
+}

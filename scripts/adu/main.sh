@@ -1,0 +1,31 @@
+#!/bin/bash
+# Train and evaluate one forget setting over the seeds (1 2 3).
+#
+#   bash scripts/adu/main.sh DATASET FORGET [CFG] [SHOTS] [-- KEY VALUE ...]
+#
+#   DATASET  office_home, mini_domainnet, domainnet, imagenet, pacs, ...
+#   FORGET   one domain or a comma-separated set, e.g. art or art,clipart
+#   CFG      configs/trainers/$TRAINER/$CFG.yaml         (default: vit_b16_ep50)
+#   SHOTS    shots per (class, domain), DATASET.NUM_SHOTS (default: 8)
+#   -- ...   config options appended to train.py's command line
+#
+# Runs go to $OUTPUT/DATASET/<trainer>_<cfg>[_<tag>]/forget_<a+b>/<shots>shots/seed<N>;
+# a run whose results.json is complete is skipped. Environment settings
+# (DATA, TRAINER, OUTPUT, SEEDS, TAG, DEVICES, DRY_RUN, PYTHON): common.sh.
+set -uo pipefail
+# shellcheck source=scripts/adu/common.sh
+source "$(dirname "$0")/common.sh"
+
+split_args "$@"
+((${#POSITIONAL[@]} >= 2 && ${#POSITIONAL[@]} <= 4)) ||
+    die "usage: bash scripts/adu/main.sh DATASET FORGET [CFG] [SHOTS] [-- KEY VALUE ...]"
+check_settings
+load_trainer_config "${POSITIONAL[2]:-vit_b16_ep50}"
+check_shots "${POSITIONAL[3]:-8}"
+load_dataset "${POSITIONAL[0]}"
+set_forget "${POSITIONAL[1]}"
+
+for SEED in $SEEDS; do
+    train_seed "$SEED"
+done
+finish

@@ -1,0 +1,38 @@
+#!/bin/bash
+# Every forget-domain combination of size K, each over the seeds (1 2 3):
+# the runs the paper averages for one |D_forget|.
+#
+#   bash scripts/adu/sweep.sh DATASET K [CFG] [SHOTS] [-- KEY VALUE ...]
+#
+#   K        |D_forget|, from 1 to (number of domains - 1)
+#   CFG, SHOTS and the options after -- as in main.sh
+#
+# With DEVICES="0,1,2" the runs are spread over the GPUs, one per GPU at a
+# time; a failed run is reported at the end (exit 1) and does not stop the
+# others. Environment settings: common.sh.
+set -uo pipefail
+# shellcheck source=scripts/adu/common.sh
+source "$(dirname "$0")/common.sh"
+
+split_args "$@"
+((${#POSITIONAL[@]} >= 2 && ${#POSITIONAL[@]} <= 4)) ||
+    die "usage: bash scripts/adu/sweep.sh DATASET K [CFG] [SHOTS] [-- KEY VALUE ...]"
+check_settings
+load_trainer_config "${POSITIONAL[2]:-vit_b16_ep50}"
+check_shots "${POSITIONAL[3]:-8}"
+load_dataset "${POSITIONAL[0]}"
+K=${POSITIONAL[1]}
+MAX_K=$((${#DOMAINS[@]} - 1))
+if ! [[ $K =~ ^[0-9]+$ ]] || ((K < 1 || K > MAX_K)); then
+    die "K must be from 1 to $MAX_K for $DATASET (${#DOMAINS[@]} domains: ${DOMAINS[*]}), got '$K'"
+fi
+
+mapfile -t COMBOS < <(combinations "$K" "" "${DOMAINS[@]}")
+echo "$DATASET: ${#COMBOS[@]} forget combination(s) of size $K: ${COMBOS[*]}"
+for FORGET in "${COMBOS[@]}"; do
+    set_forget "$FORGET"
+    for SEED in $SEEDS; do
+        train_seed "$SEED"
+    done
+done
+finish

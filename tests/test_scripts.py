@@ -1,0 +1,310 @@
+"""The experiment scripts in scripts/adu/: syntax, output layout, skip logic,
+sweep combinations, ablation variants, the device queue, bad input, and one
+real tiny run through main.sh and eval.sh.
+
+Most tests set PYTHON to tests/fake_python.py, which answers the Office-Home
+domain list without importing Dassl and, with FAKE_TRAIN=1, fakes train.py.
+"""
+import glob
+import importlib.util
+import json
+import os
+import stat
+import subprocess
+import sys
+from itertools import combinations
+
+import pytest
+
+from fake_data import OFFICE_HOME_DOMAINS, make_office_home
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SCRIPTS = os.path.join(REPO, "scripts", "adu")
+TINY_OPTS = [
+    "INPUT.SIZE", "(32, 32)", "OPTIM.MAX_EPOCH", "1", "DATALOADER.NUM_WORKERS", "0",
+    "DATALOADER.TRAIN_X.BATCH_SIZE", "8", "DATALOADER.TEST.BATCH_SIZE", "16",
+    "TRAINER.ADU.PREC", "fp32",
+]
+
+needs_dassl = pytest.mark.skipif(importlib.util.find_spec("dassl") is None,
+                                 reason="Dassl not installed (pip install it from GitHub, "
+                                        "see README)")
+
+
+@pytest.fixture(scope="module")
+def fake_python(tmp_path_factory):
+    path = tmp_path_factory.mktemp("bin") / "python"
+    path.write_text(f'#!/bin/sh\nexec "{sys.executable}" '
+                    f'"{os.path.join(REPO, "tests", "fake_python.py")}" "$@"\n')
+    path.chmod(path.stat().st_mode | stat.S_IXUSR)
+    return str(path)
+
+
+def run_script(name, *args, env=None, cwd=None, timeout=300):
+    full_env = dict(os.environ, OUTDATED_IGNORE="1", PYTHONWARNINGS="ignore")
+    for key in ("DATA", "TRAINER", "OUTPUT", "SEEDS", "TAG", "DEVICES", "DRY_RUN",
+                "EVAL_OUTPUT"):
+        full_env.pop(key, None)
+    full_env.update(env or {})
+    return subprocess.run(["bash", os.path.join(SCRIPTS, name), *args], cwd=cwd or REPO,
+                          env=full_env, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture
+def fake_env(fake_python, tmp_path):
+    """Settings for a script run with the fake interpreter and trainer."""
+    return {"PYTHON": fake_python, "OUTPUT": str(tmp_path / "out"), "DATA": str(tmp_path),
+            "FAKE_TRAIN": "1", "FAKE_LOG": str(tmp_path / "calls.jsonl")}
+
+
+def train_calls(env):
+    if not os.path.exists(env["FAKE_LOG"]):
+        return []
+    with open(env["FAKE_LOG"]) as f:
+        return [json.loads(line) for line in f]
+
+
+def arg(args, name):
+    return args[args.index(name) + 1]
+
+
+def dry_run_commands(stdout):
+    return [line.split() for line in stdout.splitlines() if "train.py" in line]
+
+
+def write_result(folder, seed, forget, text=None):
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, "results.json"), "w") as f:
+        f.write(text if text is not None else json.dumps({
+            "dataset": "office_home", "method": "ADU", "seed": seed,
+            "domains": OFFICE_HOME_DOMAINS, "forget_domains": forget,
+            "mem": 80.0, "for": 60.0, "h": 68.57}))
+
+
+def test_every_script_passes_bash_n():
+    scripts = glob.glob(os.path.join(REPO, "scripts", "**", "*.sh"), recursive=True)
+    assert len(scripts) >= 5
+    for path in scripts:
+        proc = subprocess.run(["bash", "-n", path], capture_output=True, text=True)
+        assert proc.returncode == 0, f"{path}: {proc.stderr}"
+
+
+@needs_dassl
+def test_dataset_info_prints_the_registered_domains(capsys):
+    sys.path.insert(0, os.path.join(REPO, "tools"))
+    try:
+        import dataset_info
+    finally:
+        sys.path.pop(0)
+    assert dataset_info.main(["office_home"]) == 0
+    assert capsys.readouterr().out.split() == OFFICE_HOME_DOMAINS
+    assert dataset_info.main(["sculptures"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown dataset 'sculptures'" in err
+    assert "mini_domainnet, office_home, pacs" in err
+
+
+def test_main_runs_three_seeds_into_the_documented_folders(fake_env):
+    proc = run_script("main.sh", "office_home", "clipart,art", "--", "OPTIM.MAX_EPOCH", "2",
+                      env=dict(fake_env, DRY_RUN="1"))
+    assert proc.returncode == 0, proc.stderr
+    commands = dry_run_commands(proc.stdout)
+    assert [arg(c, "--seed") for c in commands] == ["1", "2", "3"]
+    run = f"{fake_env['OUTPUT']}/office_home/ADU_vit_b16_ep50/forget_art+clipart/8shots"
+    assert [arg(c, "--output-dir") for c in commands] == [f"{run}/seed{s}" for s in (1, 2, 3)]
+    first = commands[0]
+    assert arg(first, "--forget-domains") == "art,clipart"  # the dataset's domain order
+    assert arg(first, "--trainer") == "ADU"
+    assert arg(first, "--config-file").endswith("configs/trainers/ADU/vit_b16_ep50.yaml")
+    assert arg(first, "--dataset-config-file").endswith("configs/datasets/office_home.yaml")
+    assert first[-4:] == ["DATASET.NUM_SHOTS", "8", "OPTIM.MAX_EPOCH", "2"]
+    assert not train_calls(fake_env) and not os.path.exists(fake_env["OUTPUT"])
+
+
+def test_shots_seeds_and_tag_shape_the_folder_and_method(fake_env):
+    proc = run_script("main.sh", "office_home", "art", "vit_b16_ep50", "2",
+                      env=dict(fake_env, DRY_RUN="1", SEEDS="4", TAG="lambda5"))
+    assert proc.returncode == 0, proc.stderr
+    [command] = dry_run_commands(proc.stdout)
+    assert arg(command, "--output-dir").endswith(
+        "office_home/ADU_vit_b16_ep50_lambda5/forget_art/2shots/seed4")
+    assert arg(command, "TEST.METHOD_TAG") == "ADU-lambda5"
+    assert arg(command, "DATASET.NUM_SHOTS") == "2"
+
+
+def test_done_runs_are_skipped_and_corrupt_ones_run_again(fake_env):
+    run = os.path.join(fake_env["OUTPUT"], "office_home", "ADU_vit_b16_ep50", "forget_art",
+                       "8shots")
+    write_result(f"{run}/seed1", 1, ["art"])
+    write_result(f"{run}/seed2", 2, ["art"], text='{"dataset": "office_ho')
+    proc = run_script("main.sh", "office_home", "art", env=fake_env)
+    assert proc.returncode == 0, proc.stderr
+    assert f"skip: {run}/seed1 (results.json exists)" in proc.stdout
+    assert f"{run}/seed2/results.json: not valid JSON" in proc.stderr
+    assert "not a complete result" in proc.stdout
+    assert sorted(int(arg(c["args"], "--seed")) for c in train_calls(fake_env)) == [2, 3]
+    assert "2 ran, 1 skipped" in proc.stdout
+
+    again = run_script("main.sh", "office_home", "art", env=fake_env)
+    assert again.returncode == 0 and again.stdout.count("skip: ") == 3
+    assert len(train_calls(fake_env)) == 2  # nothing trained the second time
+
+
+@pytest.mark.parametrize("k,count", [(1, 4), (2, 6), (3, 4)])
+def test_sweep_runs_every_forget_combination_of_size_k(fake_env, k, count):
+    proc = run_script("sweep.sh", "office_home", str(k),
+                      env=dict(fake_env, DRY_RUN="1", SEEDS="1 2"))
+    assert proc.returncode == 0, proc.stderr
+    assert f"{count} forget combination(s) of size {k}" in proc.stdout
+    commands = dry_run_commands(proc.stdout)
+    assert len(commands) == 2 * count
+    forgets = sorted({arg(c, "--forget-domains") for c in commands})
+    assert forgets == sorted(",".join(c) for c in combinations(OFFICE_HOME_DOMAINS, k))
+
+
+def test_ablation_runs_six_variants_with_their_switches_and_tags(fake_env):
+    proc = run_script("ablation.sh", "office_home", "art", "--", "OPTIM.MAX_EPOCH", "1",
+                      env=dict(fake_env, DRY_RUN="1", SEEDS="1"))
+    assert proc.returncode == 0, proc.stderr
+    commands = dry_run_commands(proc.stdout)
+    folders = [arg(c, "--output-dir").split("/")[-4] for c in commands]
+    assert folders == ["ADU_vit_b16_ep50_Baseline", "ADU_vit_b16_ep50_InstaPG-only",
+                       "ADU_vit_b16_ep50_DDL-only", "ADU_vit_b16_ep50_DDL-CE-only",
+                       "ADU_vit_b16_ep50_DDL-MMD-only", "ADU_vit_b16_ep50"]
+    tags = [c[c.index("TEST.METHOD_TAG") + 1] if "TEST.METHOD_TAG" in c else None
+            for c in commands]
+    assert tags == ["ADU-Baseline", "ADU-InstaPG-only", "ADU-DDL-only", "ADU-DDL-CE-only",
+                    "ADU-DDL-MMD-only", None]
+    switches = [" ".join(c[c.index("OPTIM.MAX_EPOCH") + 2:]) for c in commands]
+    assert switches == ["TRAINER.ADU.INSTAPG False TRAINER.ADU.DDL False",
+                        "TRAINER.ADU.DDL False", "TRAINER.ADU.INSTAPG False",
+                        "TRAINER.ADU.DDL_MMD False", "TRAINER.ADU.DDL_CE False", ""]
+
+
+def test_devices_run_in_parallel_and_a_failed_run_does_not_stop_the_others(fake_env):
+    env = dict(fake_env, DEVICES="0,1", FAKE_FAIL_SEEDS="2", FAKE_SLEEP="0.3")
+    proc = run_script("sweep.sh", "office_home", "3", env=env)
+    assert proc.returncode == 1
+    calls = train_calls(fake_env)
+    assert len(calls) == 12 and {c["cuda"] for c in calls} == {"0", "1"}
+    done = glob.glob(os.path.join(fake_env["OUTPUT"], "**", "results.json"), recursive=True)
+    assert len(done) == 8  # seeds 1 and 3 of the 4 combinations
+    assert proc.stdout.count("FAILED (exit 3)") == 4
+    assert "12 ran, 0 skipped (done), 4 failed" in proc.stdout
+    assert proc.stderr.count("failed: ") == 4 and "seed2 (exit 3, log " in proc.stderr
+    log = os.path.join(fake_env["OUTPUT"], "office_home", "ADU_vit_b16_ep50",
+                       "forget_art+clipart+product", "8shots", "seed2", "job.log")
+    assert "fails on purpose" in open(log).read()
+
+
+@pytest.mark.parametrize("script,args,env,message", [
+    ("main.sh", ["office_home", "sculpture"], {},
+     "unknown domain 'sculpture' for office_home; valid domains: art clipart product real_world"),
+    ("main.sh", ["office_home", "art,clipart,product,real_world"], {},
+     "cannot forget every domain of office_home"),
+    ("main.sh", ["office_home", ","], {}, "no domain to forget given"),
+    ("main.sh", ["office_home"], {}, "usage: bash scripts/adu/main.sh"),
+    ("main.sh", ["office_home", "art", "no_such_cfg"], {},
+     "no config 'no_such_cfg' for ADU"),
+    ("main.sh", ["office_home", "art", "vit_b16_ep50", "0"], {},
+     "SHOTS must be a positive integer"),
+    ("main.sh", ["office_home", "art", "--", "OPTIM.MAX_EPOCH"], {}, "KEY VALUE pairs"),
+    ("main.sh", ["office_home", "art"], {"TRAINER": "NoSuchTrainer"},
+     "no configs for trainer 'NoSuchTrainer'"),
+    ("main.sh", ["office_home", "art"], {"SEEDS": "1 two"}, "SEEDS must be"),
+    ("main.sh", ["office_home", "art"], {"DEVICES": "gpu0"}, "DEVICES must be"),
+    ("main.sh", ["office_home", "art"], {"TAG": "a/b"}, "TAG may hold"),
+    ("sweep.sh", ["office_home", "0"], {}, "K must be from 1 to 3 for office_home"),
+    ("sweep.sh", ["office_home", "4"], {}, "K must be from 1 to 3 for office_home"),
+    ("sweep.sh", ["office_home", "two"], {}, "K must be from 1 to 3"),
+    ("ablation.sh", ["office_home", "art"], {"TRAINER": "CoOpADU"}, "TRAINER=ADU only"),
+    ("eval.sh", ["/no/such/folder"], {}, "no folder /no/such/folder"),
+])
+def test_bad_input_fails_before_running_anything(fake_env, script, args, env, message):
+    proc = run_script(script, *args, env=dict(fake_env, **env))
+    assert proc.returncode == 2
+    assert message in proc.stderr
+    assert not train_calls(fake_env) and not os.path.exists(fake_env["OUTPUT"])
+
+
+@needs_dassl
+def test_unknown_dataset_lists_the_valid_names(fake_env):
+    """Through the real tools/dataset_info.py (imports Dassl)."""
+    proc = run_script("sweep.sh", "officehome", "1", env=fake_env)
+    assert proc.returncode == 2
+    assert "unknown dataset 'officehome'; ADU datasets:" in proc.stderr
+    assert "office_home" in proc.stderr and "mini_domainnet" in proc.stderr
+
+
+def test_eval_without_finished_runs_says_so(fake_env, tmp_path):
+    (tmp_path / "empty").mkdir()
+    proc = run_script("eval.sh", str(tmp_path / "empty"), env=fake_env)
+    assert proc.returncode == 2 and "no finished run" in proc.stderr
+
+
+def test_eval_rescores_finished_runs_into_their_own_tree(fake_env, tmp_path):
+    env = dict(fake_env, SEEDS="1", EVAL_OUTPUT=str(tmp_path / "eval"))
+    assert run_script("sweep.sh", "office_home", "3", env=env).returncode == 0
+    unfinished = os.path.join(fake_env["OUTPUT"], "office_home", "ADU_vit_b16_ep50",
+                              "forget_clipart+product+real_world", "8shots", "seed1")
+    os.remove(os.path.join(unfinished, "results.json"))
+    proc = run_script("eval.sh", fake_env["OUTPUT"], env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert f"skip: {unfinished} (not finished: no complete results.json)" in proc.stdout
+    evals = [c["args"] for c in train_calls(env) if "--eval-only" in c["args"]]
+    assert len(evals) == 3
+    first = evals[0]
+    run = os.path.join(fake_env["OUTPUT"], "office_home", "ADU_vit_b16_ep50",
+                       "forget_art+clipart+product", "8shots", "seed1")
+    assert arg(first, "--model-dir") == run and arg(first, "--load-epoch") == "2"
+    assert arg(first, "--config-file") == f"{run}/config.yaml"
+    assert arg(first, "--root") == fake_env["DATA"]
+    assert arg(first, "--output-dir") == str(
+        tmp_path / "eval" / "office_home" / "ADU_vit_b16_ep50" / "forget_art+clipart+product"
+        / "8shots" / "seed1")
+    assert len(glob.glob(str(tmp_path / "eval" / "**" / "results.json"), recursive=True)) == 3
+
+    again = run_script("eval.sh", os.path.join(fake_env["OUTPUT"], "office_home"), env=env)
+    assert again.returncode == 0 and "0 ran, 3 skipped (done)" in again.stdout
+    missing_epoch = run_script("eval.sh", fake_env["OUTPUT"], "5", env=env)
+    assert missing_epoch.returncode == 1
+    assert "has no weights of epoch 5 (saved: 2)" in missing_epoch.stdout
+
+
+@needs_dassl
+def test_main_trains_a_tiny_run_whose_config_eval_can_reload(fake_python, tiny_clip_file,
+                                                             tmp_path):
+    """Real train.py (tiny CLIP, tiny Office-Home) through main.sh; then the
+    command eval.sh builds must give train.py the run's own config."""
+    import train
+
+    make_office_home(tmp_path / "data", num_classes=3, train_per_pair=3, val_per_pair=2)
+    env = {"PYTHON": fake_python, "DATA": str(tmp_path / "data"), "SEEDS": "1",
+           "OUTPUT": "out/adu", "EVAL_OUTPUT": "out/adu_eval"}
+    opts = ["--", "MODEL.BACKBONE.NAME", tiny_clip_file, *TINY_OPTS]
+    proc = run_script("main.sh", "office_home", "art", "vit_b16_ep50", "2", *opts, env=env,
+                      cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    rel = "office_home/ADU_vit_b16_ep50/forget_art/2shots/seed1"
+    run = tmp_path / "out" / "adu" / rel
+    with open(run / "results.json") as f:
+        trained = json.load(f)
+    assert trained["forget_domains"] == ["art"] and trained["num_shots"] == 2
+    assert trained["seed"] == 1 and trained["method"] == "ADU"
+    assert os.path.isfile(run / "learner" / "model.pth.tar-1")
+
+    proc = run_script("eval.sh", "out/adu", env=dict(env, DRY_RUN="1"), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    [command] = dry_run_commands(proc.stdout)
+    assert arg(command, "--output-dir") == f"out/adu_eval/{rel}"
+    assert arg(command, "--load-epoch") == "1"
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        cfg = train.setup_cfg(train.parse_args(command[2:]))
+    finally:
+        os.chdir(cwd)
+    assert (cfg.DATASET.NAME, cfg.DATASET.FORGET_DOMAINS, cfg.DATASET.NUM_SHOTS) == (
+        "office_home", ["art"], 2)
+    assert (cfg.TRAINER.NAME, cfg.SEED, cfg.MODEL.BACKBONE.NAME) == ("ADU", 1, tiny_clip_file)
+    assert tuple(cfg.INPUT.SIZE) == (32, 32) and cfg.TRAINER.ADU.PREC == "fp32"

@@ -1,0 +1,55 @@
+"""Print the domains of a registered ADU dataset, for the experiment scripts.
+
+    python tools/dataset_info.py office_home    ->  art clipart product real_world
+    python tools/dataset_info.py --list         ->  the ADU dataset names
+
+The domain lists live in the dataset classes (datasets/); the bash scripts
+ask here instead of keeping copies. An unknown name fails (exit 2) with
+the list of valid ones.
+"""
+import argparse
+import os
+import sys
+import warnings
+
+# Dassl imports wilds, whose `outdated` check would try the network, and
+# openai-clip's pkg_resources warning would land in every script's output.
+os.environ.setdefault("OUTDATED_IGNORE", "1")
+warnings.filterwarnings("ignore", message="pkg_resources is deprecated")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from dassl.data.datasets import DATASET_REGISTRY  # noqa: E402
+
+import datasets  # noqa: E402,F401  (registers the ADU datasets)
+from datasets.adu_base import ADUDatasetBase  # noqa: E402
+
+
+def adu_datasets() -> dict:
+    """{config name: dataset class} of every registered ADU dataset."""
+    found = {}
+    for name in DATASET_REGISTRY.registered_names():
+        cls = DATASET_REGISTRY.get(name)
+        if isinstance(cls, type) and issubclass(cls, ADUDatasetBase):
+            found[name] = cls
+    return dict(sorted(found.items()))
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("dataset", nargs="?", help="config name, e.g. office_home")
+    parser.add_argument("--list", action="store_true", help="print the ADU dataset names")
+    args = parser.parse_args(argv)
+    known = adu_datasets()
+    if args.list:
+        print(" ".join(known))
+        return 0
+    if args.dataset not in known:
+        given = f"unknown dataset '{args.dataset}'" if args.dataset else "no dataset given"
+        print(f"{given}; ADU datasets: {', '.join(known)}", file=sys.stderr)
+        return 2
+    print(" ".join(known[args.dataset].domains))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,430 @@
+"""Average results.json files into the paper's tables (ADU-METHOD.md section 5).
+
+    python tools/parse_results.py output/adu [more roots] [--format markdown]
+    python tools/parse_results.py output/adu --seeds 1,2,3 --allow-missing --plot h.png
+    python tools/parse_results.py --check output/adu/.../seed1/results.json
+
+Every results.json under the roots is one run. Runs are grouped into cells
+(dataset, method, |D_forget|); a cell's H, Mem and For are the mean and the
+sample standard deviation over its runs, i.e. over seeds and forget-domain
+combinations. H is averaged per run, never recomputed from the averaged Mem
+and For. Table 1 holds |D_forget| = 1 (rows: methods, column groups:
+datasets); Table 2 holds every |D_forget| of a dataset.
+
+A cell is complete when every combination of |D_forget| of the dataset's
+domains (from results.json) has a run for every expected seed (--seeds).
+The coverage table gives, per cell, the combinations and runs found and
+"k/N seeds found" (the fewest expected seeds found in a combination that
+has runs); missing runs are named and make the exit status 1 unless
+--allow-missing. `--format csv` writes one row per cell, numbers only.
+A corrupt or partial results.json is named in a warning and left out.
+Exit status: 0 fine, 1 missing runs or no results, 2 bad usage.
+"""
+import argparse
+import csv
+import io
+import json
+import math
+import os
+import statistics
+import sys
+from dataclasses import dataclass, field
+from itertools import combinations
+
+RESULTS_FILE = "results.json"
+METRICS = (("h", "H"), ("mem", "Mem"), ("for", "For"))
+# The paper's row and column order; other names follow alphabetically.
+METHOD_ORDER = ["ZeroshotCLIP", "LPPlusPlusADU", "CLIPFitADU", "BBFADU", "CoOpADU",
+                "MaPLeADU", "ADU-Baseline", "ADU-InstaPG-only", "ADU-DDL-only",
+                "ADU-DDL-CE-only", "ADU-DDL-MMD-only", "ADU"]
+DATASET_ORDER = ["imagenet", "office_home", "mini_domainnet", "domainnet", "pacs"]
+
+
+class ResultError(Exception):
+    """A results.json that cannot be used, with the reason."""
+
+
+@dataclass(frozen=True)
+class Run:
+    path: str
+    dataset: str
+    method: str
+    num_shots: object
+    domains: tuple
+    forget: tuple
+    seed: int
+    scores: dict  # {"h", "mem", "for"} in percent
+
+
+def require(record: dict, key: str, kind, what: str):
+    value = record.get(key)
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise ResultError(f"'{key}' is missing or not {what}")
+    return value
+
+
+def read_result(path: str) -> Run:
+    """One results.json (as written by trainers/evaluation.py) -> Run."""
+    try:
+        with open(path) as f:
+            record = json.load(f)
+    except json.JSONDecodeError as err:
+        raise ResultError(f"not valid JSON ({err})") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ResultError(f"cannot be read ({err})") from None
+    if not isinstance(record, dict):
+        raise ResultError("not a JSON object")
+    dataset = require(record, "dataset", str, "a name")
+    method = require(record, "method", str, "a name")
+    seed = require(record, "seed", int, "an integer")
+    domains = tuple(require(record, "domains", list, "a list"))
+    forget = tuple(require(record, "forget_domains", list, "a list"))
+    if not forget or not set(forget) < set(domains):
+        raise ResultError(f"forget_domains {list(forget)} is not a proper, non-empty "
+                          f"subset of domains {list(domains)}")
+    scores = {}
+    for key, _ in METRICS:
+        value = require(record, key, (int, float), "a number")
+        if not math.isfinite(value):
+            raise ResultError(f"'{key}' is {value}")
+        scores[key] = float(value)
+    forget = tuple(d for d in domains if d in forget)  # the dataset's domain order
+    return Run(path, dataset, method, record.get("num_shots"), domains, forget, seed,
+               scores)
+
+
+def find_results(roots):
+    """Paths of every results.json under the roots, sorted."""
+    found = []
+    for root in roots:
+        for folder, _, files in os.walk(root):
+            if RESULTS_FILE in files:
+                found.append(os.path.join(folder, RESULTS_FILE))
+    return sorted(found)
+
+
+def load_runs(paths, warn):
+    """Readable runs of `paths`; every other file is named through `warn`."""
+    runs, seen = [], {}
+    for path in paths:
+        try:
+            run = read_result(path)
+        except ResultError as err:
+            warn(f"skipping {path}: {err}")
+            continue
+        key = (run.dataset, run.method, run.num_shots, run.forget, run.seed)
+        if key in seen:
+            warn(f"skipping {path}: the same run (dataset {run.dataset}, method "
+                 f"{run.method}, forget {','.join(run.forget)}, seed {run.seed}) is "
+                 f"already in {seen[key]}")
+            continue
+        seen[key] = path
+        runs.append(run)
+    return runs
+
+
+def mean_std(values):
+    """Mean and sample standard deviation (None for a single value)."""
+    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else None)
+
+
+@dataclass
+class Cell:
+    """The runs of one (dataset, method, |D_forget|) and what is missing."""
+    dataset: str
+    method: str
+    k: int
+    domains: tuple
+    runs: list = field(default_factory=list)
+
+    def stats(self, key):
+        return mean_std([r.scores[key] for r in self.runs])
+
+    def seeds_by_combination(self):
+        """{forget combination: set of seeds found}, every expected combination included."""
+        found = {combo: set() for combo in combinations(self.domains, self.k)}
+        for run in self.runs:
+            found.setdefault(run.forget, set()).add(run.seed)
+        return found
+
+    def coverage(self, seeds):
+        """(combinations found, expected; k of N seeds found; missing runs named)."""
+        expected = set(seeds)
+        by_combo = self.seeds_by_combination()
+        n_expected = math.comb(len(self.domains), self.k)
+        present = {c: s for c, s in by_combo.items() if s}
+        fewest = min((len(s & expected) for s in present.values()), default=0)
+        missing = []
+        for combo, found in by_combo.items():
+            lacking = sorted(expected - found)
+            if lacking and not found:
+                missing.append(f"forget {','.join(combo)}: no run (0/{len(expected)} "
+                               "seeds found)")
+            elif lacking:
+                missing.append(f"forget {','.join(combo)}: {len(expected & found)}/"
+                               f"{len(expected)} seeds found (missing seed "
+                               f"{', '.join(map(str, lacking))})")
+        extra = sorted({r.seed for r in self.runs} - expected)
+        return {
+            "combinations": f"{len(present)}/{n_expected}",
+            "seeds": f"{fewest}/{len(expected)}",
+            "runs": len(self.runs),
+            "expected_runs": n_expected * len(expected),
+            "missing": missing,
+            "extra_seeds": extra,
+        }
+
+
+def order_key(order):
+    return lambda name: (order.index(name) if name in order else len(order), name)
+
+
+def build_cells(runs, warn):
+    """{(dataset, method, k): Cell}; a method shows its shots if they differ."""
+    shots = {r.num_shots for r in runs}
+    cells, domains_of = {}, {}
+    for run in runs:
+        known = domains_of.setdefault(run.dataset, run.domains)
+        if run.domains != known:
+            warn(f"{run.path} lists the domains of {run.dataset} as {list(run.domains)}, "
+                 f"other runs as {list(known)}; expected combinations use the latter")
+        method = run.method if len(shots) == 1 else f"{run.method} ({run.num_shots} shots)"
+        key = (run.dataset, method, len(run.forget))
+        cell = cells.setdefault(key, Cell(run.dataset, method, len(run.forget), known))
+        cell.runs.append(run)
+    return cells
+
+
+def format_stat(mean, std):
+    return f"{mean:.2f}" if std is None else f"{mean:.2f} ± {std:.2f}"
+
+
+def layout_rows(cells, groups, multiline):
+    """Rows = methods, column groups = (dataset, k) pairs, each H / Mem / For / runs."""
+    methods = sorted({m for (_, m, _) in cells}, key=order_key(METHOD_ORDER))
+    headers = ["method"]
+    for dataset, k, label in groups:
+        for i, (_, name) in enumerate(METRICS + (("runs", "runs"),)):
+            if multiline:
+                headers.append(f"{label}\n{name}" if i == 0 else f"\n{name}")
+            else:
+                headers.append(f"{label} {name}")
+    rows = []
+    for method in methods:
+        if not any((d, method, k) in cells for d, k, _ in groups):
+            continue
+        row = [method]
+        for dataset, k, _ in groups:
+            cell = cells.get((dataset, method, k))
+            if cell is None:
+                row += ["-"] * (len(METRICS) + 1)
+                continue
+            row += [format_stat(*cell.stats(key)) for key, _ in METRICS]
+            row.append(str(len(cell.runs)))
+        rows.append(row)
+    return headers, rows
+
+
+def table_layouts(cells, which):
+    """[(title, groups)] of Table 1 and the Table 2 of each dataset."""
+    datasets = sorted({d for d, _, _ in cells}, key=order_key(DATASET_ORDER))
+    ks = {d: sorted({k for dd, _, k in cells if dd == d}) for d in datasets}
+    layouts = []
+    if which in ("1", "all") and any(1 in ks[d] for d in datasets):
+        layouts.append(("Table 1: H / Mem / For (%), |D_forget| = 1",
+                        [(d, 1, d) for d in datasets if 1 in ks[d]]))
+    for d in datasets:
+        if which == "2" or (which == "all" and ks[d] != [1]):
+            layouts.append((f"Table 2: {d}, H / Mem / For (%) by |D_forget|",
+                            [(d, k, f"|D_forget|={k}") for k in ks[d]]))
+    return layouts
+
+
+def cell_order(cells):
+    """Cell keys by dataset, method (the paper's orders) and |D_forget|."""
+    return sorted(cells, key=lambda c: (order_key(DATASET_ORDER)(c[0]),
+                                        order_key(METHOD_ORDER)(c[1]), c[2]))
+
+
+def coverage_rows(cells, seeds):
+    rows = []
+    for key in cell_order(cells):
+        cov = cells[key].coverage(seeds)
+        note = f"{len(cov['missing'])} combination(s) incomplete" if cov["missing"] else ""
+        if cov["extra_seeds"]:
+            note += ("; " if note else "") + "also seed " + ", ".join(
+                map(str, cov["extra_seeds"]))
+        rows.append([key[0], key[1], key[2], cov["combinations"],
+                     f"{cov['runs']}/{cov['expected_runs']}", cov["seeds"] + " seeds found",
+                     note])
+    return rows
+
+
+def render_text(cells, seeds, fmt, which):
+    from tabulate import tabulate  # imported here: the scripts' --check calls stay quick
+
+    def table(rows, headers):
+        if fmt == "markdown":  # a bare '|' in |D_forget| would split a Markdown cell
+            headers = [h.replace("|", "\\|") for h in headers]
+            rows = [[str(v).replace("|", "\\|") for v in row] for row in rows]
+        return tabulate(rows, headers=headers, disable_numparse=True,
+                        tablefmt="github" if fmt == "markdown" else "simple")
+
+    out = []
+    for title, groups in table_layouts(cells, which):
+        headers, rows = layout_rows(cells, groups, multiline=fmt == "table")
+        out.append(f"## {title}" if fmt == "markdown" else title)
+        out.append(table(rows, headers))
+        out.append("")
+    out.append("## Coverage" if fmt == "markdown" else "Coverage")
+    out.append(table(coverage_rows(cells, seeds),
+                     ["dataset", "method", "|D_forget|", "combinations", "runs", "seeds",
+                      "note"]))
+    return "\n".join(out)
+
+
+def render_csv(cells, seeds):
+    """One row per cell (tidy: numbers, not 'mean ± std' strings)."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["dataset", "method", "forget_size", "runs", "expected_runs",
+                     "combinations", "seeds_found"]
+                    + [f"{key}_{s}" for key, _ in METRICS for s in ("mean", "std")]
+                    + ["missing"])
+    for key in cell_order(cells):
+        cell = cells[key]
+        cov = cell.coverage(seeds)
+        row = [*key, cov["runs"], cov["expected_runs"], cov["combinations"], cov["seeds"]]
+        for metric, _ in METRICS:
+            mean, std = cell.stats(metric)
+            row += [f"{mean:.4f}", "" if std is None else f"{std:.4f}"]
+        writer.writerow(row + ["; ".join(cov["missing"])])
+    return buf.getvalue().rstrip("\n")
+
+
+def plot_h(cells, path):
+    """Bars of mean H (error bar: std) per method, grouped by dataset; a panel per k."""
+    try:
+        import matplotlib
+    except ImportError:
+        raise SystemExit("parse_results.py: error: --plot needs matplotlib "
+                         "(pip install matplotlib)") from None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ks = sorted({k for _, _, k in cells})
+    datasets = sorted({d for d, _, _ in cells}, key=order_key(DATASET_ORDER))
+    methods = sorted({m for _, m, _ in cells}, key=order_key(METHOD_ORDER))
+    fig, axes = plt.subplots(1, len(ks), figsize=(max(6, 2.2 * len(datasets)) * len(ks), 4.5),
+                             squeeze=False, sharey=True)
+    color = {m: f"C{i % 10}" for i, m in enumerate(methods)}
+    for ax, k in zip(axes[0], ks):
+        shown = [m for m in methods if any((d, m, k) in cells for d in datasets)]
+        width = 0.8 / max(len(shown), 2)
+        for i, method in enumerate(shown):
+            for j, dataset in enumerate(datasets):
+                cell = cells.get((dataset, method, k))
+                if cell is not None:
+                    mean, std = cell.stats("h")
+                    ax.bar(j - 0.4 + width * (i + 0.5), mean, width, yerr=std or 0.0,
+                           capsize=2, color=color[method])
+        ax.set_xticks(range(len(datasets)), datasets)
+        ax.set_title(f"|D_forget| = {k}")
+        ax.set_ylim(0, 100)
+        ax.grid(axis="y", alpha=0.3)
+    axes[0][0].set_ylabel("H (%)")
+    handles = [plt.Rectangle((0, 0), 1, 1, color=color[m]) for m in methods]
+    fig.legend(handles, methods, fontsize="small", loc="center right")
+    fig.tight_layout(rect=(0, 0, 0.88, 1))
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    fig.savefig(path, dpi=150)
+    plt.close(fig)
+
+
+def parse_seeds(text):
+    try:
+        seeds = sorted({int(s) for s in text.split(",") if s.strip()})
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got '{text}'")
+    if not seeds:
+        raise argparse.ArgumentTypeError("no seed given")
+    return seeds
+
+
+def check_files(paths) -> int:
+    """--check: 0 when every file is a complete results.json, else 1 (reasons on stderr)."""
+    bad = 0
+    for path in paths:
+        try:
+            read_result(path)
+        except ResultError as err:
+            print(f"{path}: {err}", file=sys.stderr)
+            bad += 1
+    return 1 if bad else 0
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n")[0],
+        epilog="Exit status: 0 fine, 1 missing runs or no results, 2 bad usage.")
+    parser.add_argument("roots", nargs="+", metavar="OUTPUT_ROOT",
+                        help="folders searched for results.json (with --check: the files)")
+    parser.add_argument("--format", choices=["table", "markdown", "csv"], default="table",
+                        help="terminal table (default), Markdown, or CSV with one row per cell")
+    parser.add_argument("--table", choices=["1", "2", "all"], default="all",
+                        help="Table 1 (|D_forget| = 1), Table 2 (every |D_forget| per "
+                             "dataset), or all (Table 2 only where |D_forget| > 1 exists)")
+    parser.add_argument("--seeds", type=parse_seeds, default=[1, 2, 3],
+                        help="expected seeds, comma-separated (default: 1,2,3)")
+    parser.add_argument("--allow-missing", action="store_true",
+                        help="report missing runs but exit 0")
+    parser.add_argument("--plot", metavar="PNG", help="also save a bar chart of H")
+    parser.add_argument("--check", action="store_true",
+                        help="only check that the given results.json files are complete")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if args.check:
+        return check_files(args.roots)
+
+    def warn(message):
+        print(f"warning: {message}", file=sys.stderr)
+
+    for root in args.roots:
+        if not os.path.isdir(root):
+            print(f"parse_results.py: error: {root} is not a folder", file=sys.stderr)
+            return 2
+    paths = find_results(args.roots)
+    runs = load_runs(paths, warn)
+    if not runs:
+        what = (f"no readable results.json among the {len(paths)} found" if paths
+                else f"no {RESULTS_FILE} found")
+        print(f"parse_results.py: {what} under {', '.join(args.roots)}; nothing to "
+              "tabulate (have the runs finished?)", file=sys.stderr)
+        return 1
+    cells = build_cells(runs, warn)
+    if args.format == "csv":
+        print(render_csv(cells, args.seeds))
+    else:
+        print(render_text(cells, args.seeds, args.format, args.table))
+    if args.plot:
+        plot_h(cells, args.plot)
+        print(f"plot written to {args.plot}", file=sys.stderr)
+
+    missing = [(key, m) for key in cell_order(cells)
+               for m in cells[key].coverage(args.seeds)["missing"]]
+    if missing:
+        verdict = ("accepted with --allow-missing" if args.allow_missing
+                   else "pass --allow-missing to accept")
+        print(f"\n{len(missing)} incomplete forget combination(s) ({verdict}):",
+              file=sys.stderr)
+        for (dataset, method, k), text in missing:
+            print(f"  {dataset} / {method} / |D_forget|={k}: {text}", file=sys.stderr)
+        return 0 if args.allow_missing else 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
