@@ -12,6 +12,12 @@ import argparse
 import os
 import sys
 
+try:
+    import dassl  # noqa: F401
+except ImportError:
+    sys.exit("train.py: error: Dassl is not installed; install it from GitHub as "
+             "README.md 'Install' step 2 says.")
+
 # Dassl imports wilds, whose `outdated` check would try the network.
 os.environ.setdefault("OUTDATED_IGNORE", "1")
 
@@ -153,6 +159,8 @@ def main(args):
     install_domain_test(trainer)
     if args.eval_only:
         trainer.load_model(args.model_dir, epoch=args.load_epoch)
+        if getattr(trainer, "loaded_epoch", None) is None:  # a trainer with its own loader
+            trainer.loaded_epoch = args.load_epoch
         trainer.test()
         return trainer
     if not args.no_train:

@@ -89,6 +89,7 @@ def test_eval_only_reloads_and_gets_the_same_numbers(trained_run, data_root,
     again = json.load(open(tmp_path / "results.json"))
     for key in ("mem", "for", "h", "domain_accuracy", "per_domain", "domain_probe_accuracy"):
         assert again[key] == first[key]
+    assert again["epoch"] == first["epoch"] == 1
 
 
 def test_eval_only_with_missing_weights_fails_and_lists_what_it_searched(

@@ -1,7 +1,18 @@
-"""Trainers of the project; importing this package registers them in Dassl."""
+"""Trainers of the project; importing this package registers them in Dassl.
+
+The method's modules (model, losses, metrics, ...) need only PyTorch and
+CLIP; the Dassl trainers are registered only where Dassl is installed, so
+that the rest stays importable (and testable) without it.
+"""
 import warnings
 
 # openai-clip imports pkg_resources, which setuptools flags on every import.
 warnings.filterwarnings("ignore", message="pkg_resources is deprecated")
 
-from . import adu  # noqa: E402,F401  (registers ADU)
+try:
+    import dassl  # noqa: F401
+except ImportError:
+    dassl = None
+
+if dassl is not None:
+    from . import adu  # noqa: F401  (registers ADU)

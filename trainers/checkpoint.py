@@ -74,7 +74,8 @@ def load_models(trainer, model_dir: str, epoch=None):
                 "the run's own config file."
             )
         module.load_state_dict(state)
-        print(f"Loaded {path} into {name} (epoch {checkpoint.get('epoch')})")
+        trainer.loaded_epoch = checkpoint.get("epoch")
+        print(f"Loaded {path} into {name} (epoch {trainer.loaded_epoch})")
 
 
 def rng_state() -> dict:

@@ -86,7 +86,8 @@ def run_record(trainer, scores: dict) -> dict:
         "domains": list(dataset.domains),
         "forget_domains": [dataset.domains[i] for i in dataset.forget_domain_ids],
         "memorize_domains": [dataset.domains[i] for i in dataset.memorize_domain_ids],
-        "epoch": getattr(trainer, "epoch", 0) + 1,
+        # the evaluated weights' epoch: the one loaded (--eval-only) or the last trained
+        "epoch": getattr(trainer, "loaded_epoch", None) or getattr(trainer, "epoch", 0) + 1,
         "max_epoch": cfg.OPTIM.MAX_EPOCH,
         **scores,
     }
