@@ -275,3 +275,20 @@ def test_bbf_projection_follows_the_saved_seed():
     shared_only[0] = 1.0
     ctx = saved.context(shared_only)
     torch.testing.assert_close(ctx[0], ctx[1])
+
+
+@pytest.mark.parametrize("model_name", ["CoOpCLIP", "MaPLeCLIP", "BBFCLIP"])
+def test_learned_prompts_run_on_a_half_precision_clip(model_name, tiny_clip):
+    """PREC fp16 on a GPU: CLIP's weights in half, its embeddings left in fp32."""
+    from trainers import bbf_adu, coop_adu, maple_adu
+    from trainers.precision import cast_clip
+    module = {"CoOpCLIP": coop_adu, "MaPLeCLIP": maple_adu, "BBFCLIP": bbf_adu}[model_name]
+    kwargs = {"depth": 2} if model_name == "MaPLeCLIP" else {}
+    model = getattr(module, model_name)(freeze(cast_clip(tiny_clip, "fp16")), CLASSNAMES,
+                                        **kwargs)
+    logits = model(images())
+    assert logits.dtype == torch.float32 and torch.isfinite(logits).all()
+    if model_name != "BBFCLIP":
+        logits.sum().backward()
+        assert all(p.grad is not None and p.grad.dtype == torch.float32
+                   for p in model.learner.parameters())

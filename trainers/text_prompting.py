@@ -94,7 +94,9 @@ class PromptTextEncoder(nn.Module):
 
     def forward(self, prompts: torch.Tensor, tokens: torch.Tensor,
                 deep_context: Optional[torch.Tensor] = None) -> torch.Tensor:
-        dtype = self.positional_embedding.dtype
+        # CLIP's fp16 conversion leaves the embeddings in fp32; the blocks
+        # run in the dtype of the converted weights (text_projection among them).
+        dtype = self.text_projection.dtype
         x = (prompts.to(dtype) + self.positional_embedding.to(dtype)).permute(1, 0, 2)
         for i, block in enumerate(self.blocks):
             if deep_context is not None and 1 <= i <= len(deep_context):
