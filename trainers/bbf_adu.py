@@ -121,6 +121,12 @@ class BBFADU(MemorizeForgetTrainer):
     es = None
     stop_reported = False
 
+    def check_cfg(self, cfg):
+        super().check_cfg(cfg)
+        if cfg.TRAINER.BBFADU.POPSIZE < 2:
+            raise ValueError(
+                f"TRAINER.BBFADU.POPSIZE must be >= 2, got {cfg.TRAINER.BBFADU.POPSIZE}.")
+
     def build_model(self):
         node = self.method_cfg
         clip_model = self.load_frozen_clip()
@@ -128,8 +134,6 @@ class BBFADU(MemorizeForgetTrainer):
         self.model = BBFCLIP(clip_model, self.dm.dataset.classnames, node.N_CTX,
                              node.SHARED_LATENT_DIM, node.UNIQUE_LATENT_DIM, node.SIGMA0,
                              seed).to(self.device)
-        if node.POPSIZE < 2:
-            raise ValueError(f"TRAINER.BBFADU.POPSIZE must be >= 2, got {node.POPSIZE}.")
         print(f"Building BBF: CMA-ES over a {self.model.learner.dim}-d latent "
               f"({node.N_CTX} context tokens), population {node.POPSIZE}, "
               f"projection seed {seed}; no gradients")
