@@ -18,12 +18,12 @@ TINY_OPTS = [
 ]
 
 
-def train_py(*args, check=True):
+def train_py(*args, check=True, script="train.py"):
     env = dict(os.environ, OUTDATED_IGNORE="1", PYTHONWARNINGS="ignore")
-    proc = subprocess.run([sys.executable, os.path.join(REPO, "train.py"), *args],
+    proc = subprocess.run([sys.executable, os.path.join(REPO, script), *args],
                           cwd=REPO, capture_output=True, text=True, env=env, timeout=600)
     if check and proc.returncode != 0:
-        raise AssertionError(f"train.py failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+        raise AssertionError(f"{script} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
     return proc
 
 

@@ -16,3 +16,11 @@ except ImportError:
 
 if dassl is not None:
     from . import adu  # noqa: F401  (registers ADU)
+    from . import (  # noqa: F401  (register the comparison trainers)
+        bbf_adu,
+        clipfit_adu,
+        coop_adu,
+        lp_plus_plus_adu,
+        maple_adu,
+        zeroshot_clip,
+    )

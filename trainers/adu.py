@@ -12,7 +12,7 @@ from dassl.engine import TRAINER_REGISTRY
 from dassl.optim import build_optimizer
 
 from .adu_model import ADUCLIP
-from .base import UnlearningTrainer
+from .base import UnlearningTrainer, batch_summary
 from .clip_loading import load_clip, require_vit
 from .losses import ADULossConfig, adu_losses
 from .lr_scheduler import build_lr_scheduler
@@ -68,14 +68,7 @@ class ADU(UnlearningTrainer):
         terms = adu_losses(out.logits, labels, domains, forget_mask,
                            out.features, out.domain_logits, self.loss_cfg)
         self.update(terms)
-
-        summary = {f"loss_{k}": v.item() for k, v in terms.items()}
-        correct = out.logits.argmax(dim=-1) == labels
-        if (~forget_mask).any():
-            summary["acc_mem"] = 100.0 * correct[~forget_mask].float().mean().item()
-        if forget_mask.any():
-            summary["acc_forget"] = 100.0 * correct[forget_mask].float().mean().item()
-        return summary
+        return batch_summary(terms, out.logits, labels, forget_mask)
 
     @torch.no_grad()
     def evaluation_outputs(self, images):

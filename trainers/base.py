@@ -2,6 +2,7 @@
 
 - it refuses datasets without forget/memorize domains,
 - `forget_mask` marks the forget-domain samples of a batch,
+- `batch_summary` is what the training log shows for a batch,
 - `update` steps the optimiser (with amp's scaler when there is one) after
   checking that every loss term is finite,
 - `test` scores each test domain and writes results.json (evaluation.py),
@@ -24,6 +25,17 @@ def check_finite(terms: dict, epoch: int, batch_idx: int, prec: str):
                 f"Loss term '{name}' is {value.item()} at epoch {epoch + 1}, "
                 f"batch {batch_idx + 1}.{hint}"
             )
+
+
+def batch_summary(terms: dict, logits, labels, forget_mask) -> dict:
+    """Every loss term, and the batch accuracy on memorize and forget samples."""
+    summary = {f"loss_{k}": v.item() for k, v in terms.items()}
+    correct = logits.argmax(dim=-1) == labels
+    if (~forget_mask).any():
+        summary["acc_mem"] = 100.0 * correct[~forget_mask].float().mean().item()
+    if forget_mask.any():
+        summary["acc_forget"] = 100.0 * correct[forget_mask].float().mean().item()
+    return summary
 
 
 class UnlearningTrainer(TrainerX):

@@ -120,6 +120,8 @@ def resume_models(trainer, directory: str) -> int:
     """Load the latest checkpoint of every model in `directory` if all exist;
     return the epoch to start from (0 when there is nothing to resume)."""
     names = trainer.get_model_names()
+    if not names:
+        return 0  # nothing trainable (zero-shot): nothing to resume
     latest = {}
     for name in names:
         epochs = saved_epochs(osp.join(directory, name))

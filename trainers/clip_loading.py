@@ -96,6 +96,12 @@ def freeze(model: torch.nn.Module) -> torch.nn.Module:
     return model
 
 
+def normalize(features: torch.Tensor) -> torch.Tensor:
+    """L2-normalised features in fp32, as CLIP's logits use them."""
+    features = features.float()
+    return features / features.norm(dim=-1, keepdim=True)
+
+
 def tokenize_prompts(model: CLIP, texts):
     try:
         return clip.tokenize(texts, context_length=model.context_length)
@@ -106,6 +112,16 @@ def tokenize_prompts(model: CLIP, texts):
         ) from err
 
 
+def class_texts(classnames, template: str):
+    """The template filled with every class name."""
+    if "{}" not in template:
+        raise ValueError(
+            f"TEXT_TEMPLATE must contain '{{}}' for the class name, got "
+            f"'{template}'."
+        )
+    return [template.format(name) for name in classnames]
+
+
 @torch.no_grad()
 def encode_class_texts(model: CLIP, classnames, template: str,
                        batch_size: int = 256) -> torch.Tensor:
@@ -114,13 +130,7 @@ def encode_class_texts(model: CLIP, classnames, template: str,
     Computed once per run: the paper's text side is the fixed template
     through the frozen text encoder, so nothing here depends on training.
     """
-    if "{}" not in template:
-        raise ValueError(
-            f"TEXT_TEMPLATE must contain '{{}}' for the class name, got "
-            f"'{template}'."
-        )
-    texts = [template.format(name) for name in classnames]
-    tokens = tokenize_prompts(model, texts)
+    tokens = tokenize_prompts(model, class_texts(classnames, template))
     device = model.token_embedding.weight.device
     feats = torch.cat([
         model.encode_text(tokens[i:i + batch_size].to(device)).float()

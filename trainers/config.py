@@ -2,7 +2,8 @@
 
 `train.py` calls `extend_cfg` before merging the dataset yaml, the method yaml
 and the command-line opts, so every key below can be set in any of them.
-Defaults follow ../shared/ADU-METHOD.md (sections 2-4).
+Defaults follow ../shared/ADU-METHOD.md (sections 2-4) and, for the
+comparison trainers, the paper of each method (section 8).
 """
 from yacs.config import CfgNode as CN
 
@@ -46,6 +47,83 @@ def add_adu_config(cfg):
     cfg.TRAINER.ADU.FORGET_LOSS = "uniform_ce"
 
 
+# The comparison methods (ADU-METHOD.md section 8). Each node is named after
+# its trainer in capitals. PREC and FORGET_LOSS mean what they mean for ADU.
+
+def add_zeroshot_clip_config(cfg):
+    cfg.TRAINER.ZEROSHOTCLIP = CN()
+    # Precision of the frozen CLIP (fp16, fp32 or amp; fp32 on a CPU).
+    cfg.TRAINER.ZEROSHOTCLIP.PREC = "fp16"
+    # Hand-written prompt of the zero-shot classifier.
+    cfg.TRAINER.ZEROSHOTCLIP.TEXT_TEMPLATE = "a photo of a {}."
+
+
+def add_coop_adu_config(cfg):
+    cfg.TRAINER.COOPADU = CN()
+    # Learned context vectors, shared by all classes (class token at the end).
+    cfg.TRAINER.COOPADU.N_CTX = 16
+    # Words whose embeddings start the context (its first N_CTX tokens), e.g.
+    # "a photo of a" with N_CTX 4; "" draws the context from N(0, 0.02^2).
+    cfg.TRAINER.COOPADU.CTX_INIT = ""
+    cfg.TRAINER.COOPADU.PREC = "fp16"
+    cfg.TRAINER.COOPADU.FORGET_LOSS = "uniform_ce"
+
+
+def add_maple_adu_config(cfg):
+    cfg.TRAINER.MAPLEADU = CN()
+    # Context tokens per prompted block, in both encoders.
+    cfg.TRAINER.MAPLEADU.N_CTX = 2
+    # Words whose first N_CTX token embeddings start the first block's text
+    # context ("" for N(0, 0.02^2)); deeper blocks always start random.
+    cfg.TRAINER.MAPLEADU.CTX_INIT = "a photo of a"
+    # Leading transformer blocks of both encoders that get prompts.
+    cfg.TRAINER.MAPLEADU.PROMPT_DEPTH = 9
+    cfg.TRAINER.MAPLEADU.PREC = "fp16"
+    cfg.TRAINER.MAPLEADU.FORGET_LOSS = "uniform_ce"
+
+
+def add_lp_plus_plus_adu_config(cfg):
+    cfg.TRAINER.LPPLUSPLUSADU = CN()
+    # Template of the frozen text classifier the probe is blended with.
+    cfg.TRAINER.LPPLUSPLUSADU.TEXT_TEMPLATE = "a photo of a {}."
+    # Starting blending ratio alpha of every class; the prototypes start at
+    # (1 - ALPHA_INIT) * text embedding, so training starts at zero-shot CLIP.
+    cfg.TRAINER.LPPLUSPLUSADU.ALPHA_INIT = 0.5
+    cfg.TRAINER.LPPLUSPLUSADU.PREC = "fp16"
+    cfg.TRAINER.LPPLUSPLUSADU.FORGET_LOSS = "uniform_ce"
+
+
+def add_clipfit_adu_config(cfg):
+    cfg.TRAINER.CLIPFITADU = CN()
+    # Template of the class prompts (their features change with the biases).
+    cfg.TRAINER.CLIPFITADU.TEXT_TEMPLATE = "a photo of a {}."
+    # Which text-encoder FFN layer's bias is tuned: "c_fc" (first) or
+    # "c_proj" (second, what the CLIPFit release tunes).
+    cfg.TRAINER.CLIPFITADU.TEXT_BIAS = "c_proj"
+    # amp or fp32 only: the tuned tensors live inside CLIP and stay fp32.
+    cfg.TRAINER.CLIPFITADU.PREC = "amp"
+    cfg.TRAINER.CLIPFITADU.FORGET_LOSS = "uniform_ce"
+
+
+def add_bbf_adu_config(cfg):
+    cfg.TRAINER.BBFADU = CN()
+    # Context tokens of the prompt, each A [shared latent; own latent] + p0.
+    cfg.TRAINER.BBFADU.N_CTX = 4
+    # Latent Context Sharing: dimensions of the latent shared by all context
+    # tokens and of each token's own latent (CMA-ES searches
+    # SHARED_LATENT_DIM + N_CTX * UNIQUE_LATENT_DIM numbers).
+    cfg.TRAINER.BBFADU.SHARED_LATENT_DIM = 20
+    cfg.TRAINER.BBFADU.UNIQUE_LATENT_DIM = 5
+    # CMA-ES population (candidates scored per batch) and initial step size.
+    cfg.TRAINER.BBFADU.POPSIZE = 20
+    cfg.TRAINER.BBFADU.SIGMA0 = 1.0
+    # Seed of the fixed random projection A; -1 uses the run's SEED (0 when
+    # unseeded). Saved in the checkpoints with the latent.
+    cfg.TRAINER.BBFADU.PROJECTION_SEED = -1
+    cfg.TRAINER.BBFADU.PREC = "fp16"
+    cfg.TRAINER.BBFADU.FORGET_LOSS = "uniform_ce"
+
+
 def add_results_config(cfg):
     # Name of this run's method in results.json and the results tables
     # (default: the trainer's name), e.g. "ADU-no-InstaPG" for an ablation.
@@ -60,3 +138,9 @@ def extend_cfg(cfg):
     add_dataset_config(cfg)
     add_results_config(cfg)
     add_adu_config(cfg)
+    add_zeroshot_clip_config(cfg)
+    add_coop_adu_config(cfg)
+    add_maple_adu_config(cfg)
+    add_lp_plus_plus_adu_config(cfg)
+    add_clipfit_adu_config(cfg)
+    add_bbf_adu_config(cfg)

@@ -73,6 +73,13 @@ def shots_loader(trainer):
         is_train=False)
 
 
+def evaluated_epoch(trainer) -> int:
+    """Epochs behind the evaluated weights: the checkpoint loaded (--eval-only)
+    or, after training, the last epoch trained."""
+    loaded = getattr(trainer, "loaded_epoch", None)
+    return loaded if loaded is not None else getattr(trainer, "epoch", 0) + 1
+
+
 def run_record(trainer, scores: dict) -> dict:
     """What results.json holds: the run's identity and its scores."""
     cfg, dataset = trainer.cfg, trainer.dm.dataset
@@ -86,8 +93,7 @@ def run_record(trainer, scores: dict) -> dict:
         "domains": list(dataset.domains),
         "forget_domains": [dataset.domains[i] for i in dataset.forget_domain_ids],
         "memorize_domains": [dataset.domains[i] for i in dataset.memorize_domain_ids],
-        # the evaluated weights' epoch: the one loaded (--eval-only) or the last trained
-        "epoch": getattr(trainer, "loaded_epoch", None) or getattr(trainer, "epoch", 0) + 1,
+        "epoch": evaluated_epoch(trainer),
         "max_epoch": cfg.OPTIM.MAX_EPOCH,
         **scores,
     }

@@ -1,5 +1,8 @@
 """ADU losses, ADU-METHOD.md section 3: L = L_memorize + L_forget + L_domain.
 
+The comparison methods (section 8) are trained with L_memorize + L_forget
+alone (`memorize_forget_losses`), the same two terms ADU uses.
+
 Every function works on whole batches with masks and matrix products (no
 Python loop over samples or domain pairs), and returns a zero that keeps the
 graph when a batch holds no sample of the kind it needs.
@@ -38,6 +41,23 @@ def forget_loss(logits, forget_mask, kind: str = "uniform_ce"):
     else:
         raise ValueError(f"FORGET_LOSS must be one of {FORGET_LOSSES}, got '{kind}'")
     return masked_mean(per_sample, forget_mask)
+
+
+def check_forget_loss(kind: str, key: str = "FORGET_LOSS") -> str:
+    """Fail early, naming the config key, on an unknown forget-loss variant."""
+    if kind not in FORGET_LOSSES:
+        raise ValueError(f"{key} must be one of {FORGET_LOSSES}, got '{kind}'.")
+    return kind
+
+
+def memorize_forget_losses(logits, labels, forget_mask, kind: str = "uniform_ce") -> dict:
+    """L_memorize, L_forget and their sum ("total"), the shared part of every objective."""
+    terms = {
+        "memorize": memorize_loss(logits, labels, forget_mask),
+        "forget": forget_loss(logits, forget_mask, kind),
+    }
+    terms["total"] = terms["memorize"] + terms["forget"]
+    return terms
 
 
 def squared_distances(x: torch.Tensor) -> torch.Tensor:
@@ -128,11 +148,7 @@ class ADULossConfig:
                     f"TRAINER.ADU.MMD_BANDWIDTH must be 'median' or a positive "
                     f"number, got '{node.MMD_BANDWIDTH}'."
                 )
-        if node.FORGET_LOSS not in FORGET_LOSSES:
-            raise ValueError(
-                f"TRAINER.ADU.FORGET_LOSS must be one of {FORGET_LOSSES}, got "
-                f"'{node.FORGET_LOSS}'."
-            )
+        check_forget_loss(node.FORGET_LOSS, "TRAINER.ADU.FORGET_LOSS")
         return cls(node.FORGET_LOSS, node.DDL, node.DDL_CE, node.DDL_MMD,
                    node.DDL_GAMMA, node.DDL_LAMBDA, bandwidth)
 
@@ -149,11 +165,8 @@ def adu_losses(logits, labels, domains, forget_mask, features=None,
     domain_logits: the domain classifier's output (needed for the CE term).
     """
     config = config or ADULossConfig()
-    terms = {
-        "memorize": memorize_loss(logits, labels, forget_mask),
-        "forget": forget_loss(logits, forget_mask, config.forget_loss),
-    }
-    total = terms["memorize"] + terms["forget"]
+    terms = memorize_forget_losses(logits, labels, forget_mask, config.forget_loss)
+    total = terms.pop("total")
     if config.ddl:
         l_domain = logits.sum() * 0.0
         if config.ddl_ce:

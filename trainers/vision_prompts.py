@@ -63,7 +63,12 @@ class VisionPrompts(nn.Module):
 
 
 class PromptedImageEncoder(nn.Module):
-    """CLIP ViT image encoder with deep prompts; equals `encode_image` at depth 0."""
+    """CLIP ViT image encoder with deep prompts; equals `encode_image` at depth 0.
+
+    `prompts` is any module with `n_ctx`, `depth` and `for_block(block,
+    patches)` (VisionPrompts here, MaPLe's coupled prompts in maple_adu.py);
+    an `instapg` dict, when present, is checked against the prompted blocks.
+    """
 
     def __init__(self, visual: VisionTransformer, prompts: VisionPrompts,
                  grad_checkpointing: bool = False):
@@ -71,7 +76,8 @@ class PromptedImageEncoder(nn.Module):
         if not isinstance(visual, VisionTransformer):
             raise TypeError("PromptedImageEncoder needs a CLIP VisionTransformer")
         check_prompt_layout(len(visual.transformer.resblocks), prompts.n_ctx,
-                            prompts.depth, [int(k) for k in prompts.instapg])
+                            prompts.depth,
+                            [int(k) for k in getattr(prompts, "instapg", {})])
         self.visual = visual
         self.prompts = prompts
         self.grad_checkpointing = grad_checkpointing

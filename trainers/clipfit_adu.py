@@ -1,0 +1,110 @@
+"""CLIPFit under the ADU protocol: tune a few of CLIP's own parameters.
+
+Li et al., "Vision-Language Model Fine-Tuning via Simple Parameter-Efficient
+Modification" (CLIPFit), EMNLP 2024. No parameter is added: only
+
+- the bias of one linear layer of every text-encoder FFN (TEXT_BIAS:
+  "c_fc", the first layer, or "c_proj", the second; the CLIPFit release
+  tunes c_proj), and
+- the weights and biases of every LayerNorm of the image encoder (a ResNet
+  image encoder has none, so there only the text biases are tuned)
+
+are trained, with the class text features of "a photo of a {class}."
+recomputed at every step. CLIPFit's own regulariser (distillation towards
+the zero-shot text features) is not used: like every comparison method here
+it is trained with L_memorize + L_forget only. The tuned tensors live inside
+CLIP, so they stay in fp32 (PREC amp or fp32, never fp16), and checkpoints
+hold only them.
+"""
+import re
+
+import torch
+import torch.nn as nn
+from dassl.engine import TRAINER_REGISTRY
+
+from .clip_loading import class_texts, normalize, tokenize_prompts
+from .memorize_forget import MemorizeForgetTrainer
+from .text_prompting import InferenceCache
+
+TEXT_BIASES = ("c_fc", "c_proj")
+
+
+def clipfit_parameter_names(clip_model, text_bias: str = "c_proj"):
+    """Names (as in clip_model.named_parameters) of what CLIPFit tunes: text, image."""
+    if text_bias not in TEXT_BIASES:
+        raise ValueError(f"TRAINER.CLIPFITADU.TEXT_BIAS must be one of {TEXT_BIASES}, "
+                         f"got '{text_bias}'.")
+    pattern = re.compile(rf"^transformer\.resblocks\.\d+\.mlp\.{text_bias}\.bias$")
+    text = [name for name, _ in clip_model.named_parameters() if pattern.match(name)]
+    image = [f"visual.{module_name}.{param_name}"
+             for module_name, module in clip_model.visual.named_modules()
+             if isinstance(module, nn.LayerNorm)
+             for param_name, _ in module.named_parameters(recurse=False)]
+    return text, image
+
+
+class TunedParameters(nn.Module):
+    """The CLIP tensors CLIPFit trains, shared (not copied) with the CLIP.
+
+    Registered with the trainer, so the optimiser and the checkpoints see
+    only these; loading a checkpoint writes straight into the CLIP.
+    """
+
+    def __init__(self, clip_model, names):
+        super().__init__()
+        params = dict(clip_model.named_parameters())
+        self.names = list(names)
+        self.tensors = nn.ParameterDict(
+            {name.replace(".", "/"): params[name] for name in self.names})
+        for param in self.tensors.values():
+            param.requires_grad_(True)
+
+
+class CLIPFitModel(nn.Module):
+    """CLIP with its text FFN biases and image LayerNorms trainable."""
+
+    def __init__(self, clip_model, classnames, template: str = "a photo of a {}.",
+                 text_bias: str = "c_proj"):
+        super().__init__()
+        self.clip = clip_model
+        text_names, image_names = clipfit_parameter_names(clip_model, text_bias)
+        if not image_names:
+            print("Note: the image encoder has no LayerNorm (ResNet CLIP); CLIPFit "
+                  "tunes only the text encoder's FFN biases.")
+        self.learner = TunedParameters(clip_model, text_names + image_names)
+        self.text_params = [self.learner.tensors[n.replace(".", "/")] for n in text_names]
+        tokens = tokenize_prompts(clip_model, class_texts(classnames, template))
+        self.register_buffer("tokens", tokens, persistent=False)
+        self.register_buffer("logit_scale", clip_model.logit_scale.detach().exp().float())
+        self.text_cache = InferenceCache()
+
+    def text_features(self) -> torch.Tensor:
+        return self.text_cache.get(self.text_params, lambda: normalize(
+            self.clip.encode_text(self.tokens)))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        image_features = normalize(self.clip.encode_image(images))
+        return self.logit_scale * image_features @ self.text_features().t()
+
+
+@TRAINER_REGISTRY.register()
+class CLIPFitADU(MemorizeForgetTrainer):
+    """CLIPFit's bias and LayerNorm tuning, trained to memorise and forget domains."""
+
+    config_key = "CLIPFITADU"
+
+    def check_cfg(self, cfg):
+        super().check_cfg(cfg)
+        if cfg.TRAINER.CLIPFITADU.PREC == "fp16":
+            raise ValueError(
+                "TRAINER.CLIPFITADU.PREC is fp16, but CLIPFit trains tensors inside "
+                "CLIP, which must stay in fp32: use amp (mixed precision) or fp32."
+            )
+
+    def build_model(self):
+        node = self.method_cfg
+        clip_model = self.load_frozen_clip()
+        print(f"Building CLIPFit (text FFN {node.TEXT_BIAS} biases + image LayerNorms)")
+        self.model = CLIPFitModel(clip_model, self.dm.dataset.classnames,
+                                  node.TEXT_TEMPLATE, node.TEXT_BIAS).to(self.device)
+        self.register_learner(self.model.learner)
