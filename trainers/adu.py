@@ -23,18 +23,15 @@ from .precision import autocast_context, cast_clip, make_grad_scaler, resolve_pr
 class ADU(UnlearningTrainer):
     """Deep vision prompts + InstaPG + Domain Disentangling Loss on a frozen CLIP."""
 
+    config_key = "ADU"
+
     def check_cfg(self, cfg):
         ADULossConfig.from_cfg(cfg.TRAINER.ADU)  # raises on bad loss settings
 
     def build_model(self):
-        cfg, acfg = self.cfg, self.cfg.TRAINER.ADU
+        acfg = self.method_cfg
         dataset = self.dm.dataset
-        print(f"Loading CLIP ({cfg.MODEL.BACKBONE.NAME})")
-        clip_model = load_clip(cfg.MODEL.BACKBONE.NAME)
-        require_vit(clip_model, cfg.MODEL.BACKBONE.NAME, "ADU")
-        self.prec = resolve_precision(acfg.PREC, self.device)
-        cast_clip(clip_model.to(self.device), self.prec)
-
+        clip_model = self.load_frozen_clip(needs_vit=True)
         self.loss_cfg = ADULossConfig.from_cfg(acfg)
         print("Building ADU (deep vision prompts"
               + (f", InstaPG at blocks {list(acfg.INSTAPG_LAYERS)}" if acfg.INSTAPG else "")
@@ -46,19 +43,9 @@ class ADU(UnlearningTrainer):
             domain_head=self.loss_cfg.uses_domain_head,
             template=acfg.TEXT_TEMPLATE,
         ).to(self.device)
-        learner = self.model.learner
-        n_params = sum(p.numel() for p in learner.parameters())
-        if n_params == 0:
-            raise ValueError(
-                "ADU has nothing to train: PROMPT_DEPTH_VISION is 0, INSTAPG is "
-                "off and the domain classifier is off. Set PROMPT_DEPTH_VISION >= 1."
-            )
-        print(f"Trainable parameters: {n_params:,} (CLIP frozen)")
-
-        self.optim = build_optimizer(learner, cfg.OPTIM)
-        self.sched = build_lr_scheduler(self.optim, cfg.OPTIM)
-        self.register_model("learner", learner, self.optim, self.sched)
-        self.scaler = make_grad_scaler(self.prec, self.device)
+        self.register_learner(self.model.learner, empty_hint=(
+            " PROMPT_DEPTH_VISION is 0, INSTAPG is off and the domain classifier "
+            "is off: set PROMPT_DEPTH_VISION >= 1."))
 
     def forward_backward(self, batch):
         images, labels, domains = self.parse_batch_train(batch)

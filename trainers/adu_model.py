@@ -10,7 +10,7 @@ from typing import Optional, Sequence
 import torch
 import torch.nn as nn
 
-from .clip_loading import encode_class_texts, freeze
+from .clip_loading import encode_class_texts, freeze, normalize
 from .vision_prompts import PromptedImageEncoder, VisionPrompts
 
 
@@ -57,8 +57,7 @@ class ADUCLIP(nn.Module):
 
     def encode_image(self, images: torch.Tensor) -> torch.Tensor:
         """L2-normalised image embeddings in fp32."""
-        feats = self.image_encoder(images).float()
-        return feats / feats.norm(dim=-1, keepdim=True)
+        return normalize(self.image_encoder(images))
 
     def forward(self, images: torch.Tensor) -> ADUOutput:
         feats = self.encode_image(images)

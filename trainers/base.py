@@ -11,9 +11,13 @@
 """
 import torch
 from dassl.engine import TrainerX
+from dassl.optim import build_optimizer
 
 from .checkpoint import load_models, resume_models, save_models
+from .clip_loading import freeze, load_clip, require_vit
 from .evaluation import domain_test, is_adu_dataset
+from .lr_scheduler import build_lr_scheduler
+from .precision import cast_clip, make_grad_scaler, resolve_precision
 
 
 def check_finite(terms: dict, epoch: int, batch_idx: int, prec: str):
@@ -43,6 +47,35 @@ class UnlearningTrainer(TrainerX):
 
     prec = "fp32"
     scaler = None
+    # The trainer's config node under cfg.TRAINER (it holds at least PREC).
+    config_key = ""
+
+    @property
+    def method_cfg(self):
+        return self.cfg.TRAINER[self.config_key]
+
+    def load_frozen_clip(self, needs_vit: bool = False):
+        """The backbone on this trainer's device, in its PREC, with every weight frozen."""
+        name = self.cfg.MODEL.BACKBONE.NAME
+        print(f"Loading CLIP ({name})")
+        clip_model = load_clip(name)
+        if needs_vit:
+            require_vit(clip_model, name, self.cfg.TRAINER.NAME)
+        self.prec = resolve_precision(self.method_cfg.PREC, self.device)
+        cast_clip(clip_model.to(self.device), self.prec)
+        return freeze(clip_model)
+
+    def register_learner(self, learner: torch.nn.Module, empty_hint: str = ""):
+        """Optimise and save `learner` (the trainable parameters only), with
+        our schedule (Dassl's warm-up crashes on current torch)."""
+        n_params = sum(p.numel() for p in learner.parameters() if p.requires_grad)
+        if n_params == 0:
+            raise ValueError(f"{self.cfg.TRAINER.NAME} has no trainable parameter.{empty_hint}")
+        print(f"Trainable parameters: {n_params:,}")
+        self.optim = build_optimizer(learner, self.cfg.OPTIM)
+        self.sched = build_lr_scheduler(self.optim, self.cfg.OPTIM)
+        self.register_model("learner", learner, self.optim, self.sched)
+        self.scaler = make_grad_scaler(self.prec, self.device)
 
     def build_data_loader(self):
         super().build_data_loader()

@@ -132,11 +132,10 @@ def encode_class_texts(model: CLIP, classnames, template: str,
     """
     tokens = tokenize_prompts(model, class_texts(classnames, template))
     device = model.token_embedding.weight.device
-    feats = torch.cat([
-        model.encode_text(tokens[i:i + batch_size].to(device)).float()
+    return normalize(torch.cat([
+        model.encode_text(tokens[i:i + batch_size].to(device))
         for i in range(0, len(tokens), batch_size)
-    ])
-    return feats / feats.norm(dim=-1, keepdim=True)
+    ]))
 
 
 def save_clip_archive(model: CLIP, path: str, image_size: int = None):

@@ -25,9 +25,12 @@ class ZeroshotModel(nn.Module):
         self.register_buffer("logit_scale", clip_model.logit_scale.detach().exp().float())
 
     @torch.no_grad()
+    def logits_and_features(self, images: torch.Tensor):
+        image_features = normalize(self.clip.encode_image(images)).float()
+        return self.logit_scale * image_features @ self.text_features.t(), image_features
+
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        image_features = normalize(self.clip.encode_image(images))
-        return self.logit_scale * image_features @ self.text_features.t()
+        return self.logits_and_features(images)[0]
 
 
 @TRAINER_REGISTRY.register()
