@@ -43,3 +43,12 @@ def tiny_resnet_clip_file(tmp_path_factory):
     path = tmp_path_factory.mktemp("clip") / "tiny_rn_clip.pt"
     save_clip_archive(model, str(path))
     return str(path)
+
+
+@pytest.fixture(scope="session")
+def office_home_root(tmp_path_factory):
+    """A tiny Office-Home tree: 3 classes, 3 train and 2 test images per pair."""
+    from fake_data import make_office_home
+    root = tmp_path_factory.mktemp("office_home_data")
+    make_office_home(root, num_classes=3, train_per_pair=3, val_per_pair=2)
+    return root

@@ -16,14 +16,12 @@ pytest.importorskip("dassl", reason="Dassl not installed (pip install it from Gi
 
 from dassl.engine import build_trainer  # noqa: E402
 from dassl.utils import set_random_seed  # noqa: E402
-from fake_data import make_office_home  # noqa: E402
-from test_train_e2e import TINY_OPTS, run_in_process, train_py  # noqa: E402
+from train_harness import REPO, TINY_OPTS, run_in_process, train_py  # noqa: E402
 
 import train  # noqa: E402
 from trainers.clip_loading import build_clip, freeze  # noqa: E402
 from trainers.evaluation import install_domain_test  # noqa: E402
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COMPARISON = ["ZeroshotCLIP", "CoOpADU", "MaPLeADU", "LPPlusPlusADU", "CLIPFitADU", "BBFADU"]
 # Steps large enough that every tuned tensor visibly moves in one epoch.
 STEP_OPTS = ["OPTIM.WARMUP_EPOCH", "0", "OPTIM.LR", "0.01"]
@@ -86,10 +84,8 @@ def check_results(path, trainer_name):
 
 
 @pytest.fixture(scope="module")
-def data_root(tmp_path_factory):
-    root = tmp_path_factory.mktemp("data")
-    make_office_home(root, num_classes=3, train_per_pair=3, val_per_pair=2)
-    return root
+def data_root(office_home_root):
+    return office_home_root
 
 
 @pytest.fixture(scope="module", params=COMPARISON)

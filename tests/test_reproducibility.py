@@ -1,16 +1,13 @@
 """Same seed, same numbers; a killed and resumed run ends like an uninterrupted one."""
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 
 pytest.importorskip("dassl", reason="Dassl not installed (pip install it from GitHub, see README)")
 
-from fake_data import make_office_home  # noqa: E402
+from train_harness import REPO, train_py  # noqa: E402
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCORES = ("mem", "for", "h", "domain_accuracy", "per_domain")
 
 # Runs train.py, but hard-kills the process right after the checkpoint of
@@ -45,12 +42,9 @@ def args_for(root, out, clip_file, epochs=3):
 
 
 def run(code_or_args, expect=0):
-    env = dict(os.environ, OUTDATED_IGNORE="1", PYTHONWARNINGS="ignore")
-    cmd = [sys.executable, "-c", code_or_args] if isinstance(code_or_args, str) else \
-        [sys.executable, os.path.join(REPO, "train.py"), *code_or_args]
-    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, env=env, timeout=600)
-    assert proc.returncode == expect, proc.stdout[-2000:] + proc.stderr[-2000:]
-    return proc
+    if isinstance(code_or_args, str):
+        return train_py(code=code_or_args, expect=expect)
+    return train_py(*code_or_args, expect=expect)
 
 
 def scores(out):
@@ -59,10 +53,8 @@ def scores(out):
 
 
 @pytest.fixture(scope="module")
-def data_root(tmp_path_factory):
-    root = tmp_path_factory.mktemp("data")
-    make_office_home(root, num_classes=3, train_per_pair=3, val_per_pair=2)
-    return root
+def data_root(office_home_root):
+    return office_home_root
 
 
 @pytest.fixture(scope="module")

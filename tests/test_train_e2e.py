@@ -1,30 +1,12 @@
 """train.py end to end through the real Dassl trainer on a tiny on-disk dataset."""
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 
 pytest.importorskip("dassl", reason="Dassl not installed (pip install it from GitHub, see README)")
 
-from fake_data import make_office_home  # noqa: E402
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TINY_OPTS = [
-    "INPUT.SIZE", "(32, 32)", "OPTIM.MAX_EPOCH", "1", "DATALOADER.NUM_WORKERS", "0",
-    "DATALOADER.TRAIN_X.BATCH_SIZE", "8", "DATALOADER.TEST.BATCH_SIZE", "16",
-    "DATASET.NUM_SHOTS", "2", "TRAINER.ADU.PREC", "fp32", "TRAIN.PRINT_FREQ", "1",
-]
-
-
-def train_py(*args, check=True, script="train.py"):
-    env = dict(os.environ, OUTDATED_IGNORE="1", PYTHONWARNINGS="ignore")
-    proc = subprocess.run([sys.executable, os.path.join(REPO, script), *args],
-                          cwd=REPO, capture_output=True, text=True, env=env, timeout=600)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"{script} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
-    return proc
+from train_harness import TINY_OPTS, run_in_process, train_py  # noqa: E402
 
 
 def base_args(root, out, clip_file, *extra, forget="art", opts=()):
@@ -38,10 +20,8 @@ def base_args(root, out, clip_file, *extra, forget="art", opts=()):
 
 
 @pytest.fixture(scope="module")
-def data_root(tmp_path_factory):
-    root = tmp_path_factory.mktemp("data")
-    make_office_home(root, num_classes=3, train_per_pair=3, val_per_pair=2)
-    return root
+def data_root(office_home_root):
+    return office_home_root
 
 
 @pytest.fixture(scope="module")
@@ -100,15 +80,6 @@ def test_eval_only_with_missing_weights_fails_and_lists_what_it_searched(
     assert proc.returncode != 0
     assert "model.pth.tar-7" in proc.stderr and "epochs [1]" in proc.stderr
     assert not (tmp_path / "learner").exists()  # nothing was trained instead
-
-
-def run_in_process(args, capsys):
-    """train.run in this process (bad input fails before any training)."""
-    import train
-    with pytest.raises(SystemExit) as exit_info:
-        train.run(args)
-    assert exit_info.value.code != 0
-    return capsys.readouterr().err
 
 
 @pytest.mark.parametrize("forget,cli,opts,message", [

@@ -9,14 +9,11 @@ modules; this class only wires them into Dassl.
 """
 import torch
 from dassl.engine import TRAINER_REGISTRY
-from dassl.optim import build_optimizer
 
 from .adu_model import ADUCLIP
 from .base import UnlearningTrainer, batch_summary
-from .clip_loading import load_clip, require_vit
 from .losses import ADULossConfig, adu_losses
-from .lr_scheduler import build_lr_scheduler
-from .precision import autocast_context, cast_clip, make_grad_scaler, resolve_precision
+from .precision import autocast_context
 
 
 @TRAINER_REGISTRY.register()

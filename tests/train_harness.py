@@ -1,0 +1,40 @@
+"""Running train.py from the tests: in a subprocess (as a user does) or in-process.
+
+Shared by the end-to-end, reproducibility and comparison-trainer tests.
+"""
+import os
+import subprocess
+import sys
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# A tiny CLIP at 32 px, one epoch, two shots, fp32 on the CPU, no workers.
+TINY_OPTS = [
+    "INPUT.SIZE", "(32, 32)", "OPTIM.MAX_EPOCH", "1", "DATALOADER.NUM_WORKERS", "0",
+    "DATALOADER.TRAIN_X.BATCH_SIZE", "8", "DATALOADER.TEST.BATCH_SIZE", "16",
+    "DATASET.NUM_SHOTS", "2", "TRAINER.ADU.PREC", "fp32", "TRAIN.PRINT_FREQ", "1",
+]
+
+
+def train_py(*args, check=True, script="train.py", code=None, expect=0):
+    """Run `script` (or Python `code`) with `args`; fail with its output
+    unless it exits with `expect` (when `check`)."""
+    env = dict(os.environ, OUTDATED_IGNORE="1", PYTHONWARNINGS="ignore")
+    cmd = [sys.executable, "-c", code] if code else \
+        [sys.executable, os.path.join(REPO, script), *args]
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, env=env, timeout=600)
+    if check and proc.returncode != expect:
+        raise AssertionError(f"{script} exited {proc.returncode}, expected {expect}:\n"
+                             f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    return proc
+
+
+def run_in_process(args, capsys):
+    """train.run in this process, for bad input that fails before training;
+    returns what it printed to stderr."""
+    import train
+    with pytest.raises(SystemExit) as exit_info:
+        train.run(args)
+    assert exit_info.value.code != 0
+    return capsys.readouterr().err
