@@ -213,3 +213,25 @@ def test_check_mode_and_the_command_line(tmp_path):
                            text=True)
     assert table.returncode == 1 and "Table 1" in table.stdout
     assert "forget clipart: no run" in table.stderr
+
+
+def test_domain_table_averages_each_domain_over_seeds(tmp_path, capsys):
+    for seed, (art, clip) in zip((1, 2), ((10.0, 80.0), (30.0, 90.0))):
+        path = write_run(tmp_path, "art", seed, mem=85.0, for_=100 - art)
+        record = json.load(open(path))
+        record["per_domain"] = {"art": {"accuracy": art, "num_images": 4, "forget": True},
+                                "clipart": {"accuracy": clip, "num_images": 4, "forget": False}}
+        record["domain_probe_accuracy"] = 50.0 + seed
+        json.dump(record, open(path, "w"))
+    write_run(tmp_path, "art", 1, mem=70.0, for_=40.0, method="ZeroshotCLIP")
+    code, out, _ = parse(capsys, tmp_path, "--table", "domains", "--format", "csv")
+    assert code == 0
+    rows = {r["method"]: r for r in csv_rows(out)}
+    adu = rows["ADU"]
+    assert adu["art"] == "20.00 ± 14.14*" and adu["clipart"] == "85.00 ± 7.07"
+    assert adu["Mem"] == "85.00 ± 0.00" and adu["domain probe"] == "51.50 ± 0.71"
+    assert adu["seeds"] == "1,2"
+    # a run without per-domain numbers shows dashes, not a crash
+    assert rows["ZeroshotCLIP"]["art"] == "-" and rows["ZeroshotCLIP"]["H"] == "50.91"
+    code, out, _ = parse(capsys, tmp_path, "--table", "domains")
+    assert code == 0 and "Per-domain accuracy" in out and "20.00 ± 14.14*" in out

@@ -33,6 +33,9 @@ from itertools import combinations
 
 RESULTS_FILE = "results.json"
 METRICS = (("h", "H"), ("mem", "Mem"), ("for", "For"))
+# Shown by --table domains where the runs have them.
+OPTIONAL_METRICS = (("domain_accuracy", "domain clf"), ("domain_probe_accuracy", "domain probe"),
+                    ("forget_class_probe_accuracy", "forget-class probe"))
 # The paper's row and column order; other names follow alphabetically.
 METHOD_ORDER = ["ZeroshotCLIP", "LPPlusPlusADU", "CLIPFitADU", "BBFADU", "CoOpADU",
                 "MaPLeADU", "ADU-Baseline", "ADU-InstaPG-only", "ADU-DDL-only",
@@ -54,6 +57,9 @@ class Run:
     forget: tuple
     seed: int
     scores: dict  # {"h", "mem", "for"} in percent
+    # per-domain accuracy and the optional accuracies (domain classifier,
+    # probes) in percent, where the run has them: for --table domains
+    details: dict = field(default_factory=dict, compare=False)
 
 
 def require(record: dict, key: str, kind, what: str):
@@ -89,8 +95,13 @@ def read_result(path: str) -> Run:
             raise ResultError(f"'{key}' is {value}")
         scores[key] = float(value)
     forget = tuple(d for d in domains if d in forget)  # the dataset's domain order
+    details = {key: record[key] for key, _ in OPTIONAL_METRICS
+               if isinstance(record.get(key), (int, float))}
+    for name, row in (record.get("per_domain") or {}).items():
+        if isinstance(row, dict) and isinstance(row.get("accuracy"), (int, float)):
+            details[f"acc:{name}"] = row["accuracy"]
     return Run(path, dataset, method, record.get("num_shots"), domains, forget, seed,
-               scores)
+               scores, details)
 
 
 def find_results(roots):
@@ -260,6 +271,52 @@ def coverage_rows(cells, seeds):
     return rows
 
 
+def domain_table(runs):
+    """(headers, rows) of --table domains: one row per (dataset, forget set,
+    method), each domain's accuracy (forgotten ones marked *), Mem, For, H
+    and the optional accuracies, averaged over the seeds found."""
+    groups = {}
+    for run in runs:
+        groups.setdefault((run.dataset, run.forget, run.method), []).append(run)
+    domains = []  # every domain column, in each dataset's order
+    for run in sorted(runs, key=lambda r: order_key(DATASET_ORDER)(r.dataset)):
+        domains += [d for d in run.domains if d not in domains]
+    optional = [(k, n) for k, n in OPTIONAL_METRICS if any(k in r.details for r in runs)]
+    headers = (["dataset", "forget", "method"] + domains + [n for _, n in METRICS[::-1]]
+               + [n for _, n in optional] + ["seeds"])
+    rows = []
+    for key in sorted(groups, key=lambda g: (order_key(DATASET_ORDER)(g[0]), g[1],
+                                             order_key(METHOD_ORDER)(g[2]))):
+        group = groups[key]
+
+        def mean_of(pick):
+            values = [v for v in map(pick, group) if v is not None]
+            return format_stat(*mean_std(values)) if values else "-"
+
+        row = [key[0], ",".join(key[1]), key[2]]
+        for d in domains:
+            acc = mean_of(lambda r: r.details.get(f"acc:{d}"))
+            row.append(acc + "*" if d in key[1] and acc != "-" else acc)
+        row += [mean_of(lambda r, k=k: r.scores[k]) for k, _ in METRICS[::-1]]
+        row += [mean_of(lambda r, k=k: r.details.get(k)) for k, _ in optional]
+        row.append(",".join(str(r.seed) for r in sorted(group, key=lambda r: r.seed)))
+        rows.append(row)
+    return headers, rows
+
+
+def render_domains(runs, fmt):
+    headers, rows = domain_table(runs)
+    if fmt == "csv":
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerows([headers] + rows)
+        return buf.getvalue().rstrip("\n")
+    from tabulate import tabulate
+    title = "Per-domain accuracy (%), * = forgotten domain; mean ± std over seeds"
+    return f"{title}\n" + tabulate(rows, headers=headers, disable_numparse=True,
+                                    tablefmt="github" if fmt == "markdown" else "simple")
+
+
 def render_text(cells, seeds, fmt, which):
     from tabulate import tabulate  # imported here: the scripts' --check calls stay quick
 
@@ -371,9 +428,11 @@ def parse_args(argv=None):
                         help="folders searched for results.json (with --check: the files)")
     parser.add_argument("--format", choices=["table", "markdown", "csv"], default="table",
                         help="terminal table (default), Markdown, or CSV with one row per cell")
-    parser.add_argument("--table", choices=["1", "2", "all"], default="all",
+    parser.add_argument("--table", choices=["1", "2", "all", "domains"], default="all",
                         help="Table 1 (|D_forget| = 1), Table 2 (every |D_forget| per "
-                             "dataset), or all (Table 2 only where |D_forget| > 1 exists)")
+                             "dataset), all (Table 2 only where |D_forget| > 1 exists), "
+                             "or domains: per-domain accuracy per (dataset, forget set, "
+                             "method), averaged over the seeds found (no coverage check)")
     parser.add_argument("--seeds", type=parse_seeds, default=[1, 2, 3],
                         help="expected seeds, comma-separated (default: 1,2,3)")
     parser.add_argument("--allow-missing", action="store_true",
@@ -404,6 +463,9 @@ def main(argv=None) -> int:
         print(f"parse_results.py: {what} under {', '.join(args.roots)}; nothing to "
               "tabulate (have the runs finished?)", file=sys.stderr)
         return 1
+    if args.table == "domains":
+        print(render_domains(runs, args.format))
+        return 0
     cells = build_cells(runs, warn)
     if args.format == "csv":
         print(render_csv(cells, args.seeds))
