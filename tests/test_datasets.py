@@ -289,6 +289,16 @@ def test_missing_office_home_split_folder(tmp_path):
         build(make_cfg(tmp_path, "office_home", ["art"]))
 
 
+def test_train_and_test_class_lists_that_differ_fail_before_training(tmp_path):
+    """Labels would silently shift if test classes were renamed; say so instead."""
+    top = make_office_home(str(tmp_path))
+    for domain in OFFICE_HOME_DOMAINS:
+        os.rename(osp.join(top, domain, "val", "Bike"), osp.join(top, domain, "val", "Bicycle"))
+    with pytest.raises(FileNotFoundError, match=r"art/train/Bicycle \(class folder of art "
+                                                r"train; other domains have it\)"):
+        build(make_cfg(tmp_path, "office_home", ["art"]))
+
+
 def test_empty_class_folder(tmp_path):
     top = make_office_home(str(tmp_path))
     folder = osp.join(top, "clipart", "train", "Bike")
