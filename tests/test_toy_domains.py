@@ -1,15 +1,18 @@
-"""The toy benchmark (datasets/toy_domains.py)."""
+"""The toy benchmark (datasets/toy_domains.py) and the shipped tiny CLIP."""
 import hashlib
 import os
 import os.path as osp
+import warnings
 
 import pytest
+import torch
 
 from datasets.toy_domains import (CLASSES, DOMAINS, MARKER, N_TEST, N_TRAIN,
                                   ensure_toy_domains, generate_toy_domains,
                                   read_toy_split)
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+CHECKPOINT = osp.join(REPO, "assets", "tiny_clip_toy.pt")
 
 
 def tree_hashes(root):
@@ -90,3 +93,29 @@ def test_dataset_builds_with_dassl_config(full_root):
     assert all("/test/" in it.impath for it in data.test)
     assert len({it.impath for it in data.train_x}) == len(data.train_x)
     assert N_TRAIN > shots
+
+
+def test_checkpoint_loads_through_clip_load():
+    import clip
+
+    from trainers.clip_loading import load_clip
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        model, preprocess = clip.load(CHECKPOINT, device="cpu", jit=False)
+    ours = load_clip(CHECKPOINT)
+    assert model.visual.input_resolution == 32
+    assert len(model.visual.transformer.resblocks) == 12
+    assert model.token_embedding.num_embeddings == 49408
+    for (name, a), (_, b) in zip(model.state_dict().items(), ours.state_dict().items()):
+        assert torch.equal(a.float(), b), name
+
+
+def test_checkpoint_zero_shot_above_chance_in_every_domain(full_root):
+    from tools.pretrain_tiny_clip import zero_shot_table
+
+    rows, _ = zero_shot_table(CHECKPOINT, str(full_root / "toy_domains"))
+    assert [domain for domain, _, _ in rows] == DOMAINS
+    for domain, n, acc in rows:
+        assert n == len(CLASSES) * N_TEST
+        assert acc > 2 / len(CLASSES), f"{domain}: zero-shot accuracy {acc:.2f}"
