@@ -105,12 +105,11 @@ def hsv(h, s, v):
     return np.array(colorsys.hsv_to_rgb(h % 1.0, s, v), dtype=np.float32) * 255
 
 
-def smooth_noise(rng, size, cells=4, channels=3):
-    """Low-frequency noise in [-1, 1], [size, size, channels]."""
-    coarse = rng.uniform(0, 255, (cells, cells, channels)).astype(np.uint8)
-    img = Image.fromarray(coarse.squeeze()).resize((size, size), Image.BICUBIC)
-    out = np.asarray(img, dtype=np.float32).reshape(size, size, channels)
-    return out / 127.5 - 1.0
+def smooth_noise(rng, size, cells=4):
+    """Low-frequency RGB noise in [-1, 1], [size, size, 3]."""
+    coarse = rng.uniform(0, 255, (cells, cells, 3)).astype(np.uint8)
+    img = Image.fromarray(coarse).resize((size, size), Image.BICUBIC)
+    return np.asarray(img, dtype=np.float32) / 127.5 - 1.0
 
 
 def brush_strokes(draw, rng, size, colours, count, region=None):

@@ -102,7 +102,7 @@ def test_checkpoint_loads_through_clip_load():
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
-        model, preprocess = clip.load(CHECKPOINT, device="cpu", jit=False)
+        model, _ = clip.load(CHECKPOINT, device="cpu", jit=False)
     ours = load_clip(CHECKPOINT)
     assert model.visual.input_resolution == 32
     assert len(model.visual.transformer.resblocks) == 12
