@@ -180,7 +180,7 @@ def test_unknown_dataset_lists_the_adu_ones(tmp_path, capsys, name):
     rc, lines = check(capsys, name, tmp_path)
     assert rc == 2
     assert lines == [f"check_data.py: unknown dataset '{name}'; ADU datasets: "
-                     "domainnet, imagenet, mini_domainnet, office_home, pacs"]
+                     "domainnet, imagenet, mini_domainnet, office_home, pacs, toy_domains"]
 
 
 def test_the_script_runs_from_the_command_line(tmp_path):

@@ -1,0 +1,121 @@
+"""The toy benchmark (datasets/toy_domains.py) and the shipped tiny CLIP."""
+import hashlib
+import os
+import os.path as osp
+import warnings
+
+import pytest
+import torch
+
+from datasets.toy_domains import (CLASSES, DOMAINS, MARKER, N_TEST, N_TRAIN,
+                                  ensure_toy_domains, generate_toy_domains,
+                                  read_toy_split)
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+CHECKPOINT = osp.join(REPO, "assets", "tiny_clip_toy.pt")
+
+
+def tree_hashes(root):
+    out = {}
+    for folder, _, files in os.walk(root):
+        for name in files:
+            path = osp.join(folder, name)
+            with open(path, "rb") as f:
+                out[osp.relpath(path, root)] = hashlib.sha256(f.read()).hexdigest()
+    return out
+
+
+@pytest.fixture(scope="module")
+def full_root(tmp_path_factory):
+    """DATASET.ROOT with the full-size benchmark, generated once per module."""
+    root = tmp_path_factory.mktemp("data")
+    ensure_toy_domains(str(root / "toy_domains"))
+    return root
+
+
+def test_generator_is_deterministic(tmp_path):
+    generate_toy_domains(str(tmp_path / "a"), n_train=2, n_test=1)
+    generate_toy_domains(str(tmp_path / "b"), n_train=2, n_test=1)
+    a, b = tree_hashes(tmp_path / "a"), tree_hashes(tmp_path / "b")
+    assert len(a) == len(CLASSES) * len(DOMAINS) * 3 + 1  # + the marker
+    assert a == b
+    assert len(set(a.values())) == len(a)  # no two images alike
+
+
+def test_small_tree_is_a_prefix_of_the_full_one(tmp_path, full_root):
+    generate_toy_domains(str(tmp_path), n_train=1, n_test=1)
+    small, full = tree_hashes(tmp_path), tree_hashes(full_root / "toy_domains")
+    del small[MARKER]
+    assert all(full[path] == digest for path, digest in small.items())
+
+
+def test_stale_tree_is_regenerated_and_foreign_folder_kept(tmp_path):
+    target = str(tmp_path / "toy_domains")
+    ensure_toy_domains(target, n_train=1, n_test=1)
+    assert len(read_toy_split(target, "train")) == len(CLASSES) * len(DOMAINS)
+    ensure_toy_domains(target, n_train=2, n_test=1)  # other sizes: stale
+    assert len(read_toy_split(target, "train")) == 2 * len(CLASSES) * len(DOMAINS)
+    assert os.listdir(tmp_path) == ["toy_domains"]  # no temporary folders left
+
+    foreign = tmp_path / "other" / "toy_domains"
+    foreign.mkdir(parents=True)
+    with pytest.raises(FileExistsError, match=MARKER):
+        ensure_toy_domains(str(foreign))
+
+
+def test_dataset_builds_with_dassl_config(full_root):
+    pytest.importorskip("dassl", reason="Dassl not installed (see README)")
+    from dassl.config import get_cfg_default
+    from dassl.data.datasets import build_dataset
+
+    import datasets  # noqa: F401  (registers toy_domains)
+    from trainers.config import extend_cfg
+
+    cfg = get_cfg_default()
+    extend_cfg(cfg)
+    cfg.merge_from_file(osp.join(REPO, "configs", "datasets", "toy_domains.yaml"))
+    cfg.DATASET.ROOT = str(full_root)
+    cfg.DATASET.FORGET_DOMAINS = ["sketch"]
+    cfg.SEED = 1
+    data = build_dataset(cfg)
+    shots = cfg.DATASET.NUM_SHOTS
+
+    assert data.domains == DOMAINS and data.classnames == CLASSES
+    assert data.forget_domain_ids == [DOMAINS.index("sketch")]
+    for split, per_pair in ((data.train_x, shots), (data.test, N_TEST)):
+        counts = {}
+        for item in split:
+            key = (item.label, item.domain)
+            counts[key] = counts.get(key, 0) + 1
+        assert counts == {(c, d): per_pair for c in range(len(CLASSES))
+                          for d in range(len(DOMAINS))}
+    assert all("/train/" in it.impath for it in data.train_x)
+    assert all("/test/" in it.impath for it in data.test)
+    assert len({it.impath for it in data.train_x}) == len(data.train_x)
+    assert N_TRAIN > shots
+
+
+def test_checkpoint_loads_through_clip_load():
+    import clip
+
+    from trainers.clip_loading import load_clip
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        model, _ = clip.load(CHECKPOINT, device="cpu", jit=False)
+    ours = load_clip(CHECKPOINT)
+    assert model.visual.input_resolution == 32
+    assert len(model.visual.transformer.resblocks) == 12
+    assert model.token_embedding.num_embeddings == 49408
+    for (name, a), (_, b) in zip(model.state_dict().items(), ours.state_dict().items()):
+        assert torch.equal(a.float(), b), name
+
+
+def test_checkpoint_zero_shot_above_chance_in_every_domain(full_root):
+    from tools.pretrain_tiny_clip import zero_shot_table
+
+    rows, _ = zero_shot_table(CHECKPOINT, str(full_root / "toy_domains"))
+    assert [domain for domain, _, _ in rows] == DOMAINS
+    for domain, n, acc in rows:
+        assert n == len(CLASSES) * N_TEST
+        assert acc > 2 / len(CLASSES), f"{domain}: zero-shot accuracy {acc:.2f}"
