@@ -78,3 +78,29 @@ def test_killed_and_resumed_run_matches_the_uninterrupted_run(
     resumed = run(["--resume", str(tmp_path)] + args)
     assert "Resuming learner" in resumed.stdout and "(epoch 1)" in resumed.stdout
     assert scores(tmp_path) == scores(uninterrupted)
+
+
+# Runs train.py with every checkpoint() call of the prompted encoder counted.
+COUNTING_RUNNER = """
+import sys
+sys.path.insert(0, {repo!r})
+import train
+import trainers.vision_prompts as vision_prompts
+calls = []
+def counted(*args, **kwargs):
+    calls.append(1)
+    return checkpoint(*args, **kwargs)
+checkpoint, vision_prompts.checkpoint = vision_prompts.checkpoint, counted
+train.run({args!r})
+print("checkpointed block calls:", len(calls))
+"""
+
+
+def test_gradient_checkpointing_is_wired_and_changes_no_number(
+        uninterrupted, data_root, tiny_clip_file, tmp_path):
+    args = args_for(data_root, tmp_path, tiny_clip_file) + [
+        "TRAINER.ADU.GRAD_CHECKPOINTING", "True"]
+    proc = run(COUNTING_RUNNER.format(repo=REPO, args=args))
+    assert "checkpointed block calls: 0" not in proc.stdout
+    assert "checkpointed block calls:" in proc.stdout
+    assert scores(tmp_path) == scores(uninterrupted)

@@ -39,6 +39,7 @@ class ADU(UnlearningTrainer):
             instapg_layers=list(acfg.INSTAPG_LAYERS) if acfg.INSTAPG else [],
             domain_head=self.loss_cfg.uses_domain_head,
             template=acfg.TEXT_TEMPLATE,
+            grad_checkpointing=acfg.GRAD_CHECKPOINTING,
         ).to(self.device)
         self.register_learner(self.model.learner, empty_hint=(
             " PROMPT_DEPTH_VISION is 0, INSTAPG is off and the domain classifier "

@@ -26,6 +26,10 @@ def add_adu_config(cfg):
     # Precision of the frozen CLIP: fp16 (weights in half), fp32, or amp
     # (fp32 weights + autocast). On a CPU, fp16 and amp fall back to fp32.
     cfg.TRAINER.ADU.PREC = "fp16"
+    # Recompute the image encoder's block activations in the backward pass
+    # instead of storing them: much less memory for large batches, at the
+    # cost of a second forward pass (tools/benchmark.py --grad-checkpointing).
+    cfg.TRAINER.ADU.GRAD_CHECKPOINTING = False
     # Fixed text template; class text features are computed once from it.
     cfg.TRAINER.ADU.TEXT_TEMPLATE = "a photo of a {}."
     # Instance-wise Prompt Generator on/off, and the 1-based blocks whose
