@@ -52,3 +52,12 @@ def office_home_root(tmp_path_factory):
     root = tmp_path_factory.mktemp("office_home_data")
     make_office_home(root, num_classes=3, train_per_pair=3, val_per_pair=2)
     return root
+
+
+@pytest.fixture(scope="session")
+def toy_data_root(tmp_path_factory):
+    """DATASET.ROOT holding the full-size toy benchmark, generated once."""
+    from datasets.toy_domains import ensure_toy_domains
+    root = tmp_path_factory.mktemp("toy_data")
+    ensure_toy_domains(str(root / "toy_domains"))
+    return root

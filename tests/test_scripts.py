@@ -50,7 +50,7 @@ def fake_python(tmp_path_factory):
 def run_script(name, *args, env=None, cwd=None, timeout=300):
     full_env = dict(os.environ, OUTDATED_IGNORE="1", PYTHONWARNINGS="ignore")
     for key in ("DATA", "TRAINER", "OUTPUT", "SEEDS", "TAG", "DEVICES", "DRY_RUN",
-                "EVAL_OUTPUT"):
+                "EVAL_OUTPUT", "QUIET", "FORGET"):
         full_env.pop(key, None)
     full_env.update(env or {})
     return subprocess.run(["bash", os.path.join(SCRIPTS, name), *args], cwd=cwd or REPO,
@@ -167,6 +167,35 @@ def test_sweep_runs_every_forget_combination_of_size_k(fake_env, k, count):
     assert len(commands) == 2 * count
     forgets = sorted({arg(c, "--forget-domains") for c in commands})
     assert forgets == sorted(",".join(c) for c in combinations(OFFICE_HOME_DOMAINS, k))
+
+
+def test_demo_runs_zero_shot_baseline_and_adu_on_the_toy_benchmark(fake_env):
+    proc = run_script("demo.sh", env=dict(fake_env, DRY_RUN="1"))
+    assert proc.returncode == 0, proc.stderr
+    commands = dry_run_commands(proc.stdout)
+    assert [arg(c, "--trainer") for c in commands] == ["ZeroshotCLIP", "ADU", "ADU"]
+    assert [arg(c, "--config-file").split("/")[-2:] for c in commands] == [
+        ["ZeroshotCLIP", "toy_tiny.yaml"], ["ADU", "toy_tiny.yaml"], ["ADU", "toy_tiny.yaml"]]
+    assert all(arg(c, "--forget-domains") == "sketch" and arg(c, "--seed") == "1"
+               for c in commands)
+    assert all(arg(c, "--dataset-config-file").endswith("toy_domains.yaml") for c in commands)
+    baseline = " ".join(commands[1])
+    assert "TRAINER.ADU.INSTAPG False TRAINER.ADU.DDL False" in baseline
+    assert "TEST.METHOD_TAG ADU-Baseline" in baseline
+    assert "TRAINER.ADU.DDL False" not in " ".join(commands[2])
+    assert "3 would run, 0 skipped" in proc.stdout
+
+
+@pytest.mark.parametrize("env, message", [
+    ({"FORGET": "cartoon"}, "cartoon"),
+    ({"FORGET": "photo,sketch,clipart,painting"}, "every"),
+    ({"DEVICES": "0"}, "unset DEVICES"),
+])
+def test_demo_rejects_bad_settings(fake_env, env, message):
+    proc = run_script("demo.sh", env=dict(fake_env, DRY_RUN="1", **env))
+    assert proc.returncode == 2
+    assert message in proc.stderr
+    assert train_calls(fake_env) == []
 
 
 def test_ablation_runs_six_variants_with_their_switches_and_tags(fake_env):

@@ -25,12 +25,10 @@ def tree_hashes(root):
     return out
 
 
-@pytest.fixture(scope="module")
-def full_root(tmp_path_factory):
-    """DATASET.ROOT with the full-size benchmark, generated once per module."""
-    root = tmp_path_factory.mktemp("data")
-    ensure_toy_domains(str(root / "toy_domains"))
-    return root
+@pytest.fixture
+def full_root(toy_data_root):
+    """DATASET.ROOT with the full-size benchmark (conftest, once per session)."""
+    return toy_data_root
 
 
 def test_generator_is_deterministic(tmp_path):

@@ -40,6 +40,19 @@ def build_clip(arch: str = "tiny", **overrides) -> CLIP:
     return CLIP(**{**ARCHITECTURES[arch], **overrides}).float().eval()
 
 
+PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def resolve_checkpoint_path(backbone: str) -> str:
+    """A relative checkpoint path is taken from the current folder, else from
+    the repository root (where the configs' `assets/...` paths point)."""
+    path = os.path.expanduser(backbone)
+    if os.path.isabs(path) or os.path.isfile(path) or backbone in clip.available_models():
+        return path
+    in_repo = os.path.join(PROJECT_ROOT, path)
+    return in_repo if os.path.isfile(in_repo) else path
+
+
 def load_clip(backbone: str, download_root: str = None) -> CLIP:
     """Load CLIP on the CPU in fp32, by model name or by checkpoint path.
 
@@ -47,6 +60,7 @@ def load_clip(backbone: str, download_root: str = None) -> CLIP:
     `clip.load` into `download_root`, default ~/.cache/clip) or the path of a
     local checkpoint in OpenAI's format (a TorchScript archive).
     """
+    backbone = resolve_checkpoint_path(backbone)
     looks_like_path = backbone.endswith((".pt", ".pth")) or backbone.startswith(
         (".", os.sep, "~"))
     if backbone not in clip.available_models() and not os.path.isfile(backbone):

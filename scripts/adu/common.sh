@@ -13,6 +13,8 @@
 #            own CUDA_VISIBLE_DEVICES and log file; empty: one run at a time in
 #            the foreground on the default device
 #   DRY_RUN  1: print the train.py commands instead of running them
+#   QUIET    1: without DEVICES, send each run's output to <run>/job.log
+#            (its last lines are shown when it fails)
 #   PYTHON   the Python interpreter                             (default: python)
 # Relative paths are taken from the current folder (run from the repository
 # root, as in CoOp). Config options for train.py go after `--` on any
@@ -27,10 +29,15 @@ SEEDS=${SEEDS:-1 2 3}
 TAG=${TAG:-}
 DEVICES=${DEVICES:-}
 DRY_RUN=${DRY_RUN:-}
+QUIET=${QUIET:-}
 PYTHON=${PYTHON:-python}
 
 dry_run() {
     [[ -n $DRY_RUN && $DRY_RUN != 0 ]]
+}
+
+quiet() {
+    [[ -n $QUIET && $QUIET != 0 ]]
 }
 
 die() {
@@ -236,8 +243,15 @@ submit() {
         return
     fi
     if ((${#DEVICE_LIST[@]} == 0)); then
-        echo "run: $name"
-        "$@" || rc=$?
+        if quiet; then
+            mkdir -p "$(dirname "$log")"
+            echo "run: $name (log: $log)"
+            "$@" >"$log" 2>&1 || rc=$?
+            ((rc == 0)) || tail -n 20 "$log" >&2
+        else
+            echo "run: $name"
+            "$@" || rc=$?
+        fi
         ((rc == 0)) || FAILED+=("$name (exit $rc)")
         return
     fi
