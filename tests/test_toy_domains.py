@@ -117,3 +117,16 @@ def test_checkpoint_zero_shot_above_chance_in_every_domain(full_root):
     for domain, n, acc in rows:
         assert n == len(CLASSES) * N_TEST
         assert acc > 2 / len(CLASSES), f"{domain}: zero-shot accuracy {acc:.2f}"
+
+
+def test_the_configs_relative_checkpoint_path_resolves_from_any_folder(tmp_path, monkeypatch):
+    from trainers.clip_loading import resolve_checkpoint_path
+
+    monkeypatch.chdir(tmp_path)
+    assert resolve_checkpoint_path("assets/tiny_clip_toy.pt") == CHECKPOINT
+    (tmp_path / "assets").mkdir()
+    (tmp_path / "assets" / "tiny_clip_toy.pt").write_bytes(b"")
+    # A file in the current folder comes first, as for any relative path.
+    assert resolve_checkpoint_path("assets/tiny_clip_toy.pt") == "assets/tiny_clip_toy.pt"
+    assert resolve_checkpoint_path("ViT-B/16") == "ViT-B/16"
+    assert resolve_checkpoint_path("missing.pt") == "missing.pt"
