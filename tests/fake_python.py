@@ -1,7 +1,7 @@
 """Stands in for `python` (the scripts' $PYTHON) in tests/test_scripts.py.
 
 It answers quickly what would otherwise import Dassl (about 10 s a call):
-- `tools/dataset_info.py office_home` prints the Office-Home domains;
+- `tools/dataset_info.py office_home` (or `toy_domains`) prints the domains;
 - `train.py ...` with FAKE_TRAIN=1 appends its arguments and
   CUDA_VISIBLE_DEVICES as one JSON line to $FAKE_LOG, sleeps $FAKE_SLEEP
   seconds, and writes into --output-dir what a finished run leaves there:
@@ -15,7 +15,9 @@ import os
 import sys
 import time
 
-from fake_data import OFFICE_HOME_DOMAINS
+from fake_data import OFFICE_HOME_DOMAINS, TOY_DOMAINS
+
+DOMAINS = {"office_home": OFFICE_HOME_DOMAINS, "toy_domains": TOY_DOMAINS}
 
 
 def option(args, name, default=None):
@@ -57,8 +59,8 @@ def fake_train(args):
 
 def main(args):
     script = args[0] if args else ""
-    if script.endswith("tools/dataset_info.py") and args[1:] == ["office_home"]:
-        print(" ".join(OFFICE_HOME_DOMAINS))
+    if script.endswith("tools/dataset_info.py") and len(args) == 2 and args[1] in DOMAINS:
+        print(" ".join(DOMAINS[args[1]]))
         return 0
     if script.endswith("train.py") and os.environ.get("FAKE_TRAIN") == "1":
         return fake_train(args[1:])

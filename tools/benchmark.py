@@ -603,7 +603,7 @@ def main(argv=None):
     print()
     table.print()
     for note in (
-        f"Times: medians. Ratios of 2-4: medians of per-round ratios (the configurations "
+        "Times: medians. Ratios of 2-4: medians of per-round ratios (the configurations "
         "are timed in turn, so load changes between rounds cancel).",
         "5: forward + backward. 5a and 5b compute the same estimate (one Gaussian RBF, the "
         "bandwidth of the median heuristic, self-distances kept) and must agree; Dassl's "
