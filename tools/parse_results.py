@@ -304,50 +304,50 @@ def domain_table(runs):
     return headers, rows
 
 
+def text_table(rows, headers, fmt):
+    """A terminal ("table") or Markdown ("markdown") table of string cells."""
+    from tabulate import tabulate  # imported here: the scripts' --check calls stay quick
+    if fmt == "markdown":  # a bare '|' in |D_forget| would split a Markdown cell
+        headers = [h.replace("|", "\\|") for h in headers]
+        rows = [[str(v).replace("|", "\\|") for v in row] for row in rows]
+    return tabulate(rows, headers=headers, disable_numparse=True,
+                    tablefmt="github" if fmt == "markdown" else "simple")
+
+
+def csv_text(rows) -> str:
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerows(rows)
+    return buf.getvalue().rstrip("\n")
+
+
 def render_domains(runs, fmt):
     headers, rows = domain_table(runs)
     if fmt == "csv":
-        buf = io.StringIO()
-        writer = csv.writer(buf, lineterminator="\n")
-        writer.writerows([headers] + rows)
-        return buf.getvalue().rstrip("\n")
-    from tabulate import tabulate
+        return csv_text([headers] + rows)
     title = "Per-domain accuracy (%), * = forgotten domain; mean ± std over seeds"
-    return f"{title}\n" + tabulate(rows, headers=headers, disable_numparse=True,
-                                    tablefmt="github" if fmt == "markdown" else "simple")
+    return f"{title}\n" + text_table(rows, headers, fmt)
 
 
 def render_text(cells, seeds, fmt, which):
-    from tabulate import tabulate  # imported here: the scripts' --check calls stay quick
-
-    def table(rows, headers):
-        if fmt == "markdown":  # a bare '|' in |D_forget| would split a Markdown cell
-            headers = [h.replace("|", "\\|") for h in headers]
-            rows = [[str(v).replace("|", "\\|") for v in row] for row in rows]
-        return tabulate(rows, headers=headers, disable_numparse=True,
-                        tablefmt="github" if fmt == "markdown" else "simple")
-
     out = []
     for title, groups in table_layouts(cells, which):
         headers, rows = layout_rows(cells, groups, multiline=fmt == "table")
         out.append(f"## {title}" if fmt == "markdown" else title)
-        out.append(table(rows, headers))
+        out.append(text_table(rows, headers, fmt))
         out.append("")
     out.append("## Coverage" if fmt == "markdown" else "Coverage")
-    out.append(table(coverage_rows(cells, seeds),
-                     ["dataset", "method", "|D_forget|", "combinations", "runs", "seeds",
-                      "note"]))
+    out.append(text_table(coverage_rows(cells, seeds),
+                          ["dataset", "method", "|D_forget|", "combinations", "runs", "seeds",
+                           "note"], fmt))
     return "\n".join(out)
 
 
 def render_csv(cells, seeds):
     """One row per cell (tidy: numbers, not 'mean ± std' strings)."""
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["dataset", "method", "forget_size", "runs", "expected_runs",
-                     "combinations", "seeds_found"]
-                    + [f"{key}_{s}" for key, _ in METRICS for s in ("mean", "std")]
-                    + ["missing"])
+    rows = [["dataset", "method", "forget_size", "runs", "expected_runs",
+             "combinations", "seeds_found"]
+            + [f"{key}_{s}" for key, _ in METRICS for s in ("mean", "std")]
+            + ["missing"]]
     for key in cell_order(cells):
         cell = cells[key]
         cov = cell.coverage(seeds)
@@ -355,8 +355,8 @@ def render_csv(cells, seeds):
         for metric, _ in METRICS:
             mean, std = cell.stats(metric)
             row += [f"{mean:.4f}", "" if std is None else f"{std:.4f}"]
-        writer.writerow(row + ["; ".join(cov["missing"])])
-    return buf.getvalue().rstrip("\n")
+        rows.append(row + ["; ".join(cov["missing"])])
+    return csv_text(rows)
 
 
 def plot_h(cells, path):
