@@ -280,18 +280,24 @@ train_seed() {
     submit "$dir" "$dir/job.log" "${cmd[@]}" "${OPTS[@]}"
 }
 
-# Wait for every job, print a summary; exit 1 when a run failed.
-finish() {
+# [NOTE]: wait for every job and print a summary (NOTE appended to it);
+# exit 1 when a run failed, else return.
+summarize() {
     local i
     for i in "${!DEVICE_LIST[@]}"; do
         [[ -z ${SLOT_PID[i]:-} ]] || reap_slot "$i"
     done
     local verb=ran
     ! dry_run || verb="would run"
-    echo "$SCRIPT: $STARTED $verb, $SKIPPED skipped (done), ${#FAILED[@]} failed"
+    echo "$SCRIPT: $STARTED $verb, $SKIPPED skipped (done), ${#FAILED[@]} failed${1:+ $1}"
     if ((${#FAILED[@]})); then
         printf '  failed: %s\n' "${FAILED[@]}" >&2
         exit 1
     fi
+}
+
+# The end of a script: summarize, exit 0 unless a run failed.
+finish() {
+    summarize
     exit 0
 }

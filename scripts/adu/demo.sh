@@ -47,12 +47,7 @@ echo "== 3/3 ADU (prompts + InstaPG + Domain Disentangling Loss)"
 TRAINER=ADU TAG= OPTS=("${USER_OPTS[@]}")
 for SEED in $SEEDS; do train_seed "$SEED"; done
 
-VERB=ran; ! dry_run || VERB="would run"
-echo "$SCRIPT: $STARTED $VERB, $SKIPPED skipped (done), ${#FAILED[@]} failed in $((SECONDS - START)) s"
-if ((${#FAILED[@]})); then
-    printf '  failed: %s\n' "${FAILED[@]}" >&2
-    exit 1
-fi
+summarize "in $((SECONDS - START)) s"
 dry_run && exit 0
 echo
 "$PYTHON" "$REPO/tools/parse_results.py" "$OUTPUT/toy_domains" --table domains
