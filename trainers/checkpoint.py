@@ -45,7 +45,7 @@ def find_checkpoint(model_dir: str, name: str, epoch=None) -> str:
             searched.append(path)
             if osp.isfile(path):
                 return path
-    found = {f: saved_epochs(f) for f in folders if saved_epochs(f)}
+    found = {f: epochs for f in folders if (epochs := saved_epochs(f))}
     epochs_msg = "; ".join(f"{f}: epochs {e}" for f, e in found.items()) or "none"
     raise FileNotFoundError(
         f"No saved weights of '{name}' for epoch "

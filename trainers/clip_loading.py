@@ -8,6 +8,8 @@ import warnings
 
 import torch
 
+from . import PROJECT_ROOT
+
 try:
     import clip
     from clip.model import CLIP, VisionTransformer
@@ -38,9 +40,6 @@ def build_clip(arch: str = "tiny", **overrides) -> CLIP:
     if arch not in ARCHITECTURES:
         raise ValueError(f"Unknown architecture '{arch}'; use one of {list(ARCHITECTURES)}")
     return CLIP(**{**ARCHITECTURES[arch], **overrides}).float().eval()
-
-
-PROJECT_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def resolve_checkpoint_path(backbone: str) -> str:

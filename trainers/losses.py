@@ -33,13 +33,12 @@ def forget_loss(logits, forget_mask, kind: str = "uniform_ce"):
     uniform_ce:  -(1/|C|) sum_c log p_c   (cross-entropy to the uniform target)
     neg_entropy: sum_c p_c log p_c        (negative entropy, released code)
     """
+    check_forget_loss(kind)
     log_p = F.log_softmax(logits.float(), dim=-1)
     if kind == "uniform_ce":
         per_sample = -log_p.mean(dim=-1)
-    elif kind == "neg_entropy":
+    else:  # neg_entropy
         per_sample = (log_p.exp() * log_p).sum(dim=-1)
-    else:
-        raise ValueError(f"FORGET_LOSS must be one of {FORGET_LOSSES}, got '{kind}'")
     return masked_mean(per_sample, forget_mask)
 
 

@@ -11,9 +11,8 @@ from importlib import metadata
 
 import torch
 
+from . import PROJECT_ROOT
 from .evaluation import write_json_atomic
-
-PROJECT_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 
 def git_commit(path: str = PROJECT_ROOT) -> dict:
