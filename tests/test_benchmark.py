@@ -1,26 +1,19 @@
 """tools/benchmark.py runs at a tiny size and prints every row (no timing checks)."""
-import os
-import subprocess
-import sys
-
 import pytest
 
 pytest.importorskip("dassl", reason="Dassl not installed (pip install it from GitHub, see README)")
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from train_harness import train_py  # noqa: E402
+
 ROWS = ["1", "2", "3", "3c", "3t", "4a", "4b", "5a", "5b", "5v", "5c",
         "6a", "6b", "6c", "6d", "7a", "7b"]
 
 
 @pytest.fixture(scope="module")
 def table():
-    env = dict(os.environ, OUTDATED_IGNORE="1", PYTHONWARNINGS="ignore")
-    proc = subprocess.run(
-        [sys.executable, os.path.join(REPO, "tools", "benchmark.py"), "--tiny",
-         "--device", "cpu", "--grad-checkpointing", "--coop-classes", "65,300",
-         "--text-chunk", "100"],
-        cwd=REPO, capture_output=True, text=True, env=env, timeout=300)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    proc = train_py("--tiny", "--device", "cpu", "--grad-checkpointing",
+                    "--coop-classes", "65,300", "--text-chunk", "100",
+                    script="tools/benchmark.py", timeout=300)
     rows = {}
     for line in proc.stdout.splitlines():
         key = line.split(maxsplit=1)[0] if line.strip() else ""

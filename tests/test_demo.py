@@ -4,14 +4,13 @@ and the real Dassl trainers, ending with one table whose numbers must hold
 together. No accuracy is asserted: one epoch trains nothing worth scoring."""
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 
 pytest.importorskip("dassl", reason="Dassl not installed (pip install it from GitHub, see README)")
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from train_harness import REPO, run_script, train_py  # noqa: E402
+
 DOMAINS = ["photo", "sketch", "clipart", "painting"]
 METHODS = ["ZeroshotCLIP", "ADU-Baseline", "ADU"]
 HEADERS = (["dataset", "forget", "method"] + DOMAINS
@@ -19,12 +18,8 @@ HEADERS = (["dataset", "forget", "method"] + DOMAINS
 
 
 def run_demo(data_root, output, *opts):
-    env = dict(os.environ, DATA=str(data_root), OUTPUT=str(output), SEEDS="1",
-               OUTDATED_IGNORE="1", PYTHONWARNINGS="ignore")
-    cmd = ["bash", os.path.join(REPO, "scripts", "adu", "demo.sh")]
-    cmd += ["--", *opts] if opts else []
-    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True,
-                          timeout=600)
+    proc = run_script("demo.sh", *(["--", *opts] if opts else []), timeout=600,
+                      env={"DATA": str(data_root), "OUTPUT": str(output), "SEEDS": "1"})
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc.stdout
 
@@ -111,15 +106,11 @@ def test_the_same_seed_on_the_toy_benchmark_writes_identical_results(
         demo, toy_data_root, tmp_path):
     """ADU's demo run, repeated by hand through train.py into another folder."""
     output, _ = demo
-    env = dict(os.environ, OUTDATED_IGNORE="1", PYTHONWARNINGS="ignore")
-    cmd = [sys.executable, os.path.join(REPO, "train.py"), "--root", str(toy_data_root),
-           "--seed", "1", "--trainer", "ADU",
-           "--dataset-config-file", os.path.join(REPO, "configs", "datasets", "toy_domains.yaml"),
-           "--config-file", os.path.join(REPO, "configs", "trainers", "ADU", "toy_tiny.yaml"),
-           "--output-dir", str(tmp_path), "--forget-domains", "sketch",
-           "DATASET.NUM_SHOTS", "8", "OPTIM.MAX_EPOCH", "1"]
-    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    train_py("--root", str(toy_data_root), "--seed", "1", "--trainer", "ADU",
+             "--dataset-config-file", os.path.join(REPO, "configs", "datasets", "toy_domains.yaml"),
+             "--config-file", os.path.join(REPO, "configs", "trainers", "ADU", "toy_tiny.yaml"),
+             "--output-dir", str(tmp_path), "--forget-domains", "sketch",
+             "DATASET.NUM_SHOTS", "8", "OPTIM.MAX_EPOCH", "1")
     first = os.path.join(output, "toy_domains", "ADU_toy_tiny", "forget_sketch", "8shots",
                          "seed1", "results.json")
     with open(first) as f, open(tmp_path / "results.json") as g:

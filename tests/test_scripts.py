@@ -16,9 +16,7 @@ from itertools import combinations
 import pytest
 
 from fake_data import OFFICE_HOME_DOMAINS, make_office_home
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SCRIPTS = os.path.join(REPO, "scripts", "adu")
+from train_harness import REPO, run_script
 TINY_OPTS = [
     "INPUT.SIZE", "(32, 32)", "OPTIM.MAX_EPOCH", "1", "DATALOADER.NUM_WORKERS", "0",
     "DATALOADER.TRAIN_X.BATCH_SIZE", "8", "DATALOADER.TEST.BATCH_SIZE", "16",
@@ -45,16 +43,6 @@ def fake_python(tmp_path_factory):
                     f'"{os.path.join(REPO, "tests", "fake_python.py")}" "$@"\n')
     path.chmod(path.stat().st_mode | stat.S_IXUSR)
     return str(path)
-
-
-def run_script(name, *args, env=None, cwd=None, timeout=300):
-    full_env = dict(os.environ, OUTDATED_IGNORE="1", PYTHONWARNINGS="ignore")
-    for key in ("DATA", "TRAINER", "OUTPUT", "SEEDS", "TAG", "DEVICES", "DRY_RUN",
-                "EVAL_OUTPUT", "QUIET", "FORGET"):
-        full_env.pop(key, None)
-    full_env.update(env or {})
-    return subprocess.run(["bash", os.path.join(SCRIPTS, name), *args], cwd=cwd or REPO,
-                          env=full_env, capture_output=True, text=True, timeout=timeout)
 
 
 @pytest.fixture

@@ -28,12 +28,6 @@ def tree_hashes(root):
     return out
 
 
-@pytest.fixture
-def full_root(toy_data_root):
-    """DATASET.ROOT with the full-size benchmark (conftest, once per session)."""
-    return toy_data_root
-
-
 def test_generator_is_deterministic(tmp_path):
     generate_toy_domains(str(tmp_path / "a"), n_train=2, n_test=1)
     generate_toy_domains(str(tmp_path / "b"), n_train=2, n_test=1)
@@ -43,9 +37,9 @@ def test_generator_is_deterministic(tmp_path):
     assert len(set(a.values())) == len(a)  # no two images alike
 
 
-def test_small_tree_is_a_prefix_of_the_full_one(tmp_path, full_root):
+def test_small_tree_is_a_prefix_of_the_full_one(tmp_path, toy_data_root):
     generate_toy_domains(str(tmp_path), n_train=1, n_test=1)
-    small, full = tree_hashes(tmp_path), tree_hashes(full_root / "toy_domains")
+    small, full = tree_hashes(tmp_path), tree_hashes(toy_data_root / "toy_domains")
     del small[MARKER]
     assert all(full[path] == digest for path, digest in small.items())
 
@@ -64,7 +58,7 @@ def test_stale_tree_is_regenerated_and_foreign_folder_kept(tmp_path):
         ensure_toy_domains(str(foreign))
 
 
-def test_dataset_builds_with_dassl_config(full_root):
+def test_dataset_builds_with_dassl_config(toy_data_root):
     from dassl.config import get_cfg_default
     from dassl.data.datasets import build_dataset
 
@@ -74,7 +68,7 @@ def test_dataset_builds_with_dassl_config(full_root):
     cfg = get_cfg_default()
     extend_cfg(cfg)
     cfg.merge_from_file(osp.join(REPO, "configs", "datasets", "toy_domains.yaml"))
-    cfg.DATASET.ROOT = str(full_root)
+    cfg.DATASET.ROOT = str(toy_data_root)
     cfg.DATASET.FORGET_DOMAINS = ["sketch"]
     cfg.SEED = 1
     data = build_dataset(cfg)
@@ -111,10 +105,10 @@ def test_checkpoint_loads_through_clip_load():
         assert torch.equal(a.float(), b), name
 
 
-def test_checkpoint_zero_shot_above_chance_in_every_domain(full_root):
+def test_checkpoint_zero_shot_above_chance_in_every_domain(toy_data_root):
     from tools.pretrain_tiny_clip import zero_shot_table
 
-    rows, _ = zero_shot_table(CHECKPOINT, str(full_root / "toy_domains"))
+    rows, _ = zero_shot_table(CHECKPOINT, str(toy_data_root / "toy_domains"))
     assert [domain for domain, _, _ in rows] == DOMAINS
     for domain, n, acc in rows:
         assert n == len(CLASSES) * N_TEST

@@ -1,6 +1,9 @@
-"""Running train.py from the tests: in a subprocess (as a user does) or in-process.
+"""Running the project's programs from the tests: train.py (or another
+Python program) in a subprocess as a user does, train.py in-process, and
+the scripts of scripts/adu/.
 
-Shared by the end-to-end, reproducibility and comparison-trainer tests.
+Shared by the end-to-end, reproducibility, comparison-trainer, script,
+demo and benchmark tests.
 """
 import os
 import subprocess
@@ -9,6 +12,9 @@ import sys
 import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SCRIPTS = os.path.join(REPO, "scripts", "adu")
+# Dassl imports wilds, whose `outdated` check would try the network.
+QUIET_ENV = {"OUTDATED_IGNORE": "1", "PYTHONWARNINGS": "ignore"}
 # A tiny CLIP at 32 px, one epoch, two shots, fp32 on the CPU, no workers.
 TINY_OPTS = [
     "INPUT.SIZE", "(32, 32)", "OPTIM.MAX_EPOCH", "1", "DATALOADER.NUM_WORKERS", "0",
@@ -17,13 +23,13 @@ TINY_OPTS = [
 ]
 
 
-def train_py(*args, check=True, script="train.py", code=None, expect=0):
+def train_py(*args, check=True, script="train.py", code=None, expect=0, timeout=600):
     """Run `script` (or Python `code`) with `args`; fail with its output
     unless it exits with `expect` (when `check`)."""
-    env = dict(os.environ, OUTDATED_IGNORE="1", PYTHONWARNINGS="ignore")
+    env = dict(os.environ, **QUIET_ENV)
     cmd = [sys.executable, "-c", code] if code else \
         [sys.executable, os.path.join(REPO, script), *args]
-    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, env=env, timeout=600)
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, env=env, timeout=timeout)
     if check and proc.returncode != expect:
         raise AssertionError(f"{script} exited {proc.returncode}, expected {expect}:\n"
                              f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
@@ -38,3 +44,15 @@ def run_in_process(args, capsys):
         train.run(args)
     assert exit_info.value.code != 0
     return capsys.readouterr().err
+
+
+def run_script(name, *args, env=None, cwd=None, timeout=300):
+    """bash scripts/adu/NAME ARGS with only the settings in `env` (the
+    scripts' own variables are cleared from this process's environment)."""
+    full_env = dict(os.environ, **QUIET_ENV)
+    for key in ("DATA", "TRAINER", "OUTPUT", "SEEDS", "TAG", "DEVICES", "DRY_RUN",
+                "EVAL_OUTPUT", "QUIET", "FORGET"):
+        full_env.pop(key, None)
+    full_env.update(env or {})
+    return subprocess.run(["bash", os.path.join(SCRIPTS, name), *args], cwd=cwd or REPO,
+                          env=full_env, capture_output=True, text=True, timeout=timeout)
