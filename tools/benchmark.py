@@ -47,12 +47,14 @@ import torch.nn.functional as F  # noqa: E402
 
 import trainers  # noqa: E402,F401  (silences openai-clip's import warning)
 from trainers.adu_model import ADUCLIP  # noqa: E402
-from trainers.clip_loading import (ARCHITECTURES, build_clip, freeze,  # noqa: E402
-                                   tokenize_prompts)
+from trainers.clip_loading import ARCHITECTURES, build_clip, freeze, normalize  # noqa: E402
 from trainers.losses import (ADULossConfig, adu_losses, median_bandwidth,  # noqa: E402
                              mmd2_all_pairs, squared_distances)
-from trainers.precision import (autocast_context, cast_clip,  # noqa: E402
-                                make_grad_scaler, resolve_precision)
+from trainers.precision import (autocast_context, backward_and_step,  # noqa: E402
+                                cast_clip, check_finite, make_grad_scaler,
+                                resolve_precision)
+from trainers.text_prompting import (ClassPrompts, PromptTextEncoder,  # noqa: E402
+                                     initial_context)
 
 try:
     from dassl.modeling.ops.mmd import MaximumMeanDiscrepancy
@@ -113,8 +115,9 @@ def floor_step(clip_model, images, prec, device):
 
 
 def adu_step(model, loss_cfg, batch, prec, device):
-    """One training step as trainers/adu.py takes it: forward, losses,
-    backward, SGD step on the learner (with amp's scaler under PREC amp)."""
+    """One training step as trainers/adu.py takes it: forward, losses, the
+    finiteness check, backward and SGD step on the learner (with amp's
+    scaler under PREC amp), through the same functions."""
     images, labels, domains, forget_mask = batch
     optim = torch.optim.SGD(model.learner.parameters(), lr=0.0025, momentum=0.9,
                             weight_decay=5e-4)
@@ -125,14 +128,9 @@ def adu_step(model, loss_cfg, batch, prec, device):
             out = model(images)
         terms = adu_losses(out.logits, labels, domains, forget_mask, out.features,
                            out.domain_logits, loss_cfg)
-        optim.zero_grad(set_to_none=True)
-        if scaler is not None:
-            scaler.scale(terms["total"]).backward()
-            scaler.step(optim)
-            scaler.update()
-        else:
-            terms["total"].backward()
-            optim.step()
+        check_finite(terms, 0, 0, prec)
+        optim.zero_grad()
+        backward_and_step(terms["total"], [optim], scaler)
     return step
 
 
@@ -146,34 +144,20 @@ def training_step(name, models, batch, prec, device):
 
 class CoOpStyleText(nn.Module):
     """Class text features recomputed through the frozen text encoder with a
-    learnable context, "X X X X {class}." (CoOp's prompt layout): what a
-    trainer that learns text prompts pays every step and ADU does not."""
+    learnable context, "X X X X {class}.", by the pieces CoOpADU uses
+    (trainers/text_prompting.py): what a trainer that learns text prompts
+    pays every step and ADU does not."""
 
     def __init__(self, clip_model, num_classes: int, n_ctx: int = 4):
         super().__init__()
-        self.clip = clip_model
-        names = [f"class {i}" for i in range(num_classes)]
-        tokens = tokenize_prompts(clip_model, [" ".join(["X"] * n_ctx) + f" {n}."
-                                               for n in names])
-        tokens = tokens.to(clip_model.token_embedding.weight.device)
-        with torch.no_grad():
-            embedded = clip_model.token_embedding(tokens).type(clip_model.dtype)
-        self.register_buffer("tokens", tokens)
-        self.register_buffer("prefix", embedded[:, :1])
-        self.register_buffer("suffix", embedded[:, 1 + n_ctx:])
-        width = embedded.shape[-1]
-        self.ctx = nn.Parameter(torch.randn(n_ctx, width, device=tokens.device) * 0.02)
+        self.prompts = ClassPrompts(clip_model, [f"class {i}" for i in range(num_classes)],
+                                    n_ctx)
+        self.encoder = PromptTextEncoder(clip_model)
+        device = clip_model.token_embedding.weight.device
+        self.ctx = nn.Parameter(initial_context(clip_model, n_ctx).to(device))
 
     def forward(self) -> torch.Tensor:
-        c = self.clip
-        ctx = self.ctx.to(c.dtype).unsqueeze(0).expand(self.prefix.shape[0], -1, -1)
-        x = torch.cat([self.prefix, ctx, self.suffix], dim=1)
-        x = x + c.positional_embedding.type(c.dtype)
-        x = c.transformer(x.permute(1, 0, 2)).permute(1, 0, 2)
-        x = c.ln_final(x).type(c.dtype)
-        eot = self.tokens.argmax(dim=-1)
-        x = x[torch.arange(x.shape[0], device=x.device), eot] @ c.text_projection
-        return F.normalize(x.float(), dim=-1)
+        return normalize(self.encoder(self.prompts(self.ctx), self.prompts.tokens))
 
 
 def text_recompute_step(text: CoOpStyleText, prec, device):
@@ -187,12 +171,12 @@ def text_recompute_step(text: CoOpStyleText, prec, device):
 
 
 class TextCallCounter:
-    """Counts forward calls of CLIP's text transformer (encode_text and any
-    other route into it)."""
+    """Counts text-encoder passes: calls of CLIP's final text LayerNorm, which
+    encode_text and the prompt encoders of text_prompting.py all end with."""
 
     def __init__(self, clip_model):
         self.calls = 0
-        self.handle = clip_model.transformer.register_forward_pre_hook(self._count)
+        self.handle = clip_model.ln_final.register_forward_pre_hook(self._count)
 
     def _count(self, module, inputs):
         self.calls += 1

@@ -61,6 +61,3 @@ class ADU(UnlearningTrainer):
             out = self.model(images)
         return {"logits": out.logits, "domain_logits": out.domain_logits,
                 "features": out.features}
-
-    def model_inference(self, images):
-        return self.evaluation_outputs(images)["logits"]

@@ -17,18 +17,8 @@ from .checkpoint import load_models, resume_models, save_models
 from .clip_loading import freeze, load_clip, require_vit
 from .evaluation import domain_test, is_adu_dataset
 from .lr_scheduler import build_lr_scheduler
-from .precision import cast_clip, make_grad_scaler, resolve_precision
-
-
-def check_finite(terms: dict, epoch: int, batch_idx: int, prec: str):
-    """Stop on a non-finite loss, naming the term and where it happened."""
-    for name, value in terms.items():
-        if not torch.isfinite(value).all():
-            hint = " Try PREC fp32 or amp." if prec == "fp16" else ""
-            raise FloatingPointError(
-                f"Loss term '{name}' is {value.item()} at epoch {epoch + 1}, "
-                f"batch {batch_idx + 1}.{hint}"
-            )
+from .precision import (backward_and_step, cast_clip, check_finite, make_grad_scaler,
+                        resolve_precision)
 
 
 def batch_summary(terms: dict, logits, labels, forget_mask) -> dict:
@@ -92,22 +82,19 @@ class UnlearningTrainer(TrainerX):
     def forget_mask(self, domains: torch.Tensor) -> torch.Tensor:
         return torch.isin(domains, self.forget_ids)
 
-    def update(self, terms: dict, total_key: str = "total"):
-        """Backward `terms[total_key]` and step every registered optimiser."""
+    def update(self, terms: dict):
+        """Backward `terms["total"]` and step every registered optimiser."""
         check_finite(terms, self.epoch, self.batch_idx, self.prec)
         self.model_zero_grad()
-        loss = terms[total_key]
-        if self.scaler is not None:
-            self.scaler.scale(loss).backward()
-            for name in self.get_model_names():
-                if self._optims[name] is not None:
-                    self.scaler.step(self._optims[name])
-            self.scaler.update()
-        else:
-            loss.backward()
-            self.model_update()
+        backward_and_step(terms["total"], [self._optims[name] for name in self.get_model_names()],
+                          self.scaler)
         if (self.batch_idx + 1) == self.num_batches:
             self.update_lr()
+
+    def model_inference(self, images):
+        """The class logits of `evaluation_outputs`, which every trainer of
+        the project defines (Dassl calls this; domain_test uses the dict)."""
+        return self.evaluation_outputs(images)["logits"]
 
     def test(self, split=None):
         return domain_test(self, split)

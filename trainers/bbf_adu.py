@@ -29,10 +29,10 @@ import torch
 import torch.nn as nn
 from dassl.engine import TRAINER_REGISTRY
 
-from .base import batch_summary, check_finite
+from .base import batch_summary
 from .clip_loading import normalize
 from .memorize_forget import MemorizeForgetTrainer
-from .precision import autocast_context
+from .precision import autocast_context, check_finite
 from .text_prompting import ClassPrompts, InferenceCache, PromptTextEncoder
 
 

@@ -44,6 +44,3 @@ class MemorizeForgetTrainer(UnlearningTrainer):
                 logits, features = self.model.logits_and_features(images)
                 return {"logits": logits.float(), "features": features.float()}
             return {"logits": self.model(images).float()}
-
-    def model_inference(self, images):
-        return self.evaluation_outputs(images)["logits"]

@@ -2,7 +2,10 @@
 
 Trainable parameters always stay in fp32; only the frozen CLIP is cast. A CPU
 cannot run CLIP in half precision efficiently (and autocast fp16 is a GPU
-feature), so fp16 and amp fall back to fp32 there, with one notice.
+feature), so fp16 and amp fall back to fp32 there, with one notice. The
+optimisation step that goes with a PREC (amp's loss scaling) and the check
+for an overflowed loss live here too, so trainers and tools/benchmark.py
+take the same step.
 """
 import contextlib
 
@@ -42,3 +45,35 @@ def make_grad_scaler(prec: str, device: torch.device):
     if prec == "amp":
         return torch.amp.GradScaler(torch.device(device).type)
     return None
+
+
+def check_finite(terms: dict, epoch: int, batch_idx: int, prec: str):
+    """Stop on a non-finite loss, naming the term and where it happened.
+
+    One device sync for all terms; the terms are looked at one by one only
+    when something is wrong.
+    """
+    if torch.cat([v.detach().float().reshape(-1) for v in terms.values()]).isfinite().all():
+        return
+    for name, value in terms.items():
+        if not torch.isfinite(value).all():
+            hint = " Try PREC fp32 or amp." if prec == "fp16" else ""
+            raise FloatingPointError(
+                f"Loss term '{name}' is {value.item()} at epoch {epoch + 1}, "
+                f"batch {batch_idx + 1}.{hint}"
+            )
+
+
+def backward_and_step(loss: torch.Tensor, optimizers, scaler=None):
+    """Backward `loss` and step every optimiser (None entries skipped), through
+    amp's GradScaler when there is one. Gradients must have been zeroed."""
+    optimizers = [o for o in optimizers if o is not None]
+    if scaler is not None:
+        scaler.scale(loss).backward()
+        for optim in optimizers:
+            scaler.step(optim)
+        scaler.update()
+    else:
+        loss.backward()
+        for optim in optimizers:
+            optim.step()
