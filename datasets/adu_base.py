@@ -47,6 +47,17 @@ def register(name: str):
     return wrap
 
 
+def adu_datasets() -> dict:
+    """{config name: class} of every registered ADU dataset, sorted by name
+    (import the `datasets` package first, so that all are registered)."""
+    found = {}
+    for name in DATASET_REGISTRY.registered_names():
+        cls = DATASET_REGISTRY.get(name)
+        if isinstance(cls, type) and issubclass(cls, ADUDatasetBase):
+            found[name] = cls
+    return dict(sorted(found.items()))
+
+
 class Item(NamedTuple):
     """One image before it becomes a Dassl Datum (same four fields)."""
     impath: str
@@ -55,9 +66,7 @@ class Item(NamedTuple):
     classname: str
 
 
-def as_datum(item) -> Datum:
-    if isinstance(item, Datum):
-        return item
+def as_datum(item: Item) -> Datum:
     return Datum(impath=item.impath, label=item.label, domain=item.domain,
                  classname=item.classname)
 
@@ -141,8 +150,7 @@ def drop_unreadable(items, what: str):
     return kept
 
 
-def sample_few_shot(items, num_shots: int, seed: int, check_readable=True,
-                    domain_names=None):
+def sample_few_shot(items, num_shots: int, seed: int, domain_names=None):
     """NUM_SHOTS items per (label, domain) pair, drawn with `seed`.
 
     Sampling is without replacement; only a pair with fewer readable images
@@ -164,7 +172,7 @@ def sample_few_shot(items, num_shots: int, seed: int, check_readable=True,
         for item in candidates:
             if len(chosen) == num_shots:
                 break
-            if check_readable and not is_readable_image(item.impath):
+            if not is_readable_image(item.impath):
                 skipped += 1
                 warn_skip(item.impath, skipped)
                 continue
@@ -252,7 +260,7 @@ class ADUDatasetBase(DatasetBase):
         """Download the missing parts of the layout that have a download,
         once what must be got by hand is there (the check after reports it)."""
         for dl in self.layout.downloads:
-            if all(osp.exists(p) for p in self.layout.needed_before(dl)):
+            if self.layout.can_fetch(dl):
                 ensure_dataset(dl.gdrive_id, dl.target, dl.archive, dl.markers)
 
     def make_datum(self, impath, label, domain_name, classname, clean=True):

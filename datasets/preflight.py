@@ -47,12 +47,12 @@ class Layout:
         """The Download whose folder holds `path`, or None."""
         return next((d for d in self.downloads if is_within(path, d.target)), None)
 
-    def needed_before(self, download):
-        """The paths outside `download`'s folder: got by hand, they must be
-        there before it is fetched (Mini DomainNet's split files are no use
-        without the DomainNet images)."""
-        return [p for p, _ in self.files + self.folders
-                if not is_within(p, download.target)]
+    def can_fetch(self, download) -> bool:
+        """Whether every path outside `download`'s folder is there: got by
+        hand, they must be before it is fetched (Mini DomainNet's split files
+        are no use without the DomainNet images)."""
+        return all(osp.exists(p) for p, _ in self.files + self.folders
+                   if not is_within(p, download.target))
 
 
 class Problem(NamedTuple):
@@ -101,8 +101,7 @@ class Checker:
         if path != dl.target:  # a download only fetches a folder that is missing
             return (f"delete {dl.target} and train.py unpacks {archive} again "
                     "(downloading it if it is not there)")
-        when = ("" if all(osp.exists(p) for p in self.layout.needed_before(dl))
-                else " once the other missing paths are there")
+        when = "" if self.layout.can_fetch(dl) else " once the other missing paths are there"
         return (f"train.py downloads it{when} ({dl.archive} from "
                 f"{gdrive_url(dl.gdrive_id)}; offline, save that file as {archive})")
 

@@ -20,18 +20,9 @@ if REPO not in sys.path:
 # Dassl imports wilds, whose `outdated` check would try the network.
 os.environ.setdefault("OUTDATED_IGNORE", "1")
 
-from dassl.data.datasets import DATASET_REGISTRY  # noqa: E402
-
 import datasets  # noqa: E402,F401  (registers the ADU datasets)
-from datasets.adu_base import ADUDatasetBase  # noqa: E402
+from datasets.adu_base import adu_datasets  # noqa: E402
 from datasets.preflight import check_layout  # noqa: E402
-
-
-def adu_datasets():
-    """Config name -> class of every registered ADU dataset."""
-    classes = {name: DATASET_REGISTRY.get(name) for name in DATASET_REGISTRY.registered_names()}
-    return {name: cls for name, cls in classes.items()
-            if isinstance(cls, type) and issubclass(cls, ADUDatasetBase)}
 
 
 def parse_args(argv=None):
@@ -54,7 +45,7 @@ def main(argv=None) -> int:
     registered = adu_datasets()
     if args.dataset not in registered:
         print(f"check_data.py: unknown dataset '{args.dataset}'; ADU datasets: "
-              f"{', '.join(sorted(registered))}")
+              f"{', '.join(registered)}")
         return 2
     cls = registered[args.dataset]
     root = osp.abspath(osp.expanduser(args.root))

@@ -18,20 +18,8 @@ os.environ.setdefault("OUTDATED_IGNORE", "1")
 warnings.filterwarnings("ignore", message="pkg_resources is deprecated")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from dassl.data.datasets import DATASET_REGISTRY  # noqa: E402
-
 import datasets  # noqa: E402,F401  (registers the ADU datasets)
-from datasets.adu_base import ADUDatasetBase  # noqa: E402
-
-
-def adu_datasets() -> dict:
-    """{config name: dataset class} of every registered ADU dataset."""
-    found = {}
-    for name in DATASET_REGISTRY.registered_names():
-        cls = DATASET_REGISTRY.get(name)
-        if isinstance(cls, type) and issubclass(cls, ADUDatasetBase):
-            found[name] = cls
-    return dict(sorted(found.items()))
+from datasets.adu_base import adu_datasets  # noqa: E402
 
 
 def main(argv=None) -> int:
