@@ -9,9 +9,9 @@ import pytest
 
 pytest.importorskip("dassl", reason="Dassl not installed (pip install it from GitHub, see README)")
 
+from datasets.toy_domains import DOMAINS  # noqa: E402
 from train_harness import REPO, run_script, train_py  # noqa: E402
 
-DOMAINS = ["photo", "sketch", "clipart", "painting"]
 METHODS = ["ZeroshotCLIP", "ADU-Baseline", "ADU"]
 HEADERS = (["dataset", "forget", "method"] + DOMAINS
            + ["For", "Mem", "H", "domain clf", "domain probe", "forget-class probe", "seeds"])
@@ -25,8 +25,8 @@ def run_demo(data_root, output, *opts):
 
 
 def parse_table(stdout):
-    """The final table as {method: {column: cell}}, its columns cut where
-    tabulate's dashed rule puts them (headers may hold spaces)."""
+    """The final table's headers and rows ({column: cell} each), its columns
+    cut where tabulate's dashed rule puts them (headers may hold spaces)."""
     lines = stdout.splitlines()
     title = next(i for i, line in enumerate(lines) if line.startswith("Per-domain accuracy"))
     header, rule, *body = lines[title + 1:]

@@ -25,15 +25,9 @@ VARIANTS=(
     "|"
 )
 
-split_args "$@"
-((${#POSITIONAL[@]} >= 2 && ${#POSITIONAL[@]} <= 4)) ||
-    die "usage: bash scripts/adu/ablation.sh DATASET FORGET [CFG] [SHOTS] [-- KEY VALUE ...]"
 [[ $TRAINER == ADU ]] || die "the ablation switches TRAINER.ADU options; it runs TRAINER=ADU only, got '$TRAINER'"
 [[ -z $TAG ]] || die "the ablation sets TAG itself; unset TAG"
-check_settings
-load_trainer_config "${POSITIONAL[2]:-vit_b16_ep50}"
-check_shots "${POSITIONAL[3]:-8}"
-load_dataset "${POSITIONAL[0]}"
+parse_run_args FORGET "$@"
 set_forget "${POSITIONAL[1]}"
 
 USER_OPTS=("${OPTS[@]}")
@@ -42,8 +36,6 @@ for VARIANT in "${VARIANTS[@]}"; do
     read -r -a SWITCHES <<<"${VARIANT#*|}"
     OPTS=("${USER_OPTS[@]}" "${SWITCHES[@]}")
     echo "== ${TAG:-full ADU}"
-    for SEED in $SEEDS; do
-        train_seed "$SEED"
-    done
+    train_seeds
 done
 finish

@@ -106,6 +106,21 @@ check_shots() {
     SHOTS=$1
 }
 
+# SECOND ARGS...: the command line "DATASET SECOND [CFG] [SHOTS] [-- KEY VALUE ...]"
+# of main.sh, sweep.sh and ablation.sh, checked and loaded (settings, trainer
+# config, shots, dataset); POSITIONAL[1], the SECOND, is the script's to read.
+parse_run_args() {
+    local second=$1
+    shift
+    split_args "$@"
+    ((${#POSITIONAL[@]} >= 2 && ${#POSITIONAL[@]} <= 4)) ||
+        die "usage: bash scripts/adu/$SCRIPT DATASET $second [CFG] [SHOTS] [-- KEY VALUE ...]"
+    check_settings
+    load_trainer_config "${POSITIONAL[2]:-vit_b16_ep50}"
+    check_shots "${POSITIONAL[3]:-8}"
+    load_dataset "${POSITIONAL[0]}"
+}
+
 # "art,clipart" -> FORGET_ARG ("art,clipart", in the dataset's domain order)
 # and FORGET_DIR ("art+clipart"). Needs load_dataset first.
 set_forget() {
@@ -278,6 +293,14 @@ train_seed() {
         --output-dir "$dir" --forget-domains "$FORGET_ARG" DATASET.NUM_SHOTS "$SHOTS")
     [[ -z $TAG ]] || cmd+=(TEST.METHOD_TAG "$TRAINER-$TAG")
     submit "$dir" "$dir/job.log" "${cmd[@]}" "${OPTS[@]}"
+}
+
+# Every seed of SEEDS (train_seed each).
+train_seeds() {
+    local seed
+    for seed in $SEEDS; do
+        train_seed "$seed"
+    done
 }
 
 # [NOTE]: wait for every job and print a summary (NOTE appended to it);

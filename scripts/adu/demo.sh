@@ -36,16 +36,16 @@ USER_OPTS=("${OPTS[@]}")
 echo "== 1/3 zero-shot CLIP"
 TRAINER=ZeroshotCLIP TAG= OPTS=("${USER_OPTS[@]}")
 load_trainer_config toy_tiny
-for SEED in $SEEDS; do train_seed "$SEED"; done
+train_seeds
 
 echo "== 2/3 Baseline (deep vision prompts, no InstaPG, no DDL)"
 TRAINER=ADU TAG=Baseline OPTS=("${USER_OPTS[@]}" TRAINER.ADU.INSTAPG False TRAINER.ADU.DDL False)
 load_trainer_config toy_tiny
-for SEED in $SEEDS; do train_seed "$SEED"; done
+train_seeds
 
 echo "== 3/3 ADU (prompts + InstaPG + Domain Disentangling Loss)"
 TRAINER=ADU TAG= OPTS=("${USER_OPTS[@]}")
-for SEED in $SEEDS; do train_seed "$SEED"; done
+train_seeds
 
 summarize "in $((SECONDS - START)) s"
 dry_run && exit 0

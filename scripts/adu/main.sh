@@ -16,16 +16,7 @@ set -uo pipefail
 # shellcheck source=scripts/adu/common.sh
 source "$(dirname "$0")/common.sh"
 
-split_args "$@"
-((${#POSITIONAL[@]} >= 2 && ${#POSITIONAL[@]} <= 4)) ||
-    die "usage: bash scripts/adu/main.sh DATASET FORGET [CFG] [SHOTS] [-- KEY VALUE ...]"
-check_settings
-load_trainer_config "${POSITIONAL[2]:-vit_b16_ep50}"
-check_shots "${POSITIONAL[3]:-8}"
-load_dataset "${POSITIONAL[0]}"
+parse_run_args FORGET "$@"
 set_forget "${POSITIONAL[1]}"
-
-for SEED in $SEEDS; do
-    train_seed "$SEED"
-done
+train_seeds
 finish

@@ -14,13 +14,7 @@ set -uo pipefail
 # shellcheck source=scripts/adu/common.sh
 source "$(dirname "$0")/common.sh"
 
-split_args "$@"
-((${#POSITIONAL[@]} >= 2 && ${#POSITIONAL[@]} <= 4)) ||
-    die "usage: bash scripts/adu/sweep.sh DATASET K [CFG] [SHOTS] [-- KEY VALUE ...]"
-check_settings
-load_trainer_config "${POSITIONAL[2]:-vit_b16_ep50}"
-check_shots "${POSITIONAL[3]:-8}"
-load_dataset "${POSITIONAL[0]}"
+parse_run_args K "$@"
 K=${POSITIONAL[1]}
 MAX_K=$((${#DOMAINS[@]} - 1))
 if ! [[ $K =~ ^[0-9]+$ ]] || ((K < 1 || K > MAX_K)); then
@@ -31,8 +25,6 @@ mapfile -t COMBOS < <(combinations "$K" "" "${DOMAINS[@]}")
 echo "$DATASET: ${#COMBOS[@]} forget combination(s) of size $K: ${COMBOS[*]}"
 for FORGET in "${COMBOS[@]}"; do
     set_forget "$FORGET"
-    for SEED in $SEEDS; do
-        train_seed "$SEED"
-    done
+    train_seeds
 done
 finish
