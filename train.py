@@ -30,8 +30,8 @@ from dassl.utils import set_random_seed, setup_logger  # noqa: E402
 import datasets  # noqa: E402,F401  (registers the ADU datasets)
 import trainers  # noqa: E402,F401  (registers the trainers)
 from trainers.config import extend_cfg  # noqa: E402
-from trainers.evaluation import install_domain_test  # noqa: E402
-from trainers.run_info import describe_device, write_run_info  # noqa: E402
+from trainers.engine.evaluation import install_domain_test  # noqa: E402
+from trainers.engine.run_info import describe_device, write_run_info  # noqa: E402
 
 
 class UsageError(Exception):

@@ -12,8 +12,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
-import trainers  # noqa: E402,F401  (silences openai-clip's import warning)
-from trainers.clip_loading import build_clip, save_clip_archive  # noqa: E402
+from trainers.modules.clip_utils import build_clip, save_clip_archive  # noqa: E402
 
 torch.set_num_threads(min(2, torch.get_num_threads()))
 

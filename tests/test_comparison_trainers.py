@@ -19,8 +19,8 @@ from dassl.utils import set_random_seed  # noqa: E402
 from train_harness import REPO, TINY_OPTS, run_in_process, train_py  # noqa: E402
 
 import train  # noqa: E402
-from trainers.clip_loading import build_clip, freeze  # noqa: E402
-from trainers.evaluation import install_domain_test  # noqa: E402
+from trainers.engine.evaluation import install_domain_test  # noqa: E402
+from trainers.modules.clip_utils import build_clip, freeze  # noqa: E402
 
 COMPARISON = ["ZeroshotCLIP", "CoOpADU", "MaPLeADU", "LPPlusPlusADU", "CLIPFitADU", "BBFADU"]
 # Steps large enough that every tuned tensor visibly moves in one epoch.
@@ -277,7 +277,7 @@ def test_bbf_projection_follows_the_saved_seed():
 def test_learned_prompts_run_on_a_half_precision_clip(model_name, tiny_clip):
     """PREC fp16 on a GPU: CLIP's weights in half, its embeddings left in fp32."""
     from trainers import bbf_adu, coop_adu, maple_adu
-    from trainers.precision import cast_clip
+    from trainers.engine.precision import cast_clip
     module = {"CoOpCLIP": coop_adu, "MaPLeCLIP": maple_adu, "BBFCLIP": bbf_adu}[model_name]
     kwargs = {"depth": 2} if model_name == "MaPLeCLIP" else {}
     model = getattr(module, model_name)(freeze(cast_clip(tiny_clip, "fp16")), CLASSNAMES,

@@ -5,9 +5,15 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from trainers.losses import (ADULossConfig, adu_losses, forget_loss,
-                             memorize_loss, mmd2_all_pairs, rbf_kernel,
-                             squared_distances)
+from trainers.modules.losses import (
+    ADULossConfig,
+    adu_losses,
+    forget_loss,
+    memorize_loss,
+    mmd2_all_pairs,
+    rbf_kernel,
+    squared_distances,
+)
 
 
 def normalized(n, d=8, seed=0):

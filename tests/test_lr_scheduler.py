@@ -5,7 +5,7 @@ import pytest
 import torch
 from yacs.config import CfgNode as CN
 
-from trainers.lr_scheduler import build_lr_scheduler
+from trainers.engine.lr_scheduler import build_lr_scheduler
 
 
 def optim_cfg(**kw):

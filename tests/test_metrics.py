@@ -1,7 +1,7 @@
 """Mem / For / H arithmetic on a hand-made prediction table."""
 import pytest
 
-from trainers.metrics import format_scores, harmonic_mean, unlearning_scores
+from trainers.modules.metrics import format_scores, harmonic_mean, unlearning_scores
 
 DOMAINS = ["art", "clipart", "product", "real_world"]
 

@@ -3,9 +3,9 @@ import clip
 import pytest
 import torch
 
-from trainers.adu_model import ADUCLIP
-from trainers.clip_loading import encode_class_texts, load_clip, require_vit
-from trainers.vision_prompts import PromptedImageEncoder, VisionPrompts
+from trainers.modules.adu_clip import ADUCLIP
+from trainers.modules.clip_utils import encode_class_texts, load_clip, require_vit
+from trainers.modules.vision_prompts import PromptedImageEncoder, VisionPrompts
 
 CLASSNAMES = ["circle", "square", "star"]
 

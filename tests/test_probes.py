@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from trainers.probes import probe_accuracy, probe_scores
+from trainers.modules.probes import probe_accuracy, probe_scores
 
 
 def blobs(n_per, centers, seed):

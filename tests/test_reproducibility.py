@@ -17,7 +17,7 @@ import os, sys
 sys.path.insert(0, {repo!r})
 sys.argv = ["train.py"] + {args!r}
 import train
-from trainers.base import UnlearningTrainer
+from trainers.engine.base import UnlearningTrainer
 saved = UnlearningTrainer.after_epoch
 def after_epoch(self):
     saved(self)
@@ -85,7 +85,7 @@ COUNTING_RUNNER = """
 import sys
 sys.path.insert(0, {repo!r})
 import train
-import trainers.vision_prompts as vision_prompts
+import trainers.modules.vision_prompts as vision_prompts
 calls = []
 def counted(*args, **kwargs):
     calls.append(1)

@@ -10,9 +10,16 @@ import torch
 # The datasets package registers with Dassl on import.
 pytest.importorskip("dassl", reason="Dassl not installed (pip install it from GitHub, see README)")
 
-from datasets.toy_domains import (CLASSES, DOMAINS, MARKER, N_TEST, N_TRAIN,
-                                  ensure_toy_domains, generate_toy_domains,
-                                  read_toy_split)
+from datasets.toy_domains import (
+    CLASSES,
+    DOMAINS,
+    MARKER,
+    N_TEST,
+    N_TRAIN,
+    ensure_toy_domains,
+    generate_toy_domains,
+    read_toy_split,
+)
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CHECKPOINT = osp.join(REPO, "assets", "tiny_clip_toy.pt")
@@ -92,7 +99,7 @@ def test_dataset_builds_with_dassl_config(toy_data_root):
 def test_checkpoint_loads_through_clip_load():
     import clip
 
-    from trainers.clip_loading import load_clip
+    from trainers.modules.clip_utils import load_clip
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
@@ -116,16 +123,16 @@ def test_checkpoint_zero_shot_above_chance_in_every_domain(toy_data_root):
 
 
 def test_the_configs_relative_checkpoint_path_resolves_from_any_folder(tmp_path, monkeypatch):
-    from trainers.clip_loading import resolve_checkpoint_path
+    from trainers.engine.files import repo_path
 
     monkeypatch.chdir(tmp_path)
-    assert resolve_checkpoint_path("assets/tiny_clip_toy.pt") == CHECKPOINT
+    assert repo_path("assets/tiny_clip_toy.pt") == CHECKPOINT
     (tmp_path / "assets").mkdir()
     (tmp_path / "assets" / "tiny_clip_toy.pt").write_bytes(b"")
     # A file in the current folder comes first, as for any relative path.
-    assert resolve_checkpoint_path("assets/tiny_clip_toy.pt") == "assets/tiny_clip_toy.pt"
-    assert resolve_checkpoint_path("ViT-B/16") == "ViT-B/16"
-    assert resolve_checkpoint_path("missing.pt") == "missing.pt"
+    assert repo_path("assets/tiny_clip_toy.pt") == "assets/tiny_clip_toy.pt"
+    assert repo_path("ViT-B/16") == "ViT-B/16"
+    assert repo_path("missing.pt") == "missing.pt"
 
 
 def test_the_scripts_fake_interpreter_knows_the_real_domains():

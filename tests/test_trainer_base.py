@@ -4,7 +4,7 @@ import torch
 
 pytest.importorskip("dassl", reason="Dassl not installed (pip install it from GitHub, see README)")
 
-from trainers.base import check_finite  # noqa: E402
+from trainers.engine.base import check_finite  # noqa: E402
 
 
 def test_non_finite_loss_names_the_term_epoch_batch_and_the_fix():

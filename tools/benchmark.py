@@ -45,16 +45,24 @@ import torch  # noqa: E402
 import torch.nn as nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-import trainers  # noqa: E402,F401  (silences openai-clip's import warning)
-from trainers.adu_model import ADUCLIP  # noqa: E402
-from trainers.clip_loading import ARCHITECTURES, build_clip, freeze, normalize  # noqa: E402
-from trainers.losses import (ADULossConfig, adu_losses, median_bandwidth,  # noqa: E402
-                             mmd2_all_pairs, squared_distances)
-from trainers.precision import (autocast_context, backward_and_step,  # noqa: E402
-                                cast_clip, check_finite, make_grad_scaler,
-                                resolve_precision)
-from trainers.text_prompting import (ClassPrompts, PromptTextEncoder,  # noqa: E402
-                                     initial_context)
+from trainers.engine.precision import (  # noqa: E402
+    autocast_context,
+    backward_and_step,
+    cast_clip,
+    check_finite,
+    make_grad_scaler,
+    resolve_precision,
+)
+from trainers.modules.adu_clip import ADUCLIP  # noqa: E402
+from trainers.modules.clip_utils import ARCHITECTURES, build_clip, freeze, normalize  # noqa: E402
+from trainers.modules.losses import (  # noqa: E402
+    ADULossConfig,
+    adu_losses,
+    median_bandwidth,
+    mmd2_all_pairs,
+    squared_distances,
+)
+from trainers.modules.text_prompts import ClassPrompts, PromptTextEncoder, initial_context  # noqa: E402
 
 try:
     from dassl.modeling.ops.mmd import MaximumMeanDiscrepancy
@@ -145,7 +153,7 @@ def training_step(name, models, batch, prec, device):
 class CoOpStyleText(nn.Module):
     """Class text features recomputed through the frozen text encoder with a
     learnable context, "X X X X {class}.", by the pieces CoOpADU uses
-    (trainers/text_prompting.py): what a trainer that learns text prompts
+    (trainers/modules/text_prompts.py): what a trainer that learns text prompts
     pays every step and ADU does not."""
 
     def __init__(self, clip_model, num_classes: int, n_ctx: int = 4):
@@ -172,7 +180,7 @@ def text_recompute_step(text: CoOpStyleText, prec, device):
 
 class TextCallCounter:
     """Counts text-encoder passes: calls of CLIP's final text LayerNorm, which
-    encode_text and the prompt encoders of text_prompting.py all end with."""
+    encode_text and the prompt encoders of text_prompts.py all end with."""
 
     def __init__(self, clip_model):
         self.calls = 0

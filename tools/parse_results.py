@@ -70,7 +70,7 @@ def require(record: dict, key: str, kind, what: str):
 
 
 def read_result(path: str) -> Run:
-    """One results.json (as written by trainers/evaluation.py) -> Run."""
+    """One results.json (as written by trainers/engine/evaluation.py) -> Run."""
     try:
         with open(path) as f:
             record = json.load(f)

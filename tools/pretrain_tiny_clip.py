@@ -33,10 +33,11 @@ from PIL import Image
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 import clip  # noqa: E402
+
 from datasets.toy_domains import (CLASSES, DOMAINS, ensure_toy_domains,  # noqa: E402
                                   read_toy_split, render_image)
-from trainers.clip_loading import (build_clip, encode_class_texts,  # noqa: E402
-                                   save_clip_archive)
+from trainers.modules.clip_utils import (build_clip, encode_class_texts,  # noqa: E402
+                                         save_clip_archive)
 
 CLIP_MEAN = torch.tensor([0.48145466, 0.4578275, 0.40821073]).view(1, 3, 1, 1)
 CLIP_STD = torch.tensor([0.26862954, 0.26130258, 0.27577711]).view(1, 3, 1, 1)

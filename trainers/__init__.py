@@ -1,27 +1,19 @@
-"""Trainers of the project; importing this package registers them in Dassl.
+"""The registered Dassl trainers; importing this package registers them.
 
-The method's modules (model, losses, metrics, ...) need only PyTorch and
-CLIP; the Dassl trainers are registered only where Dassl is installed, so
-that the rest stays importable (and testable) without it.
+`trainers/` holds one file per registered trainer (and `config.py`, every
+config key the project adds). The method's plain-PyTorch modules are in
+`trainers/modules/` (never importing Dassl), and the run machinery shared by
+the trainers in `trainers/engine/`. The trainers are registered only where
+Dassl is installed, so that the modules stay importable without it.
 """
-import os.path as osp
-import warnings
-
-# The repository root: configs name files relative to it (assets/...), and
-# run_info.json records its git commit. Set before the trainers are imported.
-PROJECT_ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-
-# openai-clip imports pkg_resources, which setuptools flags on every import.
-warnings.filterwarnings("ignore", message="pkg_resources is deprecated")
-
 try:
     import dassl  # noqa: F401
 except ImportError:
     dassl = None
 
 if dassl is not None:
-    from . import adu  # noqa: F401  (registers ADU)
-    from . import (  # noqa: F401  (register the comparison trainers)
+    from . import (  # noqa: F401  (each file registers its trainer)
+        adu,
         bbf_adu,
         clipfit_adu,
         coop_adu,

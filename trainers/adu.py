@@ -2,18 +2,18 @@
 
 Kawamura et al., "Approximate Domain Unlearning for Vision-Language Models",
 NeurIPS 2025. The story of this file: load the frozen CLIP -> compose it with
-the learner (deep vision prompts, InstaPG, domain classifier; adu_model.py)
--> train the learner with L_memorize + L_forget + L_domain (losses.py) ->
-score each test domain (evaluation.py, metrics.py). The math lives in those
+the learner (deep vision prompts, InstaPG, domain classifier; modules/adu_clip.py)
+-> train the learner with L_memorize + L_forget + L_domain (modules/losses.py) ->
+score each test domain (engine/evaluation.py, modules/metrics.py). The math lives in those
 modules; this class only wires them into Dassl.
 """
 import torch
 from dassl.engine import TRAINER_REGISTRY
 
-from .adu_model import ADUCLIP
-from .base import UnlearningTrainer, batch_summary
-from .losses import ADULossConfig, adu_losses
-from .precision import autocast_context
+from .engine.base import UnlearningTrainer, batch_summary
+from .engine.precision import autocast_context
+from .modules.adu_clip import ADUCLIP
+from .modules.losses import ADULossConfig, adu_losses
 
 
 @TRAINER_REGISTRY.register()

@@ -29,11 +29,11 @@ import torch
 import torch.nn as nn
 from dassl.engine import TRAINER_REGISTRY
 
-from .base import batch_summary
-from .clip_loading import normalize
-from .memorize_forget import MemorizeForgetTrainer
-from .precision import autocast_context, check_finite
-from .text_prompting import ClassPrompts, InferenceCache, PromptTextEncoder
+from .engine.base import batch_summary
+from .engine.memorize_forget import MemorizeForgetTrainer
+from .engine.precision import autocast_context, check_finite
+from .modules.clip_utils import normalize
+from .modules.text_prompts import ClassPrompts, InferenceCache, PromptTextEncoder
 
 
 class LatentContext(nn.Module):

@@ -22,9 +22,9 @@ import torch
 import torch.nn as nn
 from dassl.engine import TRAINER_REGISTRY
 
-from .clip_loading import class_texts, normalize, tokenize_prompts
-from .memorize_forget import MemorizeForgetTrainer
-from .text_prompting import InferenceCache
+from .engine.memorize_forget import MemorizeForgetTrainer
+from .modules.clip_utils import class_texts, normalize, tokenize_prompts
+from .modules.text_prompts import InferenceCache
 
 TEXT_BIASES = ("c_fc", "c_proj")
 

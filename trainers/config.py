@@ -132,7 +132,7 @@ def add_results_config(cfg):
     # Name of this run's method in results.json and the results tables
     # (default: the trainer's name), e.g. "ADU-no-InstaPG" for an ablation.
     cfg.TEST.METHOD_TAG = ""
-    # Fit the linear probes of trainers/probes.py (domain, forget-domain
+    # Fit the linear probes of trainers/modules/probes.py (domain, forget-domain
     # classes) on the embeddings at test time, for trainers that expose them.
     cfg.TEST.LINEAR_PROBES = True
 

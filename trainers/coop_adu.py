@@ -11,9 +11,9 @@ import torch
 import torch.nn as nn
 from dassl.engine import TRAINER_REGISTRY
 
-from .clip_loading import normalize
-from .memorize_forget import MemorizeForgetTrainer
-from .text_prompting import ClassPrompts, InferenceCache, PromptTextEncoder, initial_context
+from .engine.memorize_forget import MemorizeForgetTrainer
+from .modules.clip_utils import normalize
+from .modules.text_prompts import ClassPrompts, InferenceCache, PromptTextEncoder, initial_context
 
 
 class PromptContext(nn.Module):

@@ -17,8 +17,8 @@ import torch
 import torch.nn as nn
 from dassl.engine import TRAINER_REGISTRY
 
-from .clip_loading import encode_class_texts, normalize
-from .memorize_forget import MemorizeForgetTrainer
+from .engine.memorize_forget import MemorizeForgetTrainer
+from .modules.clip_utils import encode_class_texts, normalize
 
 
 class BlendedLinearProbe(nn.Module):

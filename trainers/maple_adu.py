@@ -9,7 +9,7 @@ encoders get prompts in their first PROMPT_DEPTH (9) blocks:
 - vision: each block's prompts are the text context of the same block
   mapped by its own linear layer (text width -> vision width), the coupling
   function that ties the two branches together. They enter the ViT as
-  deep prompts behind the patch tokens (vision_prompts.py).
+  deep prompts behind the patch tokens (modules/vision_prompts.py).
 
 One difference from the MaPLe release, kept on purpose so the prompted
 image encoder is ADU's own: the first block's vision prompts are appended
@@ -19,10 +19,10 @@ import torch
 import torch.nn as nn
 from dassl.engine import TRAINER_REGISTRY
 
-from .clip_loading import normalize
-from .memorize_forget import MemorizeForgetTrainer
-from .text_prompting import ClassPrompts, InferenceCache, PromptTextEncoder, initial_context
-from .vision_prompts import PromptedImageEncoder
+from .engine.memorize_forget import MemorizeForgetTrainer
+from .modules.clip_utils import normalize
+from .modules.text_prompts import ClassPrompts, InferenceCache, PromptTextEncoder, initial_context
+from .modules.vision_prompts import PromptedImageEncoder
 
 
 class CoupledPrompts(nn.Module):

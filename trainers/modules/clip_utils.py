@@ -8,11 +8,13 @@ import warnings
 
 import torch
 
-from . import PROJECT_ROOT
-
 try:
-    import clip
-    from clip.model import CLIP, VisionTransformer
+    with warnings.catch_warnings():
+        # openai-clip imports pkg_resources, which setuptools flags as
+        # deprecated on every import: nothing a user of this project can act on.
+        warnings.filterwarnings("ignore", message="pkg_resources is deprecated")
+        import clip
+        from clip.model import CLIP, VisionTransformer
 except ImportError as err:  # pragma: no cover - import guard
     raise ImportError(
         "OpenAI CLIP is not installed. Install it with "
@@ -42,16 +44,6 @@ def build_clip(arch: str = "tiny", **overrides) -> CLIP:
     return CLIP(**{**ARCHITECTURES[arch], **overrides}).float().eval()
 
 
-def resolve_checkpoint_path(backbone: str) -> str:
-    """A relative checkpoint path is taken from the current folder, else from
-    the repository root (where the configs' `assets/...` paths point)."""
-    path = os.path.expanduser(backbone)
-    if os.path.isabs(path) or os.path.isfile(path) or backbone in clip.available_models():
-        return path
-    in_repo = os.path.join(PROJECT_ROOT, path)
-    return in_repo if os.path.isfile(in_repo) else path
-
-
 def load_clip(backbone: str, download_root: str = None) -> CLIP:
     """Load CLIP on the CPU in fp32, by model name or by checkpoint path.
 
@@ -59,7 +51,7 @@ def load_clip(backbone: str, download_root: str = None) -> CLIP:
     `clip.load` into `download_root`, default ~/.cache/clip) or the path of a
     local checkpoint in OpenAI's format (a TorchScript archive).
     """
-    backbone = resolve_checkpoint_path(backbone)
+    backbone = os.path.expanduser(backbone)
     looks_like_path = backbone.endswith((".pt", ".pth")) or backbone.startswith(
         (".", os.sep, "~"))
     if backbone not in clip.available_models() and not os.path.isfile(backbone):

@@ -13,12 +13,18 @@ import torch
 from dassl.engine import TrainerX
 from dassl.optim import build_optimizer
 
+from ..modules.clip_utils import freeze, load_clip, require_vit
 from .checkpoint import load_models, resume_models, save_models
-from .clip_loading import freeze, load_clip, require_vit
 from .evaluation import domain_test, is_adu_dataset
+from .files import repo_path
 from .lr_scheduler import build_lr_scheduler
-from .precision import (backward_and_step, cast_clip, check_finite, make_grad_scaler,
-                        resolve_precision)
+from .precision import (
+    backward_and_step,
+    cast_clip,
+    check_finite,
+    make_grad_scaler,
+    resolve_precision,
+)
 
 
 def batch_summary(terms: dict, logits, labels, forget_mask) -> dict:
@@ -48,7 +54,7 @@ class UnlearningTrainer(TrainerX):
         """The backbone on this trainer's device, in its PREC, with every weight frozen."""
         name = self.cfg.MODEL.BACKBONE.NAME
         print(f"Loading CLIP ({name})")
-        clip_model = load_clip(name)
+        clip_model = load_clip(repo_path(name))
         if needs_vit:
             require_vit(clip_model, name, self.cfg.TRAINER.NAME)
         self.prec = resolve_precision(self.method_cfg.PREC, self.device)

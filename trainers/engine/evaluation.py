@@ -1,18 +1,16 @@
 """Domain-aware evaluation for any Dassl trainer on an ADU dataset.
 
 Dassl's `SimpleTrainer.test` pools every test image into one accuracy; ADU
-needs the accuracy per domain and Mem / For / H (metrics.py). `domain_test`
+needs the accuracy per domain and Mem / For / H (modules/metrics.py). `domain_test`
 replaces a trainer's `test` with that, using only what every Dassl trainer
 has (`test_loader`, `parse_batch_test`, `model_inference`), so trainers
 copied unchanged from CoOp or MaPLe are scored the same way as ADU.
 
 A trainer may add `evaluation_outputs(input) -> dict` with "logits" and,
 optionally, "domain_logits" (its domain classifier is then scored) and
-"features" (L2-normalised image embeddings: the linear probes of probes.py
+"features" (L2-normalised image embeddings: the linear probes of modules/probes.py
 then run, unless TEST.LINEAR_PROBES is False).
 """
-import json
-import os
 import os.path as osp
 import types
 
@@ -20,25 +18,15 @@ import torch
 from dassl.data.data_manager import build_data_loader
 from dassl.data.transforms import build_transform
 
-from .metrics import format_scores, unlearning_scores
-from .probes import probe_scores
+from ..modules.metrics import format_scores, unlearning_scores
+from ..modules.probes import probe_scores
+from .files import write_json_atomic
 
 RESULTS_FILE = "results.json"
 
 
 def is_adu_dataset(dataset) -> bool:
     return hasattr(dataset, "forget_domain_ids") and hasattr(dataset, "domains")
-
-
-def write_json_atomic(path: str, obj) -> None:
-    """Write JSON so that a reader never sees a half-written file."""
-    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
-    tmp = f"{path}.tmp.{os.getpid()}"
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=2)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def evaluation_outputs(trainer, inputs) -> dict:

@@ -10,8 +10,8 @@ is shared, here and in base.py.
 """
 import torch
 
+from ..modules.losses import check_forget_loss, memorize_forget_losses
 from .base import UnlearningTrainer, batch_summary
-from .losses import check_forget_loss, memorize_forget_losses
 from .precision import autocast_context
 
 

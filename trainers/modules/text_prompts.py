@@ -17,7 +17,7 @@ from typing import Callable, Optional, Sequence
 import torch
 import torch.nn as nn
 
-from .clip_loading import tokenize_prompts
+from .clip_utils import tokenize_prompts
 
 PLACEHOLDER = "X"
 

@@ -11,8 +11,7 @@ from importlib import metadata
 
 import torch
 
-from . import PROJECT_ROOT
-from .evaluation import write_json_atomic
+from .files import PROJECT_ROOT, write_json_atomic
 
 
 def git_commit(path: str = PROJECT_ROOT) -> dict:

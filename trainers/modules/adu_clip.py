@@ -10,7 +10,7 @@ from typing import Optional, Sequence
 import torch
 import torch.nn as nn
 
-from .clip_loading import encode_class_texts, freeze, normalize
+from .clip_utils import encode_class_texts, freeze, normalize
 from .vision_prompts import PromptedImageEncoder, VisionPrompts
 
 

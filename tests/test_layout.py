@@ -1,0 +1,100 @@
+"""The package layout holds: the method's modules and the Dassl-free parts of
+the engine import without Dassl, importing the package changes no global
+warnings filter, and trainers/ holds only registered trainers."""
+import os
+import subprocess
+import sys
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# A meta-path finder that refuses `dassl` and everything under it, in a fresh
+# interpreter, so that no test of this session has imported it already.
+BLOCK_DASSL = """
+import importlib.abc, sys
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name == "dassl" or name.startswith("dassl."):
+            raise ImportError("dassl is blocked in this test")
+sys.meta_path.insert(0, Block())
+"""
+
+
+def run_python(code: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": REPO, "PYTHONWARNINGS": ""}
+    return subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+def module_names(folder: str):
+    package = folder.replace("/", ".")
+    return sorted(f"{package}.{f[:-3]}" for f in os.listdir(os.path.join(REPO, folder))
+                  if f.endswith(".py") and f != "__init__.py")
+
+
+def test_every_method_module_imports_with_dassl_blocked():
+    modules = module_names("trainers/modules")
+    assert {"trainers.modules.losses", "trainers.modules.instapg",
+            "trainers.modules.adu_clip"} <= set(modules)
+    dassl_free_engine = ["trainers.engine.files", "trainers.engine.lr_scheduler",
+                         "trainers.engine.precision", "trainers.engine.run_info"]
+    code = BLOCK_DASSL + "".join(f"import {m}\n" for m in modules + dassl_free_engine) + (
+        "assert not any(m == 'dassl' or m.startswith('dassl.') for m in sys.modules)\n"
+        "print('ok')\n")
+    result = run_python(code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
+
+
+def test_the_block_is_real():
+    # Guards the test above: with the block, importing Dassl fails.
+    result = run_python(BLOCK_DASSL + "import dassl\n")
+    assert result.returncode != 0
+    assert "dassl is blocked" in result.stderr
+
+
+def test_importing_the_package_installs_no_global_warnings_filter():
+    # Record each filter that code of this repository adds while the package
+    # is imported; one still in force afterwards is global (a filter set
+    # inside `warnings.catch_warnings()` is gone when the block ends).
+    code = f"""import sys, warnings
+repo = {REPO!r}
+added = []
+def recording(original):
+    def add(*args, **kwargs):
+        original(*args, **kwargs)
+        caller = sys._getframe(1).f_code.co_filename
+        if caller.startswith(repo):
+            added.append((caller, warnings.filters[0]))
+    return add
+warnings.filterwarnings = recording(warnings.filterwarnings)
+warnings.simplefilter = recording(warnings.simplefilter)
+import trainers, trainers.modules.clip_utils, trainers.engine.run_info
+import trainers.engine.evaluation, datasets
+assert added, 'clip_utils silences its import warning: the recorder saw nothing'
+left = [(c, f) for c, f in added if any(f is g for g in warnings.filters)]
+assert not left, left
+print('ok')
+"""
+    result = run_python(code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
+
+
+def test_trainers_folder_holds_only_registered_trainers_and_config():
+    files = sorted(f for f in os.listdir(os.path.join(REPO, "trainers")) if f.endswith(".py"))
+    assert files == ["__init__.py", "adu.py", "bbf_adu.py", "clipfit_adu.py", "config.py",
+                     "coop_adu.py", "lp_plus_plus_adu.py", "maple_adu.py", "zeroshot_clip.py"]
+    for name in files:
+        if name in ("__init__.py", "config.py"):
+            continue
+        with open(os.path.join(REPO, "trainers", name)) as f:
+            assert "@TRAINER_REGISTRY.register()" in f.read(), name
+
+
+def test_modules_never_import_the_engine_or_the_trainers():
+    for name in module_names("trainers/modules"):
+        path = os.path.join(REPO, *name.split(".")) + ".py"
+        with open(path) as f:
+            text = f.read()
+        for forbidden in ("from ..", "import trainers", "from trainers", "dassl"):
+            assert forbidden not in text, f"{path}: {forbidden}"
