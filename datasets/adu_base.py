@@ -1,4 +1,4 @@
-"""The shared base of every ADU dataset (ADU-METHOD.md sections 1 and 6).
+"""The shared base of every ADU dataset (docs/METHOD.md sections 1 and 6).
 
 An ADU dataset holds every image with its class AND its domain (the domain
 label is the index in the class attribute `domains`), draws NUM_SHOTS

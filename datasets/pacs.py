@@ -20,7 +20,7 @@ GDRIVE_ID = "1m4X4fROCCXMO0lRLrr6Zz9Vb3974NWhE"
 @register("pacs")
 class PACS(ADUDatasetBase):
     dataset_dir = "pacs"
-    # Photo first: the order of ADU-METHOD.md's table, not Dassl's.
+    # Photo first: the order of docs/METHOD.md section 6, not Dassl's.
     domains = ["photo", "art_painting", "cartoon", "sketch"]
     data_help = ("Dassl's pacs.zip, downloaded automatically, or by hand from "
                  f"{gdrive_url(GDRIVE_ID)}")

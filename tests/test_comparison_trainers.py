@@ -1,4 +1,4 @@
-"""The comparison trainers (ADU-METHOD.md section 8) on a tiny CLIP and a tiny dataset.
+"""The comparison trainers (docs/METHOD.md section 8) on a tiny CLIP and a tiny dataset.
 
 Each trainer is built as train.py builds it, trained for one epoch and
 scored in this process (Dassl's logger would otherwise take over the test's

@@ -24,7 +24,7 @@ from fake_data import (  # noqa: E402
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
-# name -> (fake-tree builder, domains in ADU-METHOD.md order, classes in the tree)
+# name -> (fake-tree builder, domains in docs/METHOD.md section 6 order, classes in the tree)
 BUILDERS = {
     "office_home": (make_office_home, OFFICE_HOME_DOMAINS, 3),
     "mini_domainnet": (make_mini_domainnet, MINI_DOMAINNET_DOMAINS, 4),

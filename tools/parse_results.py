@@ -1,4 +1,4 @@
-"""Average results.json files into the paper's tables (ADU-METHOD.md section 5).
+"""Average results.json files into the paper's tables (docs/METHOD.md section 5).
 
     python tools/parse_results.py output/adu [more roots] [--format markdown]
     python tools/parse_results.py output/adu --seeds 1,2,3 --allow-missing --plot h.png

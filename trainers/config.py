@@ -2,7 +2,7 @@
 
 `train.py` calls `extend_cfg` before merging the dataset yaml, the method yaml
 and the command-line opts, so every key below can be set in any of them.
-Defaults follow ../shared/ADU-METHOD.md (sections 2-4) and, for the
+Defaults follow docs/METHOD.md (sections 2-4) and, for the
 comparison trainers, the paper of each method (section 8).
 """
 from yacs.config import CfgNode as CN
@@ -51,7 +51,7 @@ def add_adu_config(cfg):
     cfg.TRAINER.ADU.FORGET_LOSS = "uniform_ce"
 
 
-# The comparison methods (ADU-METHOD.md section 8). Each node is named after
+# The comparison methods (docs/METHOD.md section 8). Each node is named after
 # its trainer in capitals. PREC and FORGET_LOSS mean what they mean for ADU.
 
 def add_zeroshot_clip_config(cfg):

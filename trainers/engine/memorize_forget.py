@@ -1,6 +1,6 @@
 """The shared trainer of the comparison methods: L = L_memorize + L_forget.
 
-ADU-METHOD.md section 8: every comparison method is trained with the same
+docs/METHOD.md section 8: every comparison method is trained with the same
 two terms as ADU, without the Domain Disentangling Loss. A subclass names
 its config node (`config_key`, under cfg.TRAINER) and, in `build_model`,
 builds `self.model` (images -> class logits, with the frozen CLIP as

@@ -2,7 +2,7 @@
 
 ADULearner holds everything ADU trains and saves (vision prompts, InstaPG,
 domain classifier); ADUCLIP composes it with the frozen CLIP and the class
-text features, computed once at construction (ADU-METHOD.md section 2).
+text features, computed once at construction (docs/METHOD.md section 2).
 """
 from dataclasses import dataclass
 from typing import Optional, Sequence

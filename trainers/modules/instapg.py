@@ -1,4 +1,4 @@
-"""Instance-wise Prompt Generator (InstaPG), ADU-METHOD.md section 2.
+"""Instance-wise Prompt Generator (InstaPG), docs/METHOD.md section 2.
 
 The static prompts of one prompted block become per-image prompts: they act
 as queries of a cross-attention over the patch tokens entering that block,

@@ -1,4 +1,4 @@
-"""ADU losses, ADU-METHOD.md section 3: L = L_memorize + L_forget + L_domain.
+"""ADU losses, docs/METHOD.md section 3: L = L_memorize + L_forget + L_domain.
 
 The comparison methods (section 8) are trained with L_memorize + L_forget
 alone (`memorize_forget_losses`), the same two terms ADU uses.

@@ -1,4 +1,4 @@
-"""Unlearning metrics, ADU-METHOD.md section 5 (all numbers in percent).
+"""Unlearning metrics, docs/METHOD.md section 5 (all numbers in percent).
 
 Mem = accuracy pooled over all test images of memorize domains.
 For = 100 - accuracy pooled over all test images of forget domains.

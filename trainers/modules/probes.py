@@ -1,4 +1,4 @@
-"""Linear probes on a model's image embeddings (ADU-METHOD.md section 9).
+"""Linear probes on a model's image embeddings (docs/METHOD.md section 9).
 
 The paper reports its domain classifier's accuracy, which only exists for
 models trained with the Domain Disentangling Loss. Probes score any model

@@ -1,4 +1,4 @@
-"""Deep vision prompts (VPT-deep) around a frozen CLIP ViT, ADU-METHOD.md section 2.
+"""Deep vision prompts (VPT-deep) around a frozen CLIP ViT, docs/METHOD.md section 2.
 
 Block 1 sees [CLS, patches, prompts_1]; before each block i = 2..depth the
 prompt tokens coming out of block i-1 are replaced by prompts_i; after block

@@ -1,0 +1,113 @@
+"""docs/METHOD.md is in the repository and holds every section the code cites.
+
+Docstrings, configs, scripts and the READMEs cite "docs/METHOD.md section N"
+(or "sections N-M", "sections N and M"); a renumbered or missing section
+would leave those citations pointing nowhere.
+"""
+import os
+import re
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+METHOD = os.path.join(REPO, "docs", "METHOD.md")
+SCANNED = (".py", ".sh", ".yaml", ".md", ".cff")
+SKIPPED_DIRS = {".git", "output", "data", "__pycache__", ".pytest_cache", "Dassl.pytorch",
+                ".venv"}
+CITATION = re.compile(r"METHOD\.md(?:'s)?\)?,?\s+\(?sections?\s+"
+                      r"(\d+(?:\s*(?:-|,|and|to)\s*\d+)*)")
+
+
+def project_files():
+    for top, dirs, files in os.walk(REPO):
+        dirs[:] = [d for d in dirs if d not in SKIPPED_DIRS]
+        for name in files:
+            path = os.path.join(top, name)
+            if name.endswith(SCANNED) and path not in (METHOD, os.path.abspath(__file__)):
+                yield path
+
+
+def section_numbers(text: str):
+    """'2-4' -> 2, 3, 4; '1 and 6' -> 1, 6."""
+    numbers = set()
+    for part in re.split(r"\s*(?:,|and)\s*", text):
+        ends = [int(n) for n in re.split(r"\s*(?:-|to)\s*", part)]
+        numbers.update(range(ends[0], ends[-1] + 1))
+    return numbers
+
+
+def cited_sections() -> dict:
+    """{section number: ['file:line', ...]} for every citation in the project."""
+    cited = {}
+    for path in project_files():
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            # Join wrapped lines so a citation broken over two lines is seen.
+            text = handle.read()
+        for match in CITATION.finditer(re.sub(r"\s*\n\s*(?:#\s*)?", " ", text)):
+            where = os.path.relpath(path, REPO)
+            for number in section_numbers(match.group(1)):
+                cited.setdefault(number, []).append(where)
+    return cited
+
+
+def method_headings():
+    with open(METHOD, encoding="utf-8") as handle:
+        return {int(m.group(1)) for m in re.finditer(r"^## (\d+)\. \S", handle.read(), re.M)}
+
+
+def test_method_document_exists_with_numbered_sections():
+    assert os.path.isfile(METHOD)
+    assert method_headings() == set(range(1, len(method_headings()) + 1))
+
+
+def test_every_cited_section_has_a_heading():
+    cited = cited_sections()
+    assert len(cited) >= 5  # the scan finds the docstrings' citations
+    headings = method_headings()
+    missing = {n: files for n, files in cited.items() if n not in headings}
+    assert not missing, f"cited sections without a heading in docs/METHOD.md: {missing}"
+
+
+def test_nothing_cites_the_specification_outside_the_repository():
+    stale = [os.path.relpath(p, REPO) for p in project_files()
+             if "ADU-" + "METHOD.md" in open(p, encoding="utf-8", errors="replace").read()]
+    assert not stale
+
+
+def test_section_numbers_read_ranges_and_lists():
+    assert section_numbers("2-4") == {2, 3, 4}
+    assert section_numbers("1 and 6") == {1, 6}
+    assert cited_sections_of("see docs/METHOD.md section 8.") == {8}
+    assert cited_sections_of("(docs/METHOD.md sections 1 and 6)") == {1, 6}
+    assert cited_sections_of("docs/METHOD.md (sections 2-4)") == {2, 3, 4}
+
+
+def cited_sections_of(text: str):
+    return {n for m in CITATION.finditer(text) for n in section_numbers(m.group(1))}
+
+
+def test_citation_file_cites_the_software_and_prefers_the_paper():
+    import yaml
+    with open(os.path.join(REPO, "CITATION.cff"), encoding="utf-8") as handle:
+        cff = yaml.safe_load(handle)
+    assert cff["cff-version"].startswith("1.2") and cff["type"] == "software"
+    paper = cff["preferred-citation"]
+    assert paper["title"] == "Approximate Domain Unlearning for Vision-Language Models"
+    assert [a["family-names"] for a in paper["authors"]] == [
+        "Kawamura", "Goto", "Yanagi", "Kataoka", "Irie"]
+    assert "2510.08132" in paper["url"]
+    assert cff["license"] == "MIT"
+
+
+def test_license_is_mit():
+    with open(os.path.join(REPO, "LICENSE"), encoding="utf-8") as handle:
+        text = handle.read()
+    assert text.startswith("MIT License")
+    assert "the ADU reference implementation authors" in text
+
+
+def test_readme_links_the_documents_it_names():
+    with open(os.path.join(REPO, "README.md"), encoding="utf-8") as handle:
+        readme = handle.read()
+    for target in ("docs/METHOD.md", "docs/PERFORMANCE.md", "CITATION.cff", "LICENSE"):
+        assert f"]({target}" in readme, target
+        assert os.path.isfile(os.path.join(REPO, target))
+    assert "arxiv.org/abs/2510.08132" in readme
