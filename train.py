@@ -29,9 +29,11 @@ from dassl.utils import set_random_seed, setup_logger  # noqa: E402
 
 import datasets  # noqa: E402,F401  (registers the ADU datasets)
 import trainers  # noqa: E402,F401  (registers the trainers)
+from datasets.adu_base import adu_datasets  # noqa: E402
 from trainers.config import extend_cfg  # noqa: E402
 from trainers.engine.evaluation import install_domain_test  # noqa: E402
 from trainers.engine.run_info import describe_device, write_run_info  # noqa: E402
+from trainers.modules.clip_utils import ClipWeightsError  # noqa: E402
 
 
 class UsageError(Exception):
@@ -111,6 +113,24 @@ def merge_file(cfg, path, what):
         raise UsageError(f"{path}: {config_error_message(cfg, err)}") from err
 
 
+def cpu_count() -> int:
+    """CPUs this process may use, the count torch's DataLoader checks against."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def cap_workers(cfg):
+    """More loader workers than CPUs only makes torch warn on every loader;
+    use the CPU count instead, and say so once."""
+    cpus = cpu_count()
+    if cfg.DATALOADER.NUM_WORKERS > cpus:
+        print(f"Note: DATALOADER.NUM_WORKERS={cfg.DATALOADER.NUM_WORKERS} but this "
+              f"machine has {cpus} CPUs; using {cpus} workers.")
+        cfg.DATALOADER.NUM_WORKERS = cpus
+
+
 def setup_cfg(args):
     cfg = get_cfg_default()
     extend_cfg(cfg)
@@ -123,6 +143,7 @@ def setup_cfg(args):
         cfg.merge_from_list(args.opts)
     except (KeyError, ValueError, AssertionError) as err:
         raise UsageError(f"config option: {config_error_message(cfg, err)}") from err
+    cap_workers(cfg)
     cfg.freeze()
     return cfg
 
@@ -132,10 +153,11 @@ def check_names(cfg):
     if cfg.TRAINER.NAME not in trainers_:
         raise UsageError(f"unknown trainer '{cfg.TRAINER.NAME}'; registered trainers: "
                          f"{', '.join(trainers_)}")
-    datasets_ = sorted(DATASET_REGISTRY.registered_names())
-    if cfg.DATASET.NAME not in datasets_:
-        raise UsageError(f"unknown dataset '{cfg.DATASET.NAME}'; registered datasets: "
-                         f"{', '.join(datasets_)}")
+    if cfg.DATASET.NAME not in DATASET_REGISTRY.registered_names():
+        raise UsageError(f"unknown dataset '{cfg.DATASET.NAME}'; ADU datasets: "
+                         f"{', '.join(adu_datasets())} (another dataset needs a "
+                         "domain-aware class, a subclass of ADUDatasetBase in "
+                         "datasets/adu_base.py)")
 
 
 def main(args):
@@ -171,7 +193,7 @@ def main(args):
 def run(argv=None):
     try:
         return main(parse_args(argv))
-    except (UsageError, ValueError, FileNotFoundError) as err:
+    except (UsageError, ValueError, FileNotFoundError, ClipWeightsError) as err:
         if os.environ.get("ADU_DEBUG"):
             raise
         print(f"train.py: error: {err}", file=sys.stderr)

@@ -37,8 +37,10 @@ def find_checkpoint(model_dir: str, name: str, epoch=None) -> str:
     searched = []
     for folder in folders:
         epochs = saved_epochs(folder)
-        if epoch is None and epochs:
-            return osp.join(folder, f"model.pth.tar-{epochs[-1]}")
+        if epoch is None:
+            if epochs:
+                return osp.join(folder, f"model.pth.tar-{epochs[-1]}")
+            searched.append(osp.join(folder, "model.pth.tar-*"))
         candidates = [f"model.pth.tar-{epoch}"] if epoch is not None else ["model-best.pth.tar"]
         for fname in candidates:
             path = osp.join(folder, fname)
@@ -47,10 +49,12 @@ def find_checkpoint(model_dir: str, name: str, epoch=None) -> str:
                 return path
     found = {f: epochs for f in folders if (epochs := saved_epochs(f))}
     epochs_msg = "; ".join(f"{f}: epochs {e}" for f, e in found.items()) or "none"
+    # Without an epoch: the last model.pth.tar-N, else Dassl's best-val model.
+    wanted = (f"epoch {epoch}" if epoch is not None else
+              "the last epoch (model.pth.tar-N) or model-best.pth.tar")
     raise FileNotFoundError(
-        f"No saved weights of '{name}' for epoch "
-        f"{'(last)' if epoch is None else epoch} under {model_dir}. Searched: "
-        f"{', '.join(searched) or ', '.join(folders)}. Checkpoints found: {epochs_msg}. "
+        f"No saved weights of '{name}' for {wanted} under {model_dir}. Searched: "
+        f"{', '.join(searched)}. Checkpoints found: {epochs_msg}. "
         "Pass --model-dir <run dir> (the training run's --output-dir) and "
         "--load-epoch <one of the epochs found>."
     )

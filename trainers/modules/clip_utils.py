@@ -4,6 +4,7 @@ Every trainer of the project gets its CLIP from here, so the checks on the
 backbone and the way class texts are encoded live in one place.
 """
 import os
+import urllib.error
 import warnings
 
 import torch
@@ -44,6 +45,23 @@ def build_clip(arch: str = "tiny", **overrides) -> CLIP:
     return CLIP(**{**ARCHITECTURES[arch], **overrides}).float().eval()
 
 
+class ClipWeightsError(RuntimeError):
+    """CLIP weights that could not be downloaded or read; the message says which."""
+
+
+def clip_cache_path(backbone: str, download_root: str = None):
+    """Where clip.load keeps a model name's weights (None for a local file).
+
+    clip names the file after its download URL (ViT-B/16 -> ViT-B-16.pt), not
+    after the model name, so this is the path a user can check or fill.
+    """
+    url = clip.clip._MODELS.get(backbone)
+    if url is None:
+        return None
+    root = download_root or os.path.expanduser("~/.cache/clip")
+    return os.path.join(os.path.abspath(root), os.path.basename(url))
+
+
 def load_clip(backbone: str, download_root: str = None) -> CLIP:
     """Load CLIP on the CPU in fp32, by model name or by checkpoint path.
 
@@ -66,20 +84,30 @@ def load_clip(backbone: str, download_root: str = None) -> CLIP:
             f"{os.path.abspath(backbone)}). Use one of {clip.available_models()} "
             "or the path of a local checkpoint."
         )
+    cache_path = clip_cache_path(backbone, download_root)
     try:
         with warnings.catch_warnings():  # torch flags TorchScript as deprecated
             warnings.simplefilter("ignore", FutureWarning)
             model, _ = clip.load(backbone, device="cpu", jit=False,
                                  download_root=download_root)
     except Exception as err:  # torch/pickle raise many types on bad files
-        where = os.path.abspath(backbone) if os.path.isfile(backbone) else (
-            os.path.join(download_root or os.path.expanduser("~/.cache/clip"),
-                         backbone))
-        raise RuntimeError(
-            f"Could not read the CLIP weights for '{backbone}' ({where}): "
-            f"{type(err).__name__}: {err}. The file may be corrupt or "
-            "truncated: delete it and download it again (clip.load does so "
-            "for model names), or re-create the local checkpoint."
+        problem = f"{type(err).__name__}: {err}"
+        # No file after the attempt, or urllib's error: the download failed,
+        # which is not a bad file (clip.load only opens what it downloaded).
+        if cache_path and (isinstance(err, urllib.error.URLError)
+                           or not os.path.isfile(cache_path)):
+            raise ClipWeightsError(
+                f"Could not download the CLIP weights for '{backbone}' to "
+                f"{cache_path} ({problem}). Check the network connection; to "
+                f"work offline, copy {os.path.basename(cache_path)} there from a "
+                "machine that has it, or set MODEL.BACKBONE.NAME "
+                f"/path/{os.path.basename(cache_path)}."
+            ) from err
+        raise ClipWeightsError(
+            f"Could not read the CLIP weights for '{backbone}' "
+            f"({cache_path or os.path.abspath(backbone)}): {problem}. The file may "
+            "be corrupt or truncated: delete it and download it again (clip.load "
+            "does so for model names), or re-create the local checkpoint."
         ) from err
     return model.float().eval()
 
