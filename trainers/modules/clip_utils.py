@@ -8,6 +8,8 @@ import warnings
 
 import torch
 
+from user_errors import BadFileError, ConfigError, MissingFileError
+
 try:
     with warnings.catch_warnings():
         # openai-clip imports pkg_resources, which setuptools flags as
@@ -40,7 +42,7 @@ ARCHITECTURES = {
 def build_clip(arch: str = "tiny", **overrides) -> CLIP:
     """A CLIP with random weights: an architecture name plus overrides."""
     if arch not in ARCHITECTURES:
-        raise ValueError(f"Unknown architecture '{arch}'; use one of {list(ARCHITECTURES)}")
+        raise ConfigError(f"Unknown architecture '{arch}'; use one of {list(ARCHITECTURES)}")
     return CLIP(**{**ARCHITECTURES[arch], **overrides}).float().eval()
 
 
@@ -56,12 +58,12 @@ def load_clip(backbone: str, download_root: str = None) -> CLIP:
         (".", os.sep, "~"))
     if backbone not in clip.available_models() and not os.path.isfile(backbone):
         if looks_like_path:
-            raise FileNotFoundError(
+            raise MissingFileError(
                 f"CLIP checkpoint not found: {os.path.abspath(backbone)}. "
                 "Set MODEL.BACKBONE.NAME to an existing OpenAI-format "
                 "checkpoint file or to a model name such as ViT-B/16."
             )
-        raise ValueError(
+        raise ConfigError(
             f"Unknown CLIP backbone '{backbone}' (and no file at "
             f"{os.path.abspath(backbone)}). Use one of {clip.available_models()} "
             "or the path of a local checkpoint."
@@ -75,7 +77,7 @@ def load_clip(backbone: str, download_root: str = None) -> CLIP:
         where = os.path.abspath(backbone) if os.path.isfile(backbone) else (
             os.path.join(download_root or os.path.expanduser("~/.cache/clip"),
                          backbone))
-        raise RuntimeError(
+        raise BadFileError(
             f"Could not read the CLIP weights for '{backbone}' ({where}): "
             f"{type(err).__name__}: {err}. The file may be corrupt or "
             "truncated: delete it and download it again (clip.load does so "
@@ -87,7 +89,7 @@ def load_clip(backbone: str, download_root: str = None) -> CLIP:
 def require_vit(model: CLIP, backbone: str, trainer: str):
     """Vision prompts need a ViT image encoder; fail clearly on a ResNet."""
     if not isinstance(model.visual, VisionTransformer):
-        raise ValueError(
+        raise ConfigError(
             f"{trainer} needs a ViT CLIP image encoder (it inserts prompt "
             f"tokens into the vision transformer), but '{backbone}' is a "
             "ResNet CLIP. Set MODEL.BACKBONE.NAME to ViT-B/16, ViT-B/32 or "
@@ -111,7 +113,7 @@ def tokenize_prompts(model: CLIP, texts):
     try:
         return clip.tokenize(texts, context_length=model.context_length)
     except RuntimeError as err:
-        raise ValueError(
+        raise ConfigError(
             f"A class prompt is longer than the text encoder's context "
             f"({model.context_length} tokens): {err}"
         ) from err
@@ -120,7 +122,7 @@ def tokenize_prompts(model: CLIP, texts):
 def class_texts(classnames, template: str):
     """The template filled with every class name."""
     if "{}" not in template:
-        raise ValueError(
+        raise ConfigError(
             f"TEXT_TEMPLATE must contain '{{}}' for the class name, got "
             f"'{template}'."
         )
