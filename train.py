@@ -33,11 +33,7 @@ from datasets.adu_base import adu_datasets  # noqa: E402
 from trainers.config import extend_cfg  # noqa: E402
 from trainers.engine.evaluation import install_domain_test  # noqa: E402
 from trainers.engine.run_info import describe_device, write_run_info  # noqa: E402
-from trainers.modules.clip_utils import ClipWeightsError  # noqa: E402
-
-
-class UsageError(Exception):
-    """A problem with what the user asked for; printed as one line."""
+from user_errors import ConfigError, MissingFileError, UserError  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -106,11 +102,11 @@ def merge_file(cfg, path, what):
     if not path:
         return
     if not os.path.isfile(path):
-        raise UsageError(f"{what} not found: {os.path.abspath(path)}")
+        raise MissingFileError(f"{what} not found: {os.path.abspath(path)}")
     try:
         cfg.merge_from_file(path)
     except (KeyError, ValueError, AssertionError) as err:
-        raise UsageError(f"{path}: {config_error_message(cfg, err)}") from err
+        raise ConfigError(f"{path}: {config_error_message(cfg, err)}") from err
 
 
 def cpu_count() -> int:
@@ -138,11 +134,11 @@ def setup_cfg(args):
     merge_file(cfg, args.config_file, "method config file")
     reset_cfg(cfg, args)
     if len(args.opts) % 2:
-        raise UsageError(f"config options must come in KEY VALUE pairs, got {args.opts}")
+        raise ConfigError(f"config options must come in KEY VALUE pairs, got {args.opts}")
     try:
         cfg.merge_from_list(args.opts)
     except (KeyError, ValueError, AssertionError) as err:
-        raise UsageError(f"config option: {config_error_message(cfg, err)}") from err
+        raise ConfigError(f"config option: {config_error_message(cfg, err)}") from err
     cap_workers(cfg)
     cfg.freeze()
     return cfg
@@ -151,21 +147,21 @@ def setup_cfg(args):
 def check_names(cfg):
     trainers_ = sorted(TRAINER_REGISTRY.registered_names())
     if cfg.TRAINER.NAME not in trainers_:
-        raise UsageError(f"unknown trainer '{cfg.TRAINER.NAME}'; registered trainers: "
-                         f"{', '.join(trainers_)}")
+        raise ConfigError(f"unknown trainer '{cfg.TRAINER.NAME}'; registered trainers: "
+                          f"{', '.join(trainers_)}")
     if cfg.DATASET.NAME not in DATASET_REGISTRY.registered_names():
-        raise UsageError(f"unknown dataset '{cfg.DATASET.NAME}'; ADU datasets: "
-                         f"{', '.join(adu_datasets())} (another dataset needs a "
-                         "domain-aware class, a subclass of ADUDatasetBase in "
-                         "datasets/adu_base.py)")
+        raise ConfigError(f"unknown dataset '{cfg.DATASET.NAME}'; ADU datasets: "
+                          f"{', '.join(adu_datasets())} (another dataset needs a "
+                          "domain-aware class, a subclass of ADUDatasetBase in "
+                          "datasets/adu_base.py)")
 
 
 def main(args):
     cfg = setup_cfg(args)
     check_names(cfg)
     if args.eval_only and not args.model_dir:
-        raise UsageError("--eval-only needs --model-dir (the training run's output "
-                         "directory or a checkpoint file)")
+        raise ConfigError("--eval-only needs --model-dir (the training run's output "
+                          "directory or a checkpoint file)")
     if cfg.SEED >= 0:
         set_random_seed(cfg.SEED)
     os.makedirs(cfg.OUTPUT_DIR, exist_ok=True)
@@ -191,9 +187,14 @@ def main(args):
 
 
 def run(argv=None):
+    """main(), with the errors the user can fix (user_errors.UserError: a
+    config value, missing data, a failed download...) printed as one line and
+    exit status 2; the scripts stop on that status instead of repeating the
+    error for every seed. Any other exception is a bug: its traceback is kept.
+    ADU_DEBUG=1 shows the traceback of a UserError too."""
     try:
         return main(parse_args(argv))
-    except (UsageError, ValueError, FileNotFoundError, ClipWeightsError) as err:
+    except UserError as err:
         if os.environ.get("ADU_DEBUG"):
             raise
         print(f"train.py: error: {err}", file=sys.stderr)

@@ -25,6 +25,8 @@ from typing import NamedTuple
 from dassl.data.datasets import DATASET_REGISTRY, DatasetBase, Datum
 from PIL import Image, UnidentifiedImageError
 
+from user_errors import BadFileError, ConfigError, DataError
+
 from .download import ensure_dataset
 from .files import read_split_file
 from .preflight import Layout, check_layout, missing_data_error
@@ -82,18 +84,18 @@ def check_forget_domains(forget, domains, dataset: str):
         forget = [forget]
     forget = [str(d) for d in forget]
     if not forget:
-        raise ValueError(
+        raise ConfigError(
             f"No forget domain given for {dataset}. Set DATASET.FORGET_DOMAINS "
             f"(or --forget-domains) to one or more of {list(domains)}."
         )
     unknown = [d for d in forget if d not in domains]
     if unknown:
-        raise ValueError(
+        raise ConfigError(
             f"Unknown domain {unknown} for {dataset}; valid domains are "
             f"{list(domains)}."
         )
     if set(forget) == set(domains):
-        raise ValueError(
+        raise ConfigError(
             f"All domains of {dataset} are set to be forgotten ({list(domains)}); "
             "at least one domain must be memorised. Remove one from "
             "DATASET.FORGET_DOMAINS."
@@ -104,8 +106,8 @@ def check_forget_domains(forget, domains, dataset: str):
 def check_num_shots(num_shots) -> int:
     num_shots = int(num_shots)
     if num_shots < 1:
-        raise ValueError(f"DATASET.NUM_SHOTS must be >= 1, got {num_shots}; "
-                         "ADU uses 8 shots per (class, domain).")
+        raise ConfigError(f"DATASET.NUM_SHOTS must be >= 1, got {num_shots}; "
+                          "ADU uses 8 shots per (class, domain).")
     return num_shots
 
 
@@ -179,7 +181,7 @@ def sample_few_shot(items, num_shots: int, seed: int, domain_names=None):
             chosen.append(item)
         domain = domain_names[key[1]] if domain_names else f"domain {key[1]}"
         if not chosen:
-            raise RuntimeError(
+            raise BadFileError(
                 f"No readable training image of '{candidates[0].classname}' in {domain} "
                 f"(first listed: {candidates[0].impath}); replace the broken "
                 "files or re-extract the dataset."
@@ -291,7 +293,7 @@ class ADUDatasetBase(DatasetBase):
                     known_name = label_names.setdefault(label, cname)
                     known_label = name_labels.setdefault(cname, label)
                     if known_name != cname or known_label != label:
-                        raise ValueError(
+                        raise DataError(
                             f"{name}: {path} gives '{cname}' label {label}, but earlier "
                             f"lines give label {label} to '{known_name}' and '{cname}' "
                             f"label {known_label}; the split files disagree, download "
@@ -321,20 +323,20 @@ class ADUDatasetBase(DatasetBase):
             mapping = {}
             for it in items:
                 if mapping.setdefault(it.label, it.classname) != it.classname:
-                    raise ValueError(
+                    raise DataError(
                         f"{name}: label {it.label} is both '{mapping[it.label]}' and "
                         f"'{it.classname}' in the {split} split; check the split files."
                     )
             maps[split] = mapping
         if maps["train"] != maps["test"]:
-            raise ValueError(
+            raise DataError(
                 f"{name}: train and test label spaces differ ({len(maps['train'])} "
                 f"vs {len(maps['test'])} classes, or other names for the same label); "
                 "check the split files."
             )
         num_classes = len(maps["train"])
         if sorted(maps["train"]) != list(range(num_classes)):
-            raise ValueError(f"{name}: class labels are not 0..{num_classes - 1}.")
+            raise DataError(f"{name}: class labels are not 0..{num_classes - 1}.")
         for split, items in (("train", train), ("test", test)):
             per_domain = self.split_by_domain(items)
             for d, dname in enumerate(self.domains):
@@ -347,7 +349,7 @@ class ADUDatasetBase(DatasetBase):
                        + ", ".join(maps["train"][c] for c in missing[:5])
                        + (" ..." if len(missing) > 5 else "") + ")")
                 if self.require_all_pairs or not labels:
-                    raise ValueError(msg + "; every domain must share the class list.")
+                    raise DataError(msg + "; every domain must share the class list.")
                 print(f"Warning: {msg}; those (class, domain) pairs are left out.")
 
     def log_counts(self, pool, train, test):

@@ -17,6 +17,8 @@ import zipfile
 
 import gdown
 
+from user_errors import DownloadError
+
 
 def gdrive_url(file_id: str) -> str:
     return f"https://drive.google.com/uc?id={file_id}"
@@ -30,11 +32,11 @@ def fetch_archive(file_id: str, archive: str, expected_size=None):
     try:
         gdown.download(id=file_id, output=archive, quiet=False, resume=True)
     except Exception as err:  # gdown raises many types (quota, network, HTML page)
-        raise RuntimeError(f"Download of {osp.basename(archive)} failed ({err}); "
-                           f"{manual}.") from err
+        raise DownloadError(f"Download of {osp.basename(archive)} failed ({err}); "
+                            f"{manual}.") from err
     if not osp.isfile(archive):
-        raise RuntimeError(f"Download of {osp.basename(archive)} produced no file; "
-                           f"{manual}.")
+        raise DownloadError(f"Download of {osp.basename(archive)} produced no file; "
+                            f"{manual}.")
     check_archive(archive, expected_size, manual)
 
 
@@ -54,8 +56,8 @@ def check_archive(archive: str, expected_size, manual: str):
             problem = f"is not a valid zip ({err})"
     if problem:
         os.remove(archive)
-        raise RuntimeError(f"{archive} {problem}; it was deleted, run again to "
-                           f"download it anew or {manual}.")
+        raise DownloadError(f"{archive} {problem}; it was deleted, run again to "
+                            f"download it anew or {manual}.")
 
 
 def find_extracted(tmp: str, folder: str, markers):
@@ -84,7 +86,7 @@ def extract_atomically(archive: str, target: str, markers):
     found = find_extracted(tmp, folder, markers)
     if found is None:
         shutil.rmtree(tmp)
-        raise RuntimeError(
+        raise DownloadError(
             f"{archive} does not contain the expected {folder}/ with {list(markers)}; "
             f"delete it and run again, or unpack the dataset by hand to {target}."
         )

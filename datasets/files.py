@@ -4,6 +4,8 @@ and the data check (preflight.py)."""
 import os
 import os.path as osp
 
+from user_errors import DataError
+
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp")
 
 
@@ -33,7 +35,7 @@ def read_split_file(path: str):
                 relpath, label = line.rsplit(None, 1)
                 items.append((relpath, int(label)))
             except ValueError:
-                raise ValueError(
+                raise DataError(
                     f"{path}, line {lineno}: expected 'path label', got {line!r}; "
                     "the split file is damaged, download it again."
                 ) from None

@@ -13,6 +13,8 @@ import os.path as osp
 import random
 from functools import cached_property
 
+from user_errors import DataError
+
 from .adu_base import ADUDatasetBase, register
 from .files import list_class_folders, list_images
 from .preflight import Layout
@@ -29,7 +31,7 @@ def sketch_split(paths, wnid: str):
     on its own files. The test part is rounded and kept in [1, n-1].
     """
     if len(paths) < 2:
-        raise ValueError(
+        raise DataError(
             f"ImageNet: sketch class {wnid} has {len(paths)} image(s); the 80/20 "
             "split needs at least 2. Re-extract ImageNet-Sketch."
         )
@@ -48,8 +50,8 @@ def read_classnames(path: str):
             if not parts:
                 continue
             if len(parts) != 2:
-                raise ValueError(f"{path}, line {lineno}: expected '<wnid> <class name>', "
-                                 f"got {line.strip()!r}; get CoOp's classnames.txt again.")
+                raise DataError(f"{path}, line {lineno}: expected '<wnid> <class name>', "
+                                f"got {line.strip()!r}; get CoOp's classnames.txt again.")
             names[parts[0]] = " ".join(parts[1].split())
     return names
 
@@ -101,7 +103,7 @@ class ImageNet(ADUDatasetBase):
     def check_class_folders(self, folder):
         extra = sorted(set(list_class_folders(folder)) - set(self.wnids))
         if extra:
-            raise ValueError(
+            raise DataError(
                 f"ImageNet: {folder} has class folders not in classnames.txt "
                 f"({', '.join(extra[:5])}); use CoOp's classnames.txt or remove them."
             )

@@ -14,6 +14,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from user_errors import MissingFileError
+
 from .download import gdrive_url
 from .files import list_class_folders, list_images, read_split_file
 
@@ -191,7 +193,7 @@ def check_layout(layout: Layout) -> Report:
     return Checker(layout).run()
 
 
-class MissingDataError(FileNotFoundError):
+class MissingDataError(MissingFileError):
     """Part of a dataset is not on disk (the message names what and where)."""
 
 

@@ -22,6 +22,8 @@ import tempfile
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
+from user_errors import PathTakenError
+
 from .adu_base import ADUDatasetBase, register
 from .files import list_images
 from .preflight import Layout
@@ -268,7 +270,7 @@ def ensure_toy_domains(dataset_dir, n_train=N_TRAIN, n_test=N_TEST, image_size=I
     if found == spec:
         return dataset_dir
     if osp.exists(dataset_dir) and found is None:
-        raise FileExistsError(
+        raise PathTakenError(
             f"{dataset_dir} exists but was not written by the toy_domains generator "
             f"(no {MARKER}); move it away or point DATASET.ROOT elsewhere.")
     print(f"{'Regenerating the stale' if found else 'Generating the'} toy_domains "

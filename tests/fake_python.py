@@ -7,7 +7,7 @@ It answers quickly what would otherwise import Dassl (about 10 s a call):
   seconds, and writes into --output-dir what a finished run leaves there:
   results.json, config.yaml and learner/model.pth.tar-2 (with --eval-only:
   a copy of the --model-dir's results.json); a seed listed in
-  $FAKE_FAIL_SEEDS exits 3 instead;
+  $FAKE_FAIL_SEEDS exits $FAKE_FAIL_CODE (default 3) instead;
 - anything else (and train.py without FAKE_TRAIN) goes to the real Python.
 """
 import json
@@ -32,7 +32,7 @@ def fake_train(args):
     seed = int(option(args, "--seed", "1"))
     if str(seed) in os.environ.get("FAKE_FAIL_SEEDS", "").split(","):
         print(f"fake train.py: seed {seed} fails on purpose", file=sys.stderr)
-        return 3
+        return int(os.environ.get("FAKE_FAIL_CODE", "3"))
     out = option(args, "--output-dir")
     os.makedirs(out, exist_ok=True)
     if "--eval-only" in args:

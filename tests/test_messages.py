@@ -8,7 +8,8 @@ import warnings
 import pytest
 
 from trainers.modules import clip_utils
-from trainers.modules.clip_utils import ClipWeightsError, load_clip
+from trainers.modules.clip_utils import load_clip
+from user_errors import BadFileError, DownloadError
 
 
 def fail_download(monkeypatch):
@@ -21,7 +22,7 @@ def fail_download(monkeypatch):
 def test_failed_download_is_named_with_the_real_cache_path_and_the_offline_fix(
         monkeypatch, tmp_path):
     fail_download(monkeypatch)
-    with pytest.raises(ClipWeightsError) as info:
+    with pytest.raises(DownloadError) as info:
         load_clip("ViT-B/16", download_root=str(tmp_path))
     text = str(info.value)
     assert text.startswith("Could not download the CLIP weights for 'ViT-B/16'")
@@ -39,7 +40,7 @@ def test_bad_download_is_a_bad_file_at_the_real_cache_path(monkeypatch, tmp_path
                         lambda *args, **kwargs: Response(b"trunc"))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        with pytest.raises(ClipWeightsError) as info:
+        with pytest.raises(BadFileError) as info:
             load_clip("ViT-B/16", download_root=str(tmp_path))
     text = str(info.value)
     assert "corrupt or truncated" in text and str(tmp_path / "ViT-B-16.pt") in text

@@ -48,8 +48,10 @@ def run_in_process(args, capsys):
 
 def run_script(name, *args, env=None, cwd=None, timeout=300):
     """bash scripts/adu/NAME ARGS with only the settings in `env` (the
-    scripts' own variables are cleared from this process's environment)."""
-    full_env = dict(os.environ, **QUIET_ENV)
+    scripts' own variables are cleared from this process's environment).
+    PYTHON is this interpreter unless `env` names another: the `python` on
+    PATH may be one without Dassl (a virtual environment not activated)."""
+    full_env = dict(os.environ, **QUIET_ENV, PYTHON=sys.executable)
     for key in ("DATA", "TRAINER", "OUTPUT", "SEEDS", "TAG", "DEVICES", "DRY_RUN",
                 "EVAL_OUTPUT", "QUIET", "FORGET"):
         full_env.pop(key, None)

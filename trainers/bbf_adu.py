@@ -29,6 +29,8 @@ import torch
 import torch.nn as nn
 from dassl.engine import TRAINER_REGISTRY
 
+from user_errors import ConfigError
+
 from .engine.base import batch_summary
 from .engine.memorize_forget import MemorizeForgetTrainer
 from .engine.precision import autocast_context, check_finite
@@ -43,12 +45,12 @@ class LatentContext(nn.Module):
                  unique_dim: int = 5, sigma0: float = 1.0, seed: int = 0):
         super().__init__()
         if n_ctx < 1 or shared_dim < 0 or unique_dim < 0 or shared_dim + unique_dim < 1:
-            raise ValueError(
+            raise ConfigError(
                 f"TRAINER.BBFADU: need N_CTX >= 1 and a latent of at least one "
                 f"dimension, got N_CTX={n_ctx}, SHARED_LATENT_DIM={shared_dim}, "
                 f"UNIQUE_LATENT_DIM={unique_dim}.")
         if sigma0 <= 0:
-            raise ValueError(f"TRAINER.BBFADU.SIGMA0 must be > 0, got {sigma0}.")
+            raise ConfigError(f"TRAINER.BBFADU.SIGMA0 must be > 0, got {sigma0}.")
         self.n_ctx, self.shared_dim, self.unique_dim = n_ctx, shared_dim, unique_dim
         token_embedding = token_embedding.detach().float()
         self.register_buffer("latent", torch.zeros(shared_dim + n_ctx * unique_dim))
@@ -124,7 +126,7 @@ class BBFADU(MemorizeForgetTrainer):
     def check_cfg(self, cfg):
         super().check_cfg(cfg)
         if cfg.TRAINER.BBFADU.POPSIZE < 2:
-            raise ValueError(
+            raise ConfigError(
                 f"TRAINER.BBFADU.POPSIZE must be >= 2, got {cfg.TRAINER.BBFADU.POPSIZE}.")
 
     def build_model(self):

@@ -22,6 +22,8 @@ import torch
 import torch.nn as nn
 from dassl.engine import TRAINER_REGISTRY
 
+from user_errors import ConfigError
+
 from .engine.memorize_forget import MemorizeForgetTrainer
 from .modules.clip_utils import class_texts, normalize, tokenize_prompts
 from .modules.text_prompts import InferenceCache
@@ -32,8 +34,8 @@ TEXT_BIASES = ("c_fc", "c_proj")
 def clipfit_parameter_names(clip_model, text_bias: str = "c_proj"):
     """Names (as in clip_model.named_parameters) of what CLIPFit tunes: text, image."""
     if text_bias not in TEXT_BIASES:
-        raise ValueError(f"TRAINER.CLIPFITADU.TEXT_BIAS must be one of {TEXT_BIASES}, "
-                         f"got '{text_bias}'.")
+        raise ConfigError(f"TRAINER.CLIPFITADU.TEXT_BIAS must be one of {TEXT_BIASES}, "
+                          f"got '{text_bias}'.")
     pattern = re.compile(rf"^transformer\.resblocks\.\d+\.mlp\.{text_bias}\.bias$")
     text = [name for name, _ in clip_model.named_parameters() if pattern.match(name)]
     image = [f"visual.{module_name}.{param_name}"
@@ -96,7 +98,7 @@ class CLIPFitADU(MemorizeForgetTrainer):
     def check_cfg(self, cfg):
         super().check_cfg(cfg)
         if cfg.TRAINER.CLIPFITADU.PREC == "fp16":
-            raise ValueError(
+            raise ConfigError(
                 "TRAINER.CLIPFITADU.PREC is fp16, but CLIPFit trains tensors inside "
                 "CLIP, which must stay in fp32: use amp (mixed precision) or fp32."
             )

@@ -19,6 +19,8 @@ import torch
 import torch.nn as nn
 from dassl.engine import TRAINER_REGISTRY
 
+from user_errors import ConfigError
+
 from .engine.memorize_forget import MemorizeForgetTrainer
 from .modules.clip_utils import normalize
 from .modules.text_prompts import ClassPrompts, InferenceCache, PromptTextEncoder, initial_context
@@ -51,10 +53,10 @@ class CoupledPrompts(nn.Module):
 
 def check_depth(depth: int, n_ctx: int, text_blocks: int, vision_blocks: int):
     if n_ctx < 1:
-        raise ValueError(f"TRAINER.MAPLEADU.N_CTX must be >= 1, got {n_ctx}.")
+        raise ConfigError(f"TRAINER.MAPLEADU.N_CTX must be >= 1, got {n_ctx}.")
     most = min(text_blocks, vision_blocks)
     if not 1 <= depth <= most:
-        raise ValueError(
+        raise ConfigError(
             f"TRAINER.MAPLEADU.PROMPT_DEPTH={depth}, but the CLIP text encoder "
             f"has {text_blocks} and the image encoder {vision_blocks} transformer "
             f"blocks; use a depth in 1..{most}."

@@ -295,11 +295,16 @@ train_seed() {
     submit "$dir" "$dir/job.log" "${cmd[@]}" "${OPTS[@]}"
 }
 
-# Every seed of SEEDS (train_seed each).
+# Every seed of SEEDS (train_seed each). train.py exits 2 on a problem the
+# user must fix (missing data, a failed download, a bad setting): the other
+# runs would only repeat it, so the script stops at the first.
 train_seeds() {
     local seed
     for seed in $SEEDS; do
         train_seed "$seed"
+        if [[ " ${FAILED[*]-}" == *" (exit 2)"* || " ${FAILED[*]-}" == *" (exit 2, log "* ]]; then
+            summarize "(stopped: train.py exited 2; fix the error above and run again)"
+        fi
     done
 }
 

@@ -13,6 +13,8 @@ import torch
 from dassl.engine import TrainerX
 from dassl.optim import build_optimizer
 
+from user_errors import ConfigError
+
 from ..modules.clip_utils import freeze, load_clip, require_vit
 from .checkpoint import load_models, resume_models, save_models
 from .evaluation import domain_test, is_adu_dataset
@@ -66,7 +68,7 @@ class UnlearningTrainer(TrainerX):
         our schedule (Dassl's warm-up crashes on current torch)."""
         n_params = sum(p.numel() for p in learner.parameters() if p.requires_grad)
         if n_params == 0:
-            raise ValueError(f"{self.cfg.TRAINER.NAME} has no trainable parameter.{empty_hint}")
+            raise ConfigError(f"{self.cfg.TRAINER.NAME} has no trainable parameter.{empty_hint}")
         print(f"Trainable parameters: {n_params:,}")
         self.optim = build_optimizer(learner, self.cfg.OPTIM)
         self.sched = build_lr_scheduler(self.optim, self.cfg.OPTIM)
@@ -77,7 +79,7 @@ class UnlearningTrainer(TrainerX):
         super().build_data_loader()
         dataset = self.dm.dataset
         if not is_adu_dataset(dataset):
-            raise ValueError(
+            raise ConfigError(
                 f"Trainer {self.cfg.TRAINER.NAME} needs an ADU dataset (with "
                 f"forget/memorize domains); '{self.cfg.DATASET.NAME}' is a plain "
                 "Dassl dataset. Use one of the project's datasets (office_home, "

@@ -18,6 +18,8 @@ import numpy as np
 import torch
 from dassl.utils import load_checkpoint, save_checkpoint
 
+from user_errors import BadFileError, ConfigError, MissingFileError
+
 CKPT_PATTERN = re.compile(r"^model\.pth\.tar-(\d+)$")
 
 
@@ -52,7 +54,7 @@ def find_checkpoint(model_dir: str, name: str, epoch=None) -> str:
     # Without an epoch: the last model.pth.tar-N, else Dassl's best-val model.
     wanted = (f"epoch {epoch}" if epoch is not None else
               "the last epoch (model.pth.tar-N) or model-best.pth.tar")
-    raise FileNotFoundError(
+    raise MissingFileError(
         f"No saved weights of '{name}' for {wanted} under {model_dir}. Searched: "
         f"{', '.join(searched)}. Checkpoints found: {epochs_msg}. "
         "Pass --model-dir <run dir> (the training run's --output-dir) and "
@@ -63,7 +65,7 @@ def find_checkpoint(model_dir: str, name: str, epoch=None) -> str:
 def load_models(trainer, model_dir: str, epoch=None):
     """Load every registered model of `trainer`; strict, with a clear mismatch error."""
     if not model_dir:
-        raise ValueError("No model directory given: pass --model-dir <run dir>.")
+        raise ConfigError("No model directory given: pass --model-dir <run dir>.")
     for name in trainer.get_model_names():
         path = find_checkpoint(model_dir, name, epoch)
         checkpoint = load_checkpoint(path)
@@ -71,7 +73,7 @@ def load_models(trainer, model_dir: str, epoch=None):
         module = trainer._models[name]
         own = set(module.state_dict())
         if set(state) != own:
-            raise RuntimeError(
+            raise BadFileError(
                 f"{path} does not match this model: missing {sorted(own - set(state))[:5]}, "
                 f"unexpected {sorted(set(state) - own)[:5]}. Was it trained with a "
                 "different config (e.g. INSTAPG, DDL, PROMPT_DEPTH_VISION)? Use "
@@ -131,7 +133,7 @@ def resume_models(trainer, directory: str) -> int:
         epochs = saved_epochs(osp.join(directory, name))
         if not epochs:
             if latest or any(saved_epochs(osp.join(directory, n)) for n in names):
-                raise FileNotFoundError(
+                raise MissingFileError(
                     f"Cannot resume from {directory}: model '{name}' has no checkpoint "
                     "while others do. Remove the folder or point --resume elsewhere.")
             print(f"No checkpoint in {directory}: training from scratch")

@@ -16,6 +16,8 @@ import math
 
 from torch.optim.lr_scheduler import LambdaLR
 
+from user_errors import ConfigError
+
 SCHEDULERS = ("cosine", "single_step", "multi_step")
 WARMUP_TYPES = ("constant", "linear")
 
@@ -43,12 +45,12 @@ def epoch_lr_factor(epoch: int, optim_cfg) -> float:
 def build_lr_scheduler(optimizer, optim_cfg):
     """A per-epoch scheduler; `step()` after each epoch, as Dassl's trainer does."""
     if optim_cfg.LR_SCHEDULER not in SCHEDULERS:
-        raise ValueError(
+        raise ConfigError(
             f"OPTIM.LR_SCHEDULER must be one of {SCHEDULERS}, got "
             f"'{optim_cfg.LR_SCHEDULER}'."
         )
     if optim_cfg.WARMUP_EPOCH > 0 and optim_cfg.WARMUP_TYPE not in WARMUP_TYPES:
-        raise ValueError(
+        raise ConfigError(
             f"OPTIM.WARMUP_TYPE must be one of {WARMUP_TYPES}, got "
             f"'{optim_cfg.WARMUP_TYPE}'."
         )

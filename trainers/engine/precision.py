@@ -12,12 +12,14 @@ import contextlib
 import torch
 from clip.model import convert_weights
 
+from user_errors import ConfigError
+
 PRECISIONS = ("fp16", "fp32", "amp")
 
 
 def resolve_precision(prec: str, device: torch.device) -> str:
     if prec not in PRECISIONS:
-        raise ValueError(f"PREC must be one of {PRECISIONS}, got '{prec}'.")
+        raise ConfigError(f"PREC must be one of {PRECISIONS}, got '{prec}'.")
     if prec != "fp32" and torch.device(device).type != "cuda":
         print(f"Note: PREC={prec} needs a CUDA device; running in fp32 on "
               f"{torch.device(device).type}.")

@@ -9,6 +9,8 @@ import warnings
 
 import torch
 
+from user_errors import BadFileError, ConfigError, DownloadError, MissingFileError
+
 try:
     with warnings.catch_warnings():
         # openai-clip imports pkg_resources, which setuptools flags as
@@ -41,12 +43,8 @@ ARCHITECTURES = {
 def build_clip(arch: str = "tiny", **overrides) -> CLIP:
     """A CLIP with random weights: an architecture name plus overrides."""
     if arch not in ARCHITECTURES:
-        raise ValueError(f"Unknown architecture '{arch}'; use one of {list(ARCHITECTURES)}")
+        raise ConfigError(f"Unknown architecture '{arch}'; use one of {list(ARCHITECTURES)}")
     return CLIP(**{**ARCHITECTURES[arch], **overrides}).float().eval()
-
-
-class ClipWeightsError(RuntimeError):
-    """CLIP weights that could not be downloaded or read; the message says which."""
 
 
 def clip_cache_path(backbone: str, download_root: str = None):
@@ -74,12 +72,12 @@ def load_clip(backbone: str, download_root: str = None) -> CLIP:
         (".", os.sep, "~"))
     if backbone not in clip.available_models() and not os.path.isfile(backbone):
         if looks_like_path:
-            raise FileNotFoundError(
+            raise MissingFileError(
                 f"CLIP checkpoint not found: {os.path.abspath(backbone)}. "
                 "Set MODEL.BACKBONE.NAME to an existing OpenAI-format "
                 "checkpoint file or to a model name such as ViT-B/16."
             )
-        raise ValueError(
+        raise ConfigError(
             f"Unknown CLIP backbone '{backbone}' (and no file at "
             f"{os.path.abspath(backbone)}). Use one of {clip.available_models()} "
             "or the path of a local checkpoint."
@@ -96,14 +94,14 @@ def load_clip(backbone: str, download_root: str = None) -> CLIP:
         # which is not a bad file (clip.load only opens what it downloaded).
         if cache_path and (isinstance(err, urllib.error.URLError)
                            or not os.path.isfile(cache_path)):
-            raise ClipWeightsError(
+            raise DownloadError(
                 f"Could not download the CLIP weights for '{backbone}' to "
                 f"{cache_path} ({problem}). Check the network connection; to "
                 f"work offline, copy {os.path.basename(cache_path)} there from a "
                 "machine that has it, or set MODEL.BACKBONE.NAME "
                 f"/path/{os.path.basename(cache_path)}."
             ) from err
-        raise ClipWeightsError(
+        raise BadFileError(
             f"Could not read the CLIP weights for '{backbone}' "
             f"({cache_path or os.path.abspath(backbone)}): {problem}. The file may "
             "be corrupt or truncated: delete it and download it again (clip.load "
@@ -115,7 +113,7 @@ def load_clip(backbone: str, download_root: str = None) -> CLIP:
 def require_vit(model: CLIP, backbone: str, trainer: str):
     """Vision prompts need a ViT image encoder; fail clearly on a ResNet."""
     if not isinstance(model.visual, VisionTransformer):
-        raise ValueError(
+        raise ConfigError(
             f"{trainer} needs a ViT CLIP image encoder (it inserts prompt "
             f"tokens into the vision transformer), but '{backbone}' is a "
             "ResNet CLIP. Set MODEL.BACKBONE.NAME to ViT-B/16, ViT-B/32 or "
@@ -139,7 +137,7 @@ def tokenize_prompts(model: CLIP, texts):
     try:
         return clip.tokenize(texts, context_length=model.context_length)
     except RuntimeError as err:
-        raise ValueError(
+        raise ConfigError(
             f"A class prompt is longer than the text encoder's context "
             f"({model.context_length} tokens): {err}"
         ) from err
@@ -148,7 +146,7 @@ def tokenize_prompts(model: CLIP, texts):
 def class_texts(classnames, template: str):
     """The template filled with every class name."""
     if "{}" not in template:
-        raise ValueError(
+        raise ConfigError(
             f"TEXT_TEMPLATE must contain '{{}}' for the class name, got "
             f"'{template}'."
         )

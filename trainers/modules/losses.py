@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from user_errors import ConfigError
+
 FORGET_LOSSES = ("uniform_ce", "neg_entropy")
 
 
@@ -45,7 +47,7 @@ def forget_loss(logits, forget_mask, kind: str = "uniform_ce"):
 def check_forget_loss(kind: str, key: str = "FORGET_LOSS") -> str:
     """Fail early, naming the config key, on an unknown forget-loss variant."""
     if kind not in FORGET_LOSSES:
-        raise ValueError(f"{key} must be one of {FORGET_LOSSES}, got '{kind}'.")
+        raise ConfigError(f"{key} must be one of {FORGET_LOSSES}, got '{kind}'.")
     return kind
 
 
@@ -91,7 +93,7 @@ def rbf_kernel(features: torch.Tensor, bandwidth="median") -> torch.Tensor:
     else:
         h = float(bandwidth)
         if h <= 0:
-            raise ValueError(f"MMD_BANDWIDTH must be 'median' or > 0, got {bandwidth}")
+            raise ConfigError(f"MMD_BANDWIDTH must be 'median' or > 0, got {bandwidth}")
     return torch.exp(sq * (-1.0 / h))
 
 
@@ -149,7 +151,7 @@ class ADULossConfig:
             except ValueError:
                 bandwidth = -1.0
             if bandwidth <= 0:
-                raise ValueError(
+                raise ConfigError(
                     f"TRAINER.ADU.MMD_BANDWIDTH must be 'median' or a positive "
                     f"number, got '{node.MMD_BANDWIDTH}'."
                 )

@@ -17,6 +17,8 @@ from typing import Callable, Optional, Sequence
 import torch
 import torch.nn as nn
 
+from user_errors import ConfigError
+
 from .clip_utils import tokenize_prompts
 
 PLACEHOLDER = "X"
@@ -32,13 +34,13 @@ def initial_context(clip_model, n_ctx: int, init_text: str = "", std: float = 0.
     """
     width = clip_model.token_embedding.weight.shape[1]
     if n_ctx < 1:
-        raise ValueError(f"N_CTX must be >= 1, got {n_ctx}.")
+        raise ConfigError(f"N_CTX must be >= 1, got {n_ctx}.")
     if not init_text:
         return torch.randn(n_ctx, width) * std
     tokens = tokenize_prompts(clip_model, [init_text])[0]
     n_words = int(tokens.argmax()) - 1  # tokens between SOT and EOT
     if n_words < n_ctx:
-        raise ValueError(
+        raise ConfigError(
             f"{key} '{init_text}' has {n_words} tokens but N_CTX is {n_ctx}: "
             f"set N_CTX to at most {n_words}, or {key} to a longer text (or "
             "'' for a random initialisation)."

@@ -11,24 +11,26 @@ import torch.nn as nn
 from clip.model import VisionTransformer
 from torch.utils.checkpoint import checkpoint
 
+from user_errors import ConfigError
+
 from .instapg import InstaPG
 
 
 def check_prompt_layout(num_blocks: int, n_ctx: int, depth: int, instapg_layers):
     """Fail with one clear message when prompts do not fit the backbone."""
     if depth < 0 or depth > num_blocks:
-        raise ValueError(
+        raise ConfigError(
             f"PROMPT_DEPTH_VISION={depth} but the CLIP image encoder has "
             f"{num_blocks} transformer blocks; use a depth in 0..{num_blocks}."
         )
     if depth > 0 and n_ctx < 1:
-        raise ValueError(
+        raise ConfigError(
             f"N_CTX_VISION={n_ctx}: deep prompting needs at least one prompt "
             "token per block (or set PROMPT_DEPTH_VISION 0)."
         )
     for layer in instapg_layers:
         if not 1 <= layer <= depth:
-            raise ValueError(
+            raise ConfigError(
                 f"INSTAPG_LAYERS contains {layer}, but only blocks 1..{depth} "
                 f"are prompted (PROMPT_DEPTH_VISION={depth}; the backbone has "
                 f"{num_blocks} blocks). InstaPG layers must be prompted blocks."

@@ -1,0 +1,24 @@
+# Two commands from a fresh clone, run from the repository root:
+#   make demo   set up .venv (the first time), then run the demo on the CPU
+#   make test   set up .venv (the first time), then run the test suite
+# The setup (scripts/setup_env.sh) installs PyTorch, Dassl and requirements.txt
+# into .venv once; later calls find its stamps and install nothing.
+# Users who manage their own environment follow README "Install" instead.
+
+VENV ?= .venv
+VENV_ABS := $(abspath $(VENV))
+PY := $(VENV_ABS)/bin/python
+export VENV
+
+.PHONY: setup demo test
+
+setup:
+	@bash scripts/setup_env.sh
+
+demo: setup
+	PATH="$(VENV_ABS)/bin:$$PATH" PYTHON="$(PY)" bash scripts/adu/demo.sh
+
+# The README's test command with the environment's Python (PATH is left as
+# it is: the tests run their scripts with the interpreter running them).
+test: setup
+	"$(PY)" -m pytest -q -rs tests
