@@ -215,8 +215,8 @@ def images(n=4, seed=1):
 
 
 def zeroshot_logits(clip_model, template="a photo of a {}."):
-    from trainers.zeroshot_clip import ZeroshotModel
-    return ZeroshotModel(clip_model, CLASSNAMES, template)(images())
+    from trainers.modules.clip_utils import ZeroshotClassifier
+    return ZeroshotClassifier(clip_model, CLASSNAMES, template)(images())
 
 
 def test_coop_prompt_from_words_equals_the_hand_written_prompt(tiny_clip):

@@ -189,3 +189,14 @@ def test_bad_loss_settings_fail_clearly():
         ADULossConfig.from_cfg(node)
     node.FORGET_LOSS, node.MMD_BANDWIDTH = "neg_entropy", "0.5"
     assert ADULossConfig.from_cfg(node).mmd_bandwidth == 0.5
+
+
+@pytest.mark.parametrize("bad", ["wide", 0, -1.0, None])
+def test_the_kernel_checks_its_bandwidth_as_the_config_does(bad):
+    with pytest.raises(ValueError, match="MMD_BANDWIDTH must be 'median' or a positive number"):
+        rbf_kernel(normalized(4), bad)
+
+
+def test_a_bandwidth_from_a_config_string_is_the_number():
+    x = normalized(4)
+    torch.testing.assert_close(rbf_kernel(x, "0.5"), rbf_kernel(x, 0.5))

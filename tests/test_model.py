@@ -1,10 +1,23 @@
-"""The prompted CLIP wrapper: equivalence with stock CLIP, shapes, what trains."""
+"""The prompted CLIP wrapper: equivalence with stock CLIP, shapes, what trains;
+and the CLIP pieces every trainer shares (logits, frozen image features,
+zero-shot classifier, learned-prompt text features)."""
+import math
+
 import clip
 import pytest
 import torch
+import torch.nn.functional as F
 
 from trainers.modules.adu_clip import ADUCLIP
-from trainers.modules.clip_utils import encode_class_texts, load_clip, require_vit
+from trainers.modules.clip_utils import (
+    CosineLogits,
+    ZeroshotClassifier,
+    encode_class_texts,
+    frozen_image_features,
+    load_clip,
+    require_vit,
+)
+from trainers.modules.text_prompts import ClassPrompts, PromptTextEncoder, PromptTextFeatures
 from trainers.modules.vision_prompts import PromptedImageEncoder, VisionPrompts
 
 CLASSNAMES = ["circle", "square", "star"]
@@ -150,3 +163,54 @@ def test_resnet_backbone_is_refused(tiny_resnet_clip_file):
     model = load_clip(tiny_resnet_clip_file)
     with pytest.raises(ValueError, match="needs a ViT"):
         require_vit(model, tiny_resnet_clip_file, "ADU")
+
+
+def test_cosine_logits_are_clips_scale_times_the_feature_product(tiny_clip):
+    with torch.no_grad():
+        tiny_clip.logit_scale.fill_(math.log(42.0))
+    logits = CosineLogits(tiny_clip)
+    g = torch.Generator().manual_seed(3)
+    img = F.normalize(torch.randn(5, 32, generator=g), dim=-1)
+    txt = F.normalize(torch.randn(3, 32, generator=g), dim=-1)
+    torch.testing.assert_close(logits(img, txt), 42.0 * img @ txt.T)
+    # CLIP's temperature is a frozen fp32 buffer, not a parameter of the wrapper
+    assert list(logits.parameters()) == [] and logits.scale.dtype == torch.float32
+    assert not logits.scale.requires_grad
+
+
+def test_frozen_image_features_are_normalised_and_carry_no_gradient(tiny_clip):
+    x = images().requires_grad_()  # tiny_clip's weights require grad too
+    feats = frozen_image_features(tiny_clip, x)
+    with torch.no_grad():
+        stock = tiny_clip.encode_image(x)
+    torch.testing.assert_close(feats, stock / stock.norm(dim=-1, keepdim=True))
+    assert feats.dtype == torch.float32 and not feats.requires_grad
+
+
+def test_zeroshot_classifier_equals_stock_clip_logits(tiny_clip):
+    model = ZeroshotClassifier(tiny_clip, CLASSNAMES, "a sketch of a {}.")
+    x = images()
+    tokens = clip.tokenize([f"a sketch of a {c}." for c in CLASSNAMES])
+    with torch.no_grad():
+        stock_logits, _ = tiny_clip(x, tokens)
+    logits, features = model.logits_and_features(x)
+    torch.testing.assert_close(logits, stock_logits, atol=1e-4, rtol=1e-5)
+    torch.testing.assert_close(features, frozen_image_features(tiny_clip, x))
+    torch.testing.assert_close(model(x), logits)
+
+
+def test_prompt_text_features_compose_prompts_encoder_and_cache(tiny_clip):
+    text = PromptTextFeatures(tiny_clip, CLASSNAMES, n_ctx=2)
+    g = torch.Generator().manual_seed(4)
+    ctx, deep = torch.randn(2, 64, generator=g), torch.randn(1, 2, 64, generator=g)
+    prompts, encoder = ClassPrompts(tiny_clip, CLASSNAMES, 2), PromptTextEncoder(tiny_clip)
+    with torch.no_grad():
+        by_hand = encoder(prompts(ctx), prompts.tokens, deep_context=deep)
+        first = text(ctx, deep_context=deep)
+        torch.testing.assert_close(first, by_hand / by_hand.norm(dim=-1, keepdim=True))
+        assert text(ctx, deep_context=deep) is first  # cached while unchanged
+        assert not torch.equal(text(ctx, deep_context=deep + 0.5), first)  # deep ctx is an input
+        assert not torch.equal(text(ctx), first)
+    ctx.requires_grad_()
+    text(ctx).sum().backward()  # with gradient: computed anew, back to the context
+    assert ctx.grad is not None and ctx.grad.abs().sum() > 0

@@ -1,10 +1,13 @@
-"""What every trainer shares: the non-finite loss stop."""
+"""What every trainer shares: the training step and its non-finite loss stop."""
+import copy
+
 import pytest
 import torch
+import torch.nn as nn
 
 pytest.importorskip("dassl", reason="Dassl not installed (pip install it from GitHub, see README)")
 
-from trainers.engine.base import check_finite  # noqa: E402
+from trainers.engine.precision import check_finite, training_step  # noqa: E402
 
 
 def test_non_finite_loss_names_the_term_epoch_batch_and_the_fix():
@@ -20,3 +23,40 @@ def test_finite_losses_pass_and_fp32_runs_get_no_precision_hint():
     with pytest.raises(FloatingPointError) as err:
         check_finite({"total": torch.tensor(float("inf"))}, 0, 0, "fp32")
     assert "PREC" not in str(err.value)
+
+
+def squared_output(out):
+    return {"square": out.pow(2).mean(), "total": out.pow(2).mean()}, out
+
+
+def test_training_step_is_forward_losses_then_a_fresh_backward_and_step():
+    torch.manual_seed(0)
+    model, x = nn.Linear(3, 2), torch.randn(4, 3)
+    by_hand = copy.deepcopy(model)
+    optim = torch.optim.SGD(model.parameters(), lr=0.1)
+    for p in model.parameters():  # a stale gradient: the step must zero it first
+        p.grad = torch.ones_like(p)
+    terms, logits = training_step(model, x, squared_output, [optim, None])
+
+    out = by_hand(x)
+    loss = out.pow(2).mean()
+    loss.backward()
+    torch.optim.SGD(by_hand.parameters(), lr=0.1).step()
+    for ours, theirs in zip(model.parameters(), by_hand.parameters()):
+        assert torch.equal(ours, theirs)
+    assert torch.equal(terms["total"].detach(), loss.detach())
+    assert torch.equal(logits.detach(), out.detach())
+
+
+def test_training_step_stops_on_a_non_finite_loss_before_stepping():
+    model, x = nn.Linear(3, 2), torch.randn(4, 3)
+    before = [p.detach().clone() for p in model.parameters()]
+    optim = torch.optim.SGD(model.parameters(), lr=0.1)
+
+    def nan_loss(out):
+        return {"total": out.sum() * float("nan")}, out
+
+    with pytest.raises(FloatingPointError, match="'total' is nan at epoch 2, batch 3"):
+        training_step(model, x, nan_loss, [optim], epoch=1, batch_idx=2)
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
+    assert all(p.grad is None for p in model.parameters())

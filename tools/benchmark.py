@@ -1,4 +1,4 @@
-"""What an ADU training step and ADU evaluation cost, side by side (issue #8).
+"""What an ADU training step and ADU evaluation cost, side by side.
 
     python tools/benchmark.py            # CLIP ViT-B/16, random weights; GPU if present
     python tools/benchmark.py --tiny     # the tiny CLIP, a smoke run of a few seconds
@@ -47,22 +47,20 @@ import torch.nn.functional as F  # noqa: E402
 
 from trainers.engine.precision import (  # noqa: E402
     autocast_context,
-    backward_and_step,
     cast_clip,
-    check_finite,
     make_grad_scaler,
     resolve_precision,
+    training_step,
 )
-from trainers.modules.adu_clip import ADUCLIP  # noqa: E402
-from trainers.modules.clip_utils import ARCHITECTURES, build_clip, freeze, normalize  # noqa: E402
+from trainers.modules.adu_clip import ADUCLIP, adu_objective  # noqa: E402
+from trainers.modules.clip_utils import ARCHITECTURES, build_clip, freeze  # noqa: E402
 from trainers.modules.losses import (  # noqa: E402
     ADULossConfig,
-    adu_losses,
     median_bandwidth,
     mmd2_all_pairs,
     squared_distances,
 )
-from trainers.modules.text_prompts import ClassPrompts, PromptTextEncoder, initial_context  # noqa: E402
+from trainers.modules.text_prompts import PromptTextFeatures, initial_context  # noqa: E402
 
 try:
     from dassl.modeling.ops.mmd import MaximumMeanDiscrepancy
@@ -123,26 +121,23 @@ def floor_step(clip_model, images, prec, device):
 
 
 def adu_step(model, loss_cfg, batch, prec, device):
-    """One training step as trainers/adu.py takes it: forward, losses, the
-    finiteness check, backward and SGD step on the learner (with amp's
-    scaler under PREC amp), through the same functions."""
+    """One training step of trainers/adu.py, through the functions it calls:
+    precision.training_step (forward, the finiteness check, backward and SGD
+    step on the learner, with amp's scaler under PREC amp) on adu_objective."""
     images, labels, domains, forget_mask = batch
     optim = torch.optim.SGD(model.learner.parameters(), lr=0.0025, momentum=0.9,
                             weight_decay=5e-4)
     scaler = make_grad_scaler(prec, device)
 
+    def objective(out):
+        return adu_objective(out, labels, domains, forget_mask, loss_cfg)
+
     def step():
-        with autocast_context(prec, device):
-            out = model(images)
-        terms = adu_losses(out.logits, labels, domains, forget_mask, out.features,
-                           out.domain_logits, loss_cfg)
-        check_finite(terms, 0, 0, prec)
-        optim.zero_grad()
-        backward_and_step(terms["total"], [optim], scaler)
+        training_step(model, images, objective, [optim], scaler, prec, device)
     return step
 
 
-def training_step(name, models, batch, prec, device):
+def timed_step(name, models, batch, prec, device):
     if name == "floor":
         return floor_step(models["clip"], batch[0], prec, device)
     model = models[name]
@@ -152,20 +147,19 @@ def training_step(name, models, batch, prec, device):
 
 class CoOpStyleText(nn.Module):
     """Class text features recomputed through the frozen text encoder with a
-    learnable context, "X X X X {class}.", by the pieces CoOpADU uses
-    (trainers/modules/text_prompts.py): what a trainer that learns text prompts
-    pays every step and ADU does not."""
+    learnable context, "X X X X {class}.", by the piece CoOpADU uses
+    (PromptTextFeatures, trainers/modules/text_prompts.py): what a trainer
+    that learns text prompts pays every step and ADU does not."""
 
     def __init__(self, clip_model, num_classes: int, n_ctx: int = 4):
         super().__init__()
-        self.prompts = ClassPrompts(clip_model, [f"class {i}" for i in range(num_classes)],
-                                    n_ctx)
-        self.encoder = PromptTextEncoder(clip_model)
+        self.features = PromptTextFeatures(
+            clip_model, [f"class {i}" for i in range(num_classes)], n_ctx)
         device = clip_model.token_embedding.weight.device
         self.ctx = nn.Parameter(initial_context(clip_model, n_ctx).to(device))
 
     def forward(self) -> torch.Tensor:
-        return normalize(self.encoder(self.prompts(self.ctx), self.prompts.tokens))
+        return self.features(self.ctx)
 
 
 def text_recompute_step(text: CoOpStyleText, prec, device):
@@ -270,7 +264,7 @@ def cpu_peak_memory(name, args, device, prec):
             libc.mallopt(M_MMAP_THRESHOLD, 64 * 1024)
             torch.set_num_threads(args.threads)
             models = build_models(args, device, prec, configs=(name,))
-            step = training_step(name, models, training_batch(args, device), prec, device)
+            step = timed_step(name, models, training_batch(args, device), prec, device)
             step()
             with open("/proc/self/clear_refs", "w") as f:
                 f.write("5")  # VmHWM := the current resident set
@@ -484,7 +478,7 @@ def main(argv=None):
     models = build_models(args, device, prec, configs=names)
     clip_model = models["clip"]
     batch = training_batch(args, device)
-    steps = {name: training_step(name, models, batch, prec, device) for name in names}
+    steps = {name: timed_step(name, models, batch, prec, device) for name in names}
 
     # 1-3, counting text-encoder calls in every step, warm-up included.
     counter = TextCallCounter(clip_model)

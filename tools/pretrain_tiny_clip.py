@@ -36,11 +36,11 @@ import clip  # noqa: E402
 
 from datasets.toy_domains import (CLASSES, DOMAINS, ensure_toy_domains,  # noqa: E402
                                   read_toy_split, render_image)
-from trainers.modules.clip_utils import (build_clip, encode_class_texts,  # noqa: E402
-                                         save_clip_archive)
+from trainers.modules.clip_utils import (CLIP_PIXEL_MEAN, CLIP_PIXEL_STD,  # noqa: E402
+                                         ZeroshotClassifier, build_clip, save_clip_archive)
 
-CLIP_MEAN = torch.tensor([0.48145466, 0.4578275, 0.40821073]).view(1, 3, 1, 1)
-CLIP_STD = torch.tensor([0.26862954, 0.26130258, 0.27577711]).view(1, 3, 1, 1)
+CLIP_MEAN = torch.tensor(CLIP_PIXEL_MEAN).view(1, 3, 1, 1)
+CLIP_STD = torch.tensor(CLIP_PIXEL_STD).view(1, 3, 1, 1)
 EVAL_TEMPLATE = "a photo of a {}."
 
 
@@ -159,18 +159,17 @@ def train(model, images, labels, domains, args):
 
 @torch.no_grad()
 def zero_shot_table(path, dataset_dir, template=EVAL_TEMPLATE):
-    """Per-domain zero-shot accuracy of the saved file on the TEST split, via clip.load."""
+    """Per-domain zero-shot accuracy of the saved file on the TEST split, via
+    clip.load, scored as the ZeroshotCLIP trainer scores."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
         model, preprocess = clip.load(path, device="cpu", jit=False)
-    model = model.float().eval()
-    text = encode_class_texts(model, CLASSES, template)
+    classifier = ZeroshotClassifier(model.float().eval(), CLASSES, template)
     items = read_toy_split(dataset_dir, "test")
     images = torch.stack([preprocess(Image.open(p)) for p, *_ in items])
     labels = torch.tensor([label for _, label, _, _ in items])
     domains = torch.tensor([DOMAINS.index(d) for _, _, d, _ in items])
-    feats = F.normalize(model.encode_image(images).float(), dim=-1)
-    correct = (feats @ text.t()).argmax(1) == labels
+    correct = classifier(images).argmax(1) == labels
     rows = [(d, int((domains == i).sum()), correct[domains == i].float().mean().item())
             for i, d in enumerate(DOMAINS)]
     return rows, correct.float().mean().item()

@@ -10,10 +10,10 @@ modules; this class only wires them into Dassl.
 import torch
 from dassl.engine import TRAINER_REGISTRY
 
-from .engine.base import UnlearningTrainer, batch_summary
+from .engine.base import UnlearningTrainer
 from .engine.precision import autocast_context
-from .modules.adu_clip import ADUCLIP
-from .modules.losses import ADULossConfig, adu_losses
+from .modules.adu_clip import ADUCLIP, adu_objective
+from .modules.losses import ADULossConfig
 
 
 @TRAINER_REGISTRY.register()
@@ -45,15 +45,9 @@ class ADU(UnlearningTrainer):
             " PROMPT_DEPTH_VISION is 0, INSTAPG is off and the domain classifier "
             "is off: set PROMPT_DEPTH_VISION >= 1."))
 
-    def forward_backward(self, batch):
-        images, labels, domains = self.parse_batch_train(batch)
-        forget_mask = self.forget_mask(domains)
-        with autocast_context(self.prec, self.device):
-            out = self.model(images)
-        terms = adu_losses(out.logits, labels, domains, forget_mask,
-                           out.features, out.domain_logits, self.loss_cfg)
-        self.update(terms)
-        return batch_summary(terms, out.logits, labels, forget_mask)
+    def compute_losses(self, outputs, labels, domains, forget_mask):
+        """L_memorize + L_forget + L_domain of the model's outputs (the step is the base's)."""
+        return adu_objective(outputs, labels, domains, forget_mask, self.loss_cfg)
 
     @torch.no_grad()
     def evaluation_outputs(self, images):

@@ -34,8 +34,8 @@ from user_errors import ConfigError
 from .engine.base import batch_summary
 from .engine.memorize_forget import MemorizeForgetTrainer
 from .engine.precision import autocast_context, check_finite
-from .modules.clip_utils import normalize
-from .modules.text_prompts import ClassPrompts, InferenceCache, PromptTextEncoder
+from .modules.clip_utils import CosineLogits, frozen_image_features
+from .modules.text_prompts import PromptTextFeatures
 
 
 class LatentContext(nn.Module):
@@ -93,26 +93,15 @@ class BBFCLIP(nn.Module):
         self.clip = clip_model
         self.learner = LatentContext(clip_model.token_embedding.weight, n_ctx, shared_dim,
                                      unique_dim, sigma0, seed)
-        self.prompts = ClassPrompts(clip_model, classnames, n_ctx)
-        self.text_encoder = PromptTextEncoder(clip_model)
-        self.register_buffer("logit_scale", clip_model.logit_scale.detach().exp().float())
-        self.text_cache = InferenceCache()
-
-    @torch.no_grad()
-    def encode_image(self, images: torch.Tensor) -> torch.Tensor:
-        return normalize(self.clip.encode_image(images))
+        self.text = PromptTextFeatures(clip_model, classnames, n_ctx)
+        self.logits = CosineLogits(clip_model)
 
     @torch.no_grad()
     def text_features(self, latent: torch.Tensor = None) -> torch.Tensor:
-        ctx = self.learner.context(latent)
-        return self.text_cache.get([ctx], lambda: normalize(
-            self.text_encoder(self.prompts(ctx), self.prompts.tokens)))
-
-    def logits(self, image_features, text_features) -> torch.Tensor:
-        return self.logit_scale * image_features @ text_features.t()
+        return self.text(self.learner.context(latent))
 
     def forward(self, images: torch.Tensor, latent: torch.Tensor = None) -> torch.Tensor:
-        return self.logits(self.encode_image(images), self.text_features(latent))
+        return self.logits(frozen_image_features(self.clip, images), self.text_features(latent))
 
 
 @TRAINER_REGISTRY.register()
@@ -161,19 +150,20 @@ class BBFADU(MemorizeForgetTrainer):
 
     @torch.no_grad()
     def forward_backward(self, batch):
-        images, labels, domains = self.parse_batch_train(batch)
-        forget_mask = self.forget_mask(domains)
+        """One CMA-ES iteration in place of the gradient step of the other
+        trainers: the same batch, losses and log, no backward."""
+        images, labels, domains, forget_mask = self.training_batch(batch)
         model, learner = self.model, self.model.learner
         es = self.search_distribution()
         with autocast_context(self.prec, self.device):
-            image_features = model.encode_image(images)
+            image_features = frozen_image_features(model.clip, images)
             if not es.stop():
                 candidates = es.ask()
                 fitness = []
                 for z in candidates:
                     z = torch.as_tensor(z, dtype=torch.float32, device=self.device)
                     logits = model.logits(image_features, model.text_features(z))
-                    terms = self.losses(logits, labels, forget_mask)
+                    terms, _ = self.compute_losses(logits, labels, domains, forget_mask)
                     check_finite(terms, self.epoch, self.batch_idx, self.prec)
                     fitness.append(terms["total"].item())
                 es.tell(candidates, fitness)
@@ -183,5 +173,5 @@ class BBFADU(MemorizeForgetTrainer):
                 print(f"CMA-ES has converged ({es.stop()}); the latent stays where it is")
                 self.stop_reported = True
             logits = model.logits(image_features, model.text_features())
-        terms = self.losses(logits, labels, forget_mask)
+        terms, logits = self.compute_losses(logits, labels, domains, forget_mask)
         return batch_summary(terms, logits, labels, forget_mask)

@@ -25,7 +25,7 @@ from dassl.engine import TRAINER_REGISTRY
 from user_errors import ConfigError
 
 from .engine.memorize_forget import MemorizeForgetTrainer
-from .modules.clip_utils import class_texts, normalize, tokenize_prompts
+from .modules.clip_utils import CosineLogits, class_texts, normalize, tokenize_prompts
 from .modules.text_prompts import InferenceCache
 
 TEXT_BIASES = ("c_fc", "c_proj")
@@ -77,7 +77,7 @@ class CLIPFitModel(nn.Module):
         self.text_params = [self.learner.tensors[n.replace(".", "/")] for n in text_names]
         tokens = tokenize_prompts(clip_model, class_texts(classnames, template))
         self.register_buffer("tokens", tokens, persistent=False)
-        self.register_buffer("logit_scale", clip_model.logit_scale.detach().exp().float())
+        self.logits = CosineLogits(clip_model)
         self.text_cache = InferenceCache()
 
     def text_features(self) -> torch.Tensor:
@@ -85,8 +85,7 @@ class CLIPFitModel(nn.Module):
             self.clip.encode_text(self.tokens)))
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        image_features = normalize(self.clip.encode_image(images))
-        return self.logit_scale * image_features @ self.text_features().t()
+        return self.logits(normalize(self.clip.encode_image(images)), self.text_features())
 
 
 @TRAINER_REGISTRY.register()

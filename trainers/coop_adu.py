@@ -12,8 +12,8 @@ import torch.nn as nn
 from dassl.engine import TRAINER_REGISTRY
 
 from .engine.memorize_forget import MemorizeForgetTrainer
-from .modules.clip_utils import normalize
-from .modules.text_prompts import ClassPrompts, InferenceCache, PromptTextEncoder, initial_context
+from .modules.clip_utils import CosineLogits, frozen_image_features
+from .modules.text_prompts import PromptTextFeatures, initial_context
 
 
 class PromptContext(nn.Module):
@@ -32,20 +32,14 @@ class CoOpCLIP(nn.Module):
         self.clip = clip_model
         self.learner = PromptContext(initial_context(clip_model, n_ctx, ctx_init,
                                                      key="TRAINER.COOPADU.CTX_INIT"))
-        self.prompts = ClassPrompts(clip_model, classnames, n_ctx)
-        self.text_encoder = PromptTextEncoder(clip_model)
-        self.register_buffer("logit_scale", clip_model.logit_scale.detach().exp().float())
-        self.text_cache = InferenceCache()
+        self.text = PromptTextFeatures(clip_model, classnames, n_ctx)
+        self.logits = CosineLogits(clip_model)
 
     def text_features(self) -> torch.Tensor:
-        ctx = self.learner.ctx
-        return self.text_cache.get([ctx], lambda: normalize(
-            self.text_encoder(self.prompts(ctx), self.prompts.tokens)))
+        return self.text(self.learner.ctx)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad():
-            image_features = normalize(self.clip.encode_image(images))
-        return self.logit_scale * image_features @ self.text_features().t()
+        return self.logits(frozen_image_features(self.clip, images), self.text_features())
 
 
 @TRAINER_REGISTRY.register()

@@ -18,7 +18,7 @@ import torch.nn as nn
 from dassl.engine import TRAINER_REGISTRY
 
 from .engine.memorize_forget import MemorizeForgetTrainer
-from .modules.clip_utils import encode_class_texts, normalize
+from .modules.clip_utils import CosineLogits, encode_class_texts, frozen_image_features
 
 
 class BlendedLinearProbe(nn.Module):
@@ -44,12 +44,11 @@ class LPPlusPlusCLIP(nn.Module):
         self.clip = clip_model
         self.learner = BlendedLinearProbe(
             encode_class_texts(clip_model, classnames, template), alpha_init)
-        self.register_buffer("logit_scale", clip_model.logit_scale.detach().exp().float())
+        # The blended score replaces CLIP's image-text product; only its scale is kept.
+        self.logits = CosineLogits(clip_model)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad():
-            image_features = normalize(self.clip.encode_image(images))
-        return self.logit_scale * self.learner(image_features)
+        return self.logits.scale * self.learner(frozen_image_features(self.clip, images))
 
 
 @TRAINER_REGISTRY.register()

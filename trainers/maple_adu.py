@@ -22,8 +22,8 @@ from dassl.engine import TRAINER_REGISTRY
 from user_errors import ConfigError
 
 from .engine.memorize_forget import MemorizeForgetTrainer
-from .modules.clip_utils import normalize
-from .modules.text_prompts import ClassPrompts, InferenceCache, PromptTextEncoder, initial_context
+from .modules.clip_utils import CosineLogits, normalize
+from .modules.text_prompts import PromptTextFeatures, initial_context
 from .modules.vision_prompts import PromptedImageEncoder
 
 
@@ -70,27 +70,21 @@ class MaPLeCLIP(nn.Module):
                  ctx_init: str = "a photo of a"):
         super().__init__()
         self.clip = clip_model
-        self.text_encoder = PromptTextEncoder(clip_model)
+        self.text = PromptTextFeatures(clip_model, classnames, n_ctx)
         visual = clip_model.visual
-        check_depth(depth, n_ctx, self.text_encoder.num_blocks,
+        check_depth(depth, n_ctx, self.text.encoder.num_blocks,
                     len(visual.transformer.resblocks))
         first_ctx = initial_context(clip_model, n_ctx, ctx_init,
                                     key="TRAINER.MAPLEADU.CTX_INIT")
         self.learner = CoupledPrompts(first_ctx, depth, visual.transformer.width)
-        self.prompts = ClassPrompts(clip_model, classnames, n_ctx)
         self.image_encoder = PromptedImageEncoder(visual, self.learner)
-        self.register_buffer("logit_scale", clip_model.logit_scale.detach().exp().float())
-        self.text_cache = InferenceCache()
+        self.logits = CosineLogits(clip_model)
 
     def text_features(self) -> torch.Tensor:
-        learner = self.learner
-        return self.text_cache.get([learner.text, learner.deep_text], lambda: normalize(
-            self.text_encoder(self.prompts(learner.text), self.prompts.tokens,
-                              deep_context=learner.deep_text)))
+        return self.text(self.learner.text, deep_context=self.learner.deep_text)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        image_features = normalize(self.image_encoder(images))
-        return self.logit_scale * image_features @ self.text_features().t()
+        return self.logits(normalize(self.image_encoder(images)), self.text_features())
 
 
 @TRAINER_REGISTRY.register()

@@ -1,10 +1,10 @@
 """What every trainer of the project shares, on top of Dassl's TrainerX.
 
 - it refuses datasets without forget/memorize domains,
-- `forget_mask` marks the forget-domain samples of a batch,
-- `batch_summary` is what the training log shows for a batch,
-- `update` steps the optimiser (with amp's scaler when there is one) after
-  checking that every loss term is finite,
+- `training_batch` unpacks a batch and marks its forget-domain samples,
+- `forward_backward` is one training step (precision.training_step) on the
+  losses a trainer defines in `compute_losses`, and
+  `batch_summary` is what the training log shows for it,
 - `test` scores each test domain and writes results.json (evaluation.py),
 - checkpoints carry the RNG states, so `--resume` reproduces an
   uninterrupted run, and loading says where it looked (checkpoint.py).
@@ -21,11 +21,10 @@ from .evaluation import domain_test, is_adu_dataset
 from .files import repo_path
 from .lr_scheduler import build_lr_scheduler
 from .precision import (
-    backward_and_step,
     cast_clip,
-    check_finite,
     make_grad_scaler,
     resolve_precision,
+    training_step,
 )
 
 
@@ -90,14 +89,28 @@ class UnlearningTrainer(TrainerX):
     def forget_mask(self, domains: torch.Tensor) -> torch.Tensor:
         return torch.isin(domains, self.forget_ids)
 
-    def update(self, terms: dict):
-        """Backward `terms["total"]` and step every registered optimiser."""
-        check_finite(terms, self.epoch, self.batch_idx, self.prec)
-        self.model_zero_grad()
-        backward_and_step(terms["total"], [self._optims[name] for name in self.get_model_names()],
-                          self.scaler)
+    def training_batch(self, batch):
+        """(images, labels, domain labels, forget mask) of a training batch, on the device."""
+        images, labels, domains = self.parse_batch_train(batch)
+        return images, labels, domains, self.forget_mask(domains)
+
+    def compute_losses(self, outputs, labels, domains, forget_mask):
+        """(loss terms with their sum "total", class logits) of `self.model`'s
+        outputs on a batch: the one thing a gradient-trained trainer defines."""
+        raise NotImplementedError(f"{type(self).__name__} defines no compute_losses")
+
+    def forward_backward(self, batch):
+        """One training step on the trainer's losses, every registered optimiser
+        stepped; the learning rate moves at the end of an epoch."""
+        images, labels, domains, forget_mask = self.training_batch(batch)
+        terms, logits = training_step(
+            self.model, images,
+            lambda outputs: self.compute_losses(outputs, labels, domains, forget_mask),
+            [self._optims[name] for name in self.get_model_names()], self.scaler,
+            self.prec, self.device, self.epoch, self.batch_idx)
         if (self.batch_idx + 1) == self.num_batches:
             self.update_lr()
+        return batch_summary(terms, logits, labels, forget_mask)
 
     def model_inference(self, images):
         """The class logits of `evaluation_outputs`, which every trainer of

@@ -5,13 +5,13 @@ two terms as ADU, without the Domain Disentangling Loss. A subclass names
 its config node (`config_key`, under cfg.TRAINER) and, in `build_model`,
 builds `self.model` (images -> class logits, with the frozen CLIP as
 `self.model.clip`) and registers what it trains with `register_learner`.
-Everything else (the loss, the update, the log, evaluation, checkpoints)
-is shared, here and in base.py.
+Everything else (the loss, the training step, the log, evaluation,
+checkpoints) is shared, here and in base.py.
 """
 import torch
 
 from ..modules.losses import check_forget_loss, memorize_forget_losses
-from .base import UnlearningTrainer, batch_summary
+from .base import UnlearningTrainer
 from .precision import autocast_context
 
 
@@ -23,17 +23,10 @@ class MemorizeForgetTrainer(UnlearningTrainer):
         if "FORGET_LOSS" in node:
             check_forget_loss(node.FORGET_LOSS, f"TRAINER.{self.config_key}.FORGET_LOSS")
 
-    def losses(self, logits, labels, forget_mask) -> dict:
-        return memorize_forget_losses(logits, labels, forget_mask, self.method_cfg.FORGET_LOSS)
-
-    def forward_backward(self, batch):
-        images, labels, domains = self.parse_batch_train(batch)
-        forget_mask = self.forget_mask(domains)
-        with autocast_context(self.prec, self.device):
-            logits = self.model(images)
-        terms = self.losses(logits, labels, forget_mask)
-        self.update(terms)
-        return batch_summary(terms, logits, labels, forget_mask)
+    def compute_losses(self, logits, labels, domains, forget_mask):
+        """L_memorize + L_forget of the class logits `self.model` returns."""
+        terms = memorize_forget_losses(logits, labels, forget_mask, self.method_cfg.FORGET_LOSS)
+        return terms, logits
 
     @torch.no_grad()
     def evaluation_outputs(self, images):

@@ -3,9 +3,9 @@
 Trainable parameters always stay in fp32; only the frozen CLIP is cast. A CPU
 cannot run CLIP in half precision efficiently (and autocast fp16 is a GPU
 feature), so fp16 and amp fall back to fp32 there, with one notice. The
-optimisation step that goes with a PREC (amp's loss scaling) and the check
-for an overflowed loss live here too, so trainers and tools/benchmark.py
-take the same step.
+training step that goes with a PREC (the forward under autocast, the check
+for an overflowed loss, amp's loss scaling) lives here too, so every
+gradient-trained trainer and tools/benchmark.py take the same step.
 """
 import contextlib
 
@@ -79,3 +79,24 @@ def backward_and_step(loss: torch.Tensor, optimizers, scaler=None):
         loss.backward()
         for optim in optimizers:
             optim.step()
+
+
+def training_step(model, images, objective, optimizers, scaler=None, prec: str = "fp32",
+                  device="cpu", epoch: int = 0, batch_idx: int = 0):
+    """One optimisation step; returns (loss terms, class logits).
+
+    The forward pass `model(images)` runs under PREC's autocast;
+    `objective(outputs) -> (terms, logits)` computes the losses outside it
+    (in fp32), `terms["total"]` the one to minimise. Every term is checked
+    to be finite before the gradients of `optimizers` are zeroed, and the
+    backward and step go through amp's `scaler` when there is one.
+    """
+    with autocast_context(prec, device):
+        outputs = model(images)
+    terms, logits = objective(outputs)
+    check_finite(terms, epoch, batch_idx, prec)
+    optimizers = [o for o in optimizers if o is not None]
+    for optim in optimizers:
+        optim.zero_grad()
+    backward_and_step(terms["total"], optimizers, scaler)
+    return terms, logits

@@ -2,7 +2,8 @@
 
 ADULearner holds everything ADU trains and saves (vision prompts, InstaPG,
 domain classifier); ADUCLIP composes it with the frozen CLIP and the class
-text features, computed once at construction (docs/METHOD.md section 2).
+text features, computed once at construction (docs/METHOD.md section 2);
+`adu_objective` scores its output with the ADU losses (section 3).
 """
 from dataclasses import dataclass
 from typing import Optional, Sequence
@@ -10,7 +11,8 @@ from typing import Optional, Sequence
 import torch
 import torch.nn as nn
 
-from .clip_utils import encode_class_texts, freeze, normalize
+from .clip_utils import CosineLogits, encode_class_texts, freeze, normalize
+from .losses import ADULossConfig, adu_losses
 from .vision_prompts import PromptedImageEncoder, VisionPrompts
 
 
@@ -53,7 +55,7 @@ class ADUCLIP(nn.Module):
                                                   grad_checkpointing)
         self.register_buffer("text_features",
                              encode_class_texts(clip_model, classnames, template))
-        self.register_buffer("logit_scale", clip_model.logit_scale.detach().exp().float())
+        self.logits = CosineLogits(clip_model)
 
     def encode_image(self, images: torch.Tensor) -> torch.Tensor:
         """L2-normalised image embeddings in fp32."""
@@ -61,7 +63,15 @@ class ADUCLIP(nn.Module):
 
     def forward(self, images: torch.Tensor) -> ADUOutput:
         feats = self.encode_image(images)
-        logits = self.logit_scale * feats @ self.text_features.t()
+        logits = self.logits(feats, self.text_features)
         head = self.learner.domain_head
         domain_logits = head(feats) if head is not None else None
         return ADUOutput(logits, feats, domain_logits)
+
+
+def adu_objective(out: ADUOutput, labels, domains, forget_mask, config: ADULossConfig = None):
+    """(every term of the ADU objective on `out` and their sum "total", the
+    class logits): what the trainer and tools/benchmark.py step on."""
+    terms = adu_losses(out.logits, labels, domains, forget_mask, out.features,
+                       out.domain_logits, config)
+    return terms, out.logits

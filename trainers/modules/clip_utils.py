@@ -1,13 +1,15 @@
-"""Loading, saving and text-encoding of an unmodified OpenAI CLIP.
+"""Loading, saving, encoding and scoring with an unmodified OpenAI CLIP.
 
 Every trainer of the project gets its CLIP from here, so the checks on the
-backbone and the way class texts are encoded live in one place.
+backbone, the way class texts and frozen images are encoded, CLIP's logits
+and the zero-shot classifier live in one place.
 """
 import os
 import urllib.error
 import warnings
 
 import torch
+import torch.nn as nn
 
 from user_errors import BadFileError, ConfigError, DownloadError, MissingFileError
 
@@ -24,6 +26,11 @@ except ImportError as err:  # pragma: no cover - import guard
         "`pip install 'setuptools<81' openai-clip` (see README.md)."
     ) from err
 
+
+# The per-channel pixel mean and std OpenAI's CLIP was trained with (its
+# `clip.load` preprocessing); the configs' INPUT.PIXEL_MEAN / PIXEL_STD too.
+CLIP_PIXEL_MEAN = (0.48145466, 0.4578275, 0.40821073)
+CLIP_PIXEL_STD = (0.26862954, 0.26130258, 0.27577711)
 
 # OpenAI's ViT-B/16 hyper-parameters, and a tiny CLIP of the same shape
 # family for tests and the toy benchmark (widths are multiples of 64 because
@@ -133,6 +140,33 @@ def normalize(features: torch.Tensor) -> torch.Tensor:
     return features / features.norm(dim=-1, keepdim=True)
 
 
+@torch.no_grad()
+def frozen_image_features(model: CLIP, images: torch.Tensor) -> torch.Tensor:
+    """L2-normalised embeddings of the stock (frozen) image encoder, in fp32.
+
+    Without gradient: for the trainers that tune only the text side or a
+    head on top, nothing upstream of these features is trained.
+    """
+    return normalize(model.encode_image(images))
+
+
+class CosineLogits(nn.Module):
+    """CLIP's class logits (Radford et al. 2021, Fig. 3):
+
+        logits = exp(t) * normalize(image_emb) @ normalize(text_emb).T
+
+    with t CLIP's learned log temperature, frozen here (`scale` = exp(t), an
+    fp32 buffer). `forward` takes the normalised features [B, D] and [C, D].
+    """
+
+    def __init__(self, model: CLIP):
+        super().__init__()
+        self.register_buffer("scale", model.logit_scale.detach().exp().float())
+
+    def forward(self, image_features: torch.Tensor, text_features: torch.Tensor) -> torch.Tensor:
+        return self.scale * image_features @ text_features.t()
+
+
 def tokenize_prompts(model: CLIP, texts):
     try:
         return clip.tokenize(texts, context_length=model.context_length)
@@ -167,6 +201,30 @@ def encode_class_texts(model: CLIP, classnames, template: str,
         model.encode_text(tokens[i:i + batch_size].to(device))
         for i in range(0, len(tokens), batch_size)
     ]))
+
+
+class ZeroshotClassifier(nn.Module):
+    """Zero-shot CLIP: the frozen image encoder against the class texts of a
+    fixed template ("a photo of a {}."), computed once.
+
+    Plain PyTorch, so that the zero-shot trainer and the tools (the tiny
+    CLIP's zero-shot table) score the same way.
+    """
+
+    def __init__(self, model: CLIP, classnames, template: str):
+        super().__init__()
+        self.clip = model
+        self.register_buffer("text_features", encode_class_texts(model, classnames, template))
+        self.logits = CosineLogits(model)
+
+    @torch.no_grad()
+    def logits_and_features(self, images: torch.Tensor):
+        """(class logits [B, C], L2-normalised image embeddings [B, D]), both fp32."""
+        image_features = frozen_image_features(self.clip, images)
+        return self.logits(image_features, self.text_features), image_features
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.logits_and_features(images)[0]
 
 
 def save_clip_archive(model: CLIP, path: str, image_size: int = None):

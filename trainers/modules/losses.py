@@ -87,14 +87,24 @@ def rbf_kernel(features: torch.Tensor, bandwidth="median") -> torch.Tensor:
 
     h is the median heuristic ("median") or the given positive number.
     """
+    bandwidth = check_bandwidth(bandwidth)
     sq = squared_distances(features.to(torch.promote_types(features.dtype, torch.float32)))
-    if bandwidth == "median":
-        h = median_bandwidth(sq)
-    else:
-        h = float(bandwidth)
-        if h <= 0:
-            raise ConfigError(f"MMD_BANDWIDTH must be 'median' or > 0, got {bandwidth}")
+    h = median_bandwidth(sq) if bandwidth == "median" else bandwidth
     return torch.exp(sq * (-1.0 / h))
+
+
+def check_bandwidth(bandwidth, key: str = "MMD_BANDWIDTH"):
+    """"median", or the bandwidth as a positive float (config values may be
+    strings); anything else fails, naming the config key."""
+    if str(bandwidth) == "median":
+        return "median"
+    try:
+        h = float(bandwidth)
+    except (TypeError, ValueError):
+        h = -1.0
+    if h <= 0:
+        raise ConfigError(f"{key} must be 'median' or a positive number, got '{bandwidth}'.")
+    return h
 
 
 def mmd2_all_pairs(features, domains, bandwidth="median") -> torch.Tensor:
@@ -144,17 +154,7 @@ class ADULossConfig:
     @classmethod
     def from_cfg(cls, node):
         """From the TRAINER.ADU config node."""
-        bandwidth = node.MMD_BANDWIDTH
-        if str(bandwidth) != "median":
-            try:
-                bandwidth = float(bandwidth)
-            except ValueError:
-                bandwidth = -1.0
-            if bandwidth <= 0:
-                raise ConfigError(
-                    f"TRAINER.ADU.MMD_BANDWIDTH must be 'median' or a positive "
-                    f"number, got '{node.MMD_BANDWIDTH}'."
-                )
+        bandwidth = check_bandwidth(node.MMD_BANDWIDTH, "TRAINER.ADU.MMD_BANDWIDTH")
         check_forget_loss(node.FORGET_LOSS, "TRAINER.ADU.FORGET_LOSS")
         return cls(node.FORGET_LOSS, node.DDL, node.DDL_CE, node.DDL_MMD,
                    node.DDL_GAMMA, node.DDL_LAMBDA, bandwidth)

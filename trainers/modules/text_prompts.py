@@ -10,7 +10,9 @@ text transformer on those embeddings instead of on token ids. The pieces:
   optional deep prompts (MaPLe) that replace the context tokens before the
   later blocks,
 - `InferenceCache`: reuses the class text features at test time, where they
-  no longer change from one batch to the next.
+  no longer change from one batch to the next,
+- `PromptTextFeatures`: the three composed, context in, normalised class
+  text features out (what CoOp, MaPLe and BBF score images against).
 """
 from typing import Callable, Optional, Sequence
 
@@ -19,7 +21,7 @@ import torch.nn as nn
 
 from user_errors import ConfigError
 
-from .clip_utils import tokenize_prompts
+from .clip_utils import normalize, tokenize_prompts
 
 PLACEHOLDER = "X"
 
@@ -134,3 +136,25 @@ class InferenceCache:
         self.value = compute()
         self.inputs = [t.detach().clone() for t in inputs]
         return self.value
+
+
+class PromptTextFeatures(nn.Module):
+    """L2-normalised class text features [num_classes, embed_dim] (fp32) of
+    "[SOT] ctx_1 .. ctx_n classname . [EOT]" for a given context.
+
+    `forward(ctx, deep_context=None)`: ctx [n_ctx, width] and, for MaPLe,
+    the deep context [k, n_ctx, width] (see PromptTextEncoder). Without
+    gradient the result is cached until either input changes.
+    """
+
+    def __init__(self, clip_model, classnames: Sequence[str], n_ctx: int):
+        super().__init__()
+        self.prompts = ClassPrompts(clip_model, classnames, n_ctx)
+        self.encoder = PromptTextEncoder(clip_model)
+        self.cache = InferenceCache()
+
+    def forward(self, ctx: torch.Tensor,
+                deep_context: Optional[torch.Tensor] = None) -> torch.Tensor:
+        inputs = [ctx] if deep_context is None else [ctx, deep_context]
+        return self.cache.get(inputs, lambda: normalize(
+            self.encoder(self.prompts(ctx), self.prompts.tokens, deep_context=deep_context)))
