@@ -7,14 +7,19 @@ split of every domain, and says which domain labels are forgotten and which
 memorised, so trainers and metrics never re-derive them.
 
 Subclasses set `dataset_dir`, `domains`, `data_help` (where the data comes
-from) and implement `expected_layout` (every path they read, preflight.py),
-`read_train_pool` and `read_test`. Before reading, the base fetches what can
-be downloaded and checks that everything in the layout is on disk, failing
-once with the list of what is missing (tools/check_data.py runs the same
-check). Readers take their paths from `self.layout` and return light records
-made by `make_datum`; only the sampled shots and the test images become
-Dassl `Datum`s, so a pool of a million ImageNet images costs no million
-Datum file checks.
+from) and implement `expected_layout` (every path they read, preflight.py)
+and `read_splits`. They register with Dassl's `@DATASET_REGISTRY.register()`,
+which keys a class by its name: the class name is the config name
+(DATASET.NAME), lowercase (`office_home`) so that it never clashes with
+Dassl's own classes (its `OfficeHome` is the DA version of the same data).
+
+Before reading, the base fetches what can be downloaded and checks that
+everything in the layout is on disk, failing once with the list of what is
+missing (tools/check_data.py runs the same check). Readers take their paths
+from `self.layout` and return `Item`s (made by `make_item`), not Dassl
+`Datum`s: a Datum checks that its file exists when it is made, and a pool
+of a million ImageNet images should cost no million file checks. Only the
+sampled shots and the test images become Datums.
 """
 import os.path as osp
 import random
@@ -28,25 +33,11 @@ from PIL import Image, UnidentifiedImageError
 from user_errors import BadFileError, ConfigError, DataError
 
 from .download import ensure_dataset
-from .files import read_split_file
+from .files import read_class_folders, read_split_file
 from .preflight import Layout, check_layout, missing_data_error
 
 # Per-file warnings beyond this many per split are summarised in one count.
 MAX_NAMED_SKIPS = 20
-
-
-def register(name: str):
-    """Register a dataset class in Dassl under the config name `name`.
-
-    Dassl's registry keys by class name; ours are lowercase (`office_home`)
-    so they never clash with Dassl's own classes (its `OfficeHome` is the DA
-    version of the same data).
-    """
-    def wrap(cls):
-        DATASET_REGISTRY._do_register(name, cls)
-        cls.config_name = name
-        return cls
-    return wrap
 
 
 def adu_datasets() -> dict:
@@ -61,7 +52,8 @@ def adu_datasets() -> dict:
 
 
 class Item(NamedTuple):
-    """One image before it becomes a Dassl Datum (same four fields)."""
+    """One image as the readers list it: a Dassl `Datum`'s four fields,
+    without the Datum's file check (done once for the images kept)."""
     impath: str
     label: int
     domain: int
@@ -228,8 +220,9 @@ class ADUDatasetBase(DatasetBase):
         if problems:
             raise missing_data_error(name, self.root, self.layout, problems)
 
-        pool = self.read_train_pool()
-        test = drop_unreadable(self.read_test(), f"the {name} test split")
+        splits = self.read_splits()
+        pool = splits["train"]
+        test = drop_unreadable(splits["test"], f"the {name} test split")
         self.check_label_space(pool, test)
         seed = cfg.SEED if cfg.SEED >= 0 else random.SystemRandom().randrange(2**31)
         print(f"Sampling {num_shots} shots per (class, domain) with seed {seed}")
@@ -240,8 +233,8 @@ class ADUDatasetBase(DatasetBase):
 
     @property
     def name(self) -> str:
-        """The config name (DATASET.NAME) the class is registered under."""
-        return getattr(self, "config_name", type(self).__name__)
+        """The config name (DATASET.NAME): the class name, Dassl's registry key."""
+        return type(self).__name__
 
     # ----- to implement in subclasses -------------------------------------------
     @classmethod
@@ -249,12 +242,9 @@ class ADUDatasetBase(DatasetBase):
         """Every folder, file and split file the readers use under `root`."""
         raise NotImplementedError
 
-    def read_train_pool(self):
-        """Every training candidate (the shots are drawn from it)."""
-        raise NotImplementedError
-
-    def read_test(self):
-        """Every test image of every domain."""
+    def read_splits(self) -> dict:
+        """{"train": every training candidate (the shots are drawn from it),
+        "test": every test image of every domain}, as `Item`s."""
         raise NotImplementedError
 
     # ----- helpers -----------------------------------------------------------------
@@ -265,8 +255,8 @@ class ADUDatasetBase(DatasetBase):
             if self.layout.can_fetch(dl):
                 ensure_dataset(dl.gdrive_id, dl.target, dl.archive, dl.markers)
 
-    def make_datum(self, impath, label, domain_name, classname, clean=True):
-        """A record for one image; `clean=False` keeps a class name that is already text."""
+    def make_item(self, impath, label, domain_name, classname, clean=True):
+        """The `Item` of one image; `clean=False` keeps a class name that is already text."""
         return Item(impath=impath, label=label, domain=self.domains.index(domain_name),
                     classname=clean_classname(classname) if clean else classname)
 
@@ -306,8 +296,14 @@ class ADUDatasetBase(DatasetBase):
             print(f"Note: {name} split files use {len(old_labels)} labels from "
                   f"{old_labels[0]} to {old_labels[-1]}; renumbered 0..{len(old_labels) - 1}"
                   " in the same order")
-        return {split: [self.make_datum(p, new_label[lab], d, c) for p, lab, d, c in items]
+        return {split: [self.make_item(p, new_label[lab], d, c) for p, lab, d, c in items]
                 for split, items in rows.items()}
+
+    def read_class_dirs(self, split, classes=None):
+        """Items of the layout's class folders of `split` in every domain;
+        labels as in files.read_class_folders (`classes` order, or sorted)."""
+        folders = {d: self.layout.class_dirs[(d, split)] for d in self.domains}
+        return [self.make_item(*row) for row in read_class_folders(folders, classes)]
 
     def split_by_domain(self, items):
         out = defaultdict(list)

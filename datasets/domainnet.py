@@ -11,9 +11,10 @@ split files do, from the Google Drive file Dassl's DATASETS.md links.
 """
 import os.path as osp
 from dataclasses import replace
-from functools import cached_property
 
-from .adu_base import ADUDatasetBase, register
+from dassl.data.datasets import DATASET_REGISTRY
+
+from .adu_base import ADUDatasetBase
 from .download import gdrive_url
 from .preflight import Download, Layout
 
@@ -22,8 +23,8 @@ SPLITS_MINI_GDRIVE_ID = "15rrLDCrzyi6ZY-1vJar3u7plgLe4COL7"
 SPLITS = ("train", "test")
 
 
-@register("domainnet")
-class DomainNet(ADUDatasetBase):
+@DATASET_REGISTRY.register()
+class domainnet(ADUDatasetBase):
     dataset_dir = "domainnet"
     domains = ["clipart", "infograph", "painting", "quickdraw", "real", "sketch"]
     data_help = (f"DomainNet images and the cleaned split files from {DOMAINNET_URL}, "
@@ -48,19 +49,12 @@ class DomainNet(ADUDatasetBase):
             image_dir=top,
         )
 
-    @cached_property
-    def splits(self):
+    def read_splits(self):
         return self.read_listed_splits()
 
-    def read_train_pool(self):
-        return self.splits["train"]
 
-    def read_test(self):
-        return self.splits["test"]
-
-
-@register("mini_domainnet")
-class MiniDomainNet(DomainNet):
+@DATASET_REGISTRY.register()
+class mini_domainnet(domainnet):
     domains = ["clipart", "painting", "real", "sketch"]
     data_help = (f"DomainNet images from {DOMAINNET_URL}, each domain zip extracted "
                  "to domainnet/<domain>; the splits_mini files are downloaded "

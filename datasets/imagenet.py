@@ -11,12 +11,13 @@ same sketches. No automatic download (the licence requires a login).
 """
 import os.path as osp
 import random
-from functools import cached_property
+
+from dassl.data.datasets import DATASET_REGISTRY
 
 from user_errors import DataError
 
-from .adu_base import ADUDatasetBase, register
-from .files import list_class_folders, list_images
+from .adu_base import ADUDatasetBase
+from .files import list_class_folders, list_images, read_classnames
 from .preflight import Layout
 
 SKETCH_SPLIT_SEED = 0
@@ -41,23 +42,8 @@ def sketch_split(paths, wnid: str):
     return sorted(order[n_test:]), sorted(order[:n_test])
 
 
-def read_classnames(path: str):
-    """CoOp's classnames.txt -> {wnid: class name}."""
-    names = {}
-    with open(path) as f:
-        for lineno, line in enumerate(f, 1):
-            parts = line.strip().split(None, 1)
-            if not parts:
-                continue
-            if len(parts) != 2:
-                raise DataError(f"{path}, line {lineno}: expected '<wnid> <class name>', "
-                                f"got {line.strip()!r}; get CoOp's classnames.txt again.")
-            names[parts[0]] = " ".join(parts[1].split())
-    return names
-
-
-@register("imagenet")
-class ImageNet(ADUDatasetBase):
+@DATASET_REGISTRY.register()
+class imagenet(ADUDatasetBase):
     dataset_dir = "imagenet"
     sketch_dir = "imagenet-sketch"
     domains = ["real", "sketch"]
@@ -80,8 +66,7 @@ class ImageNet(ADUDatasetBase):
             class_list=classnames,
         )
 
-    @cached_property
-    def splits(self):
+    def read_splits(self):
         dirs = self.layout.class_dirs
         names = read_classnames(self.layout.class_list)
         # Labels follow the sorted wnids, as in CoOp.
@@ -109,17 +94,11 @@ class ImageNet(ADUDatasetBase):
             )
 
     def item(self, path, label, domain):
-        return self.make_datum(path, label, domain, self.names[self.wnids[label]],
-                               clean=False)
+        return self.make_item(path, label, domain, self.names[self.wnids[label]],
+                              clean=False)
 
     def read_real(self, folder):
         self.check_class_folders(folder)
         return [self.item(p, label, "real")
                 for label, wnid in enumerate(self.wnids)
                 for p in list_images(osp.join(folder, wnid))]
-
-    def read_train_pool(self):
-        return self.splits["train"]
-
-    def read_test(self):
-        return self.splits["test"]

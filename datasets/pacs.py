@@ -8,17 +8,18 @@ domain. Labels in the files are 1-based. Missing data is downloaded from
 the Google Drive file Dassl uses.
 """
 import os.path as osp
-from functools import cached_property
 
-from .adu_base import ADUDatasetBase, register
+from dassl.data.datasets import DATASET_REGISTRY
+
+from .adu_base import ADUDatasetBase
 from .download import gdrive_url
 from .preflight import Download, Layout
 
 GDRIVE_ID = "1m4X4fROCCXMO0lRLrr6Zz9Vb3974NWhE"
 
 
-@register("pacs")
-class PACS(ADUDatasetBase):
+@DATASET_REGISTRY.register()
+class pacs(ADUDatasetBase):
     dataset_dir = "pacs"
     # Photo first: the order of docs/METHOD.md section 6, not Dassl's.
     domains = ["photo", "art_painting", "cartoon", "sketch"]
@@ -42,12 +43,6 @@ class PACS(ADUDatasetBase):
             downloads=(Download(top, GDRIVE_ID, "pacs.zip", ("images", "splits")),),
         )
 
-    @cached_property
-    def splits(self):
-        return self.read_listed_splits(label_offset=-1)
-
-    def read_train_pool(self):
-        return self.splits["train"]
-
-    def read_test(self):
-        return self.splits["crossval"]
+    def read_splits(self):
+        splits = self.read_listed_splits(label_offset=-1)
+        return {"train": splits["train"], "test": splits["crossval"]}

@@ -17,7 +17,7 @@ from typing import NamedTuple
 from user_errors import MissingFileError
 
 from .download import gdrive_url
-from .files import list_class_folders, list_images, read_split_file
+from .files import list_class_folders, list_images, read_classnames, read_split_file
 
 # How many problems the one-line error of the trainer names.
 NAMED_IN_ERROR = 5
@@ -41,8 +41,8 @@ class Layout:
     image_dir: str = ""                              # split-file paths are relative to it
     ignore: tuple = ()                               # split-file entries known to be broken
     class_dirs: dict = field(default_factory=dict)   # (domain, split) -> folder of class folders
-    class_list: str = ""                             # its first words are the classes (else:
-                                                     # the union of the class folders found)
+    class_list: str = ""                             # a classnames.txt naming the class
+                                                     # folders (else: the union of those found)
     downloads: tuple = ()                            # Download records
 
     def download_of(self, path):
@@ -77,12 +77,6 @@ class Report(NamedTuple):
 
 def is_within(path: str, folder: str) -> bool:
     return path == folder or path.startswith(folder + os.sep)
-
-
-def read_class_list(path: str):
-    """The first word of every non-empty line (CoOp's classnames.txt: wnids)."""
-    with open(path) as f:
-        return sorted({line.split()[0] for line in f if line.strip()})
 
 
 class Checker:
@@ -149,7 +143,8 @@ class Checker:
         if listed:
             if not osp.isfile(listed):
                 return  # reported with the other files
-            classes, source = read_class_list(listed), f"listed in {osp.basename(listed)}"
+            classes = sorted(read_classnames(listed))
+            source = f"listed in {osp.basename(listed)}"
         else:
             classes = sorted({c for folder in dirs.values() for c in list_class_folders(folder)})
             source = "other domains have it"
@@ -188,7 +183,7 @@ class Checker:
 def check_layout(layout: Layout) -> Report:
     """Everything `layout` names that is not on disk, and the images found.
 
-    A damaged split file raises ValueError (naming the line).
+    A damaged split file or classnames.txt raises ValueError (naming the line).
     """
     return Checker(layout).run()
 

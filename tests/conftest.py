@@ -56,7 +56,7 @@ def office_home_root(tmp_path_factory):
 @pytest.fixture(scope="session")
 def toy_data_root(tmp_path_factory):
     """DATASET.ROOT holding the full-size toy benchmark, generated once."""
-    from datasets.toy_domains import ensure_toy_domains
+    from datasets.toy_render import ensure_toy_domains
     root = tmp_path_factory.mktemp("toy_data")
     ensure_toy_domains(str(root / "toy_domains"))
     return root

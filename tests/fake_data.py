@@ -14,7 +14,7 @@ import zipfile
 from PIL import Image
 
 OFFICE_HOME_DOMAINS = ["art", "clipart", "product", "real_world"]
-TOY_DOMAINS = ["photo", "sketch", "clipart", "painting"]  # datasets/toy_domains.py
+TOY_DOMAINS = ["photo", "sketch", "clipart", "painting"]  # datasets/toy_render.py
 OFFICE_HOME_CLASSES = ["Alarm_Clock", "Back_Pack", "Bike", "Desk_Lamp", "Flipflops",
                        "Push_Pin", "TV", "Toothbrush"]
 MINI_DOMAINNET_DOMAINS = ["clipart", "painting", "real", "sketch"]

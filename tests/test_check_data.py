@@ -175,6 +175,17 @@ def test_a_damaged_split_file(tmp_path, capsys):
     assert "photo_train_kfold.txt, line 29: expected 'path label'" in lines[0]
 
 
+def test_a_damaged_classnames_file(tmp_path, capsys):
+    # The check parses classnames.txt as the reader does: a line without a
+    # class name is reported here, naming the line.
+    root = tree(tmp_path, "imagenet")
+    with open(osp.join(root, "imagenet", "classnames.txt"), "a") as f:
+        f.write("n99999999\n")
+    rc, lines = check(capsys, "imagenet", root)
+    assert rc == 1
+    assert "classnames.txt, line 4: expected '<wnid> <class name>'" in lines[0]
+
+
 @pytest.mark.parametrize("name", ["imagenet_r", "PACS"])  # PACS: Dassl's own, not ADU
 def test_unknown_dataset_lists_the_adu_ones(tmp_path, capsys, name):
     rc, lines = check(capsys, name, tmp_path)

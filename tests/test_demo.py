@@ -9,7 +9,7 @@ import pytest
 
 pytest.importorskip("dassl", reason="Dassl not installed (pip install it from GitHub, see README)")
 
-from datasets.toy_domains import DOMAINS  # noqa: E402
+from datasets.toy_render import DOMAINS  # noqa: E402
 from train_harness import REPO, run_script, train_py  # noqa: E402
 
 METHODS = ["ZeroshotCLIP", "ADU-Baseline", "ADU"]

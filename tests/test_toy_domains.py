@@ -1,4 +1,5 @@
-"""The toy benchmark (datasets/toy_domains.py) and the shipped tiny CLIP."""
+"""The toy benchmark (its renderer datasets/toy_render.py, its dataset
+datasets/toy_domains.py) and the shipped tiny CLIP."""
 import hashlib
 import os
 import os.path as osp
@@ -7,10 +8,7 @@ import warnings
 import pytest
 import torch
 
-# The datasets package registers with Dassl on import.
-pytest.importorskip("dassl", reason="Dassl not installed (pip install it from GitHub, see README)")
-
-from datasets.toy_domains import (
+from datasets.toy_render import (
     CLASSES,
     DOMAINS,
     MARKER,
@@ -66,6 +64,8 @@ def test_stale_tree_is_regenerated_and_foreign_folder_kept(tmp_path):
 
 
 def test_dataset_builds_with_dassl_config(toy_data_root):
+    pytest.importorskip("dassl", reason="Dassl not installed (pip install it from GitHub, "
+                                        "see README)")
     from dassl.config import get_cfg_default
     from dassl.data.datasets import build_dataset
 

@@ -20,7 +20,9 @@ if REPO not in sys.path:
 # Dassl imports wilds, whose `outdated` check would try the network.
 os.environ.setdefault("OUTDATED_IGNORE", "1")
 
-import datasets  # noqa: E402,F401  (registers the ADU datasets)
+import datasets  # noqa: E402  (registers the ADU datasets)
+
+datasets.require_dassl("check_data.py")
 from datasets.adu_base import adu_datasets  # noqa: E402
 from datasets.preflight import check_layout  # noqa: E402
 

@@ -12,13 +12,19 @@ import os
 import sys
 import warnings
 
-# Dassl imports wilds, whose `outdated` check would try the network, and
-# openai-clip's pkg_resources warning would land in every script's output.
+# Dassl imports wilds, whose `outdated` check would try the network.
 os.environ.setdefault("OUTDATED_IGNORE", "1")
-warnings.filterwarnings("ignore", message="pkg_resources is deprecated")
+if __name__ == "__main__":
+    # That check runs in a background thread (no `catch_warnings` block can
+    # scope it) and imports pkg_resources, which setuptools flags as
+    # deprecated: a line in the scripts' output that no user can act on.
+    # Filtered only in this tool's own process; imported, it sets no filter.
+    warnings.filterwarnings("ignore", message="pkg_resources is deprecated")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import datasets  # noqa: E402,F401  (registers the ADU datasets)
+import datasets  # noqa: E402  (registers the ADU datasets)
+
+datasets.require_dassl("dataset_info.py")
 from datasets.adu_base import adu_datasets  # noqa: E402
 
 

@@ -34,8 +34,8 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 import clip  # noqa: E402
 
-from datasets.toy_domains import (CLASSES, DOMAINS, ensure_toy_domains,  # noqa: E402
-                                  read_toy_split, render_image)
+from datasets.toy_render import (CLASSES, DOMAINS, ensure_toy_domains,  # noqa: E402
+                                 read_toy_split, render_image)
 from trainers.modules.clip_utils import (CLIP_PIXEL_MEAN, CLIP_PIXEL_STD,  # noqa: E402
                                          ZeroshotClassifier, build_clip, save_clip_archive)
 

@@ -38,4 +38,4 @@ for VARIANT in "${VARIANTS[@]}"; do
     echo "== ${TAG:-full ADU}"
     train_seeds
 done
-finish
+summarize

@@ -36,10 +36,6 @@ dry_run() {
     [[ -n $DRY_RUN && $DRY_RUN != 0 ]]
 }
 
-quiet() {
-    [[ -n $QUIET && $QUIET != 0 ]]
-}
-
 die() {
     echo "$SCRIPT: error: $*" >&2
     exit 2
@@ -101,11 +97,6 @@ load_trainer_config() {
     fi
 }
 
-check_shots() {
-    [[ $1 =~ ^[1-9][0-9]*$ ]] || die "SHOTS must be a positive integer, got '$1'"
-    SHOTS=$1
-}
-
 # SECOND ARGS...: the command line "DATASET SECOND [CFG] [SHOTS] [-- KEY VALUE ...]"
 # of main.sh, sweep.sh and ablation.sh, checked and loaded (settings, trainer
 # config, shots, dataset); POSITIONAL[1], the SECOND, is the script's to read.
@@ -117,7 +108,8 @@ parse_run_args() {
         die "usage: bash scripts/adu/$SCRIPT DATASET $second [CFG] [SHOTS] [-- KEY VALUE ...]"
     check_settings
     load_trainer_config "${POSITIONAL[2]:-vit_b16_ep50}"
-    check_shots "${POSITIONAL[3]:-8}"
+    SHOTS=${POSITIONAL[3]:-8}
+    [[ $SHOTS =~ ^[1-9][0-9]*$ ]] || die "SHOTS must be a positive integer, got '$SHOTS'"
     load_dataset "${POSITIONAL[0]}"
 }
 
@@ -146,25 +138,6 @@ set_forget() {
         die "cannot forget every domain of $DATASET (${DOMAINS[*]}); leave at least one to memorize"
     FORGET_ARG=$(IFS=,; echo "${chosen[*]}")
     FORGET_DIR=$(IFS=+; echo "${chosen[*]}")
-}
-
-# K PREFIX DOMAIN...: every K-subset of the domains, comma-joined, one a line,
-# in the order of itertools.combinations.
-combinations() {
-    local k=$1 prefix=$2
-    shift 2
-    if ((k == 0)); then
-        echo "${prefix#,}"
-        return
-    fi
-    while (($# >= k)); do
-        combinations $((k - 1)) "$prefix,$1" "${@:2}"
-        shift
-    done
-}
-
-run_dir() {  # SEED
-    echo "$OUTPUT/$DATASET/${TRAINER}_$CFG${TAG:+_$TAG}/forget_$FORGET_DIR/${SHOTS}shots/seed$1"
 }
 
 # DIR: true when DIR/results.json is a complete result. A corrupt one is
@@ -258,7 +231,7 @@ submit() {
         return
     fi
     if ((${#DEVICE_LIST[@]} == 0)); then
-        if quiet; then
+        if [[ -n $QUIET && $QUIET != 0 ]]; then
             mkdir -p "$(dirname "$log")"
             echo "run: $name (log: $log)"
             "$@" >"$log" 2>&1 || rc=$?
@@ -279,37 +252,32 @@ submit() {
     SLOT_LOG[FREE_SLOT]=$log
 }
 
-# SEED: train and evaluate one run of the current settings unless it is done.
-train_seed() {
-    local dir
-    dir=$(run_dir "$1")
-    if results_exist "$dir"; then
-        echo "skip: $dir (results.json exists)"
-        SKIPPED=$((SKIPPED + 1))
-        return
-    fi
-    local cmd=("$PYTHON" "$REPO/train.py" --root "$DATA" --seed "$1" --trainer "$TRAINER"
-        --dataset-config-file "$DATASET_CFG" --config-file "$TRAINER_CFG"
-        --output-dir "$dir" --forget-domains "$FORGET_ARG" DATASET.NUM_SHOTS "$SHOTS")
-    [[ -z $TAG ]] || cmd+=(TEST.METHOD_TAG "$TRAINER-$TAG")
-    submit "$dir" "$dir/job.log" "${cmd[@]}" "${OPTS[@]}"
-}
-
-# Every seed of SEEDS (train_seed each). train.py exits 2 on a problem the
-# user must fix (missing data, a failed download, a bad setting): the other
-# runs would only repeat it, so the script stops at the first.
+# Train and evaluate every seed of SEEDS with the current settings, each
+# into its run folder, unless its results.json is complete. train.py exits 2
+# on a problem the user must fix (missing data, a failed download, a bad
+# setting): the other runs would only repeat it, so the script stops at the first.
 train_seeds() {
-    local seed
+    local seed dir cmd
     for seed in $SEEDS; do
-        train_seed "$seed"
+        dir=$OUTPUT/$DATASET/${TRAINER}_$CFG${TAG:+_$TAG}/forget_$FORGET_DIR/${SHOTS}shots/seed$seed
+        if results_exist "$dir"; then
+            echo "skip: $dir (results.json exists)"
+            SKIPPED=$((SKIPPED + 1))
+            continue
+        fi
+        cmd=("$PYTHON" "$REPO/train.py" --root "$DATA" --seed "$seed" --trainer "$TRAINER"
+            --dataset-config-file "$DATASET_CFG" --config-file "$TRAINER_CFG"
+            --output-dir "$dir" --forget-domains "$FORGET_ARG" DATASET.NUM_SHOTS "$SHOTS")
+        [[ -z $TAG ]] || cmd+=(TEST.METHOD_TAG "$TRAINER-$TAG")
+        submit "$dir" "$dir/job.log" "${cmd[@]}" "${OPTS[@]}"
         if [[ " ${FAILED[*]-}" == *" (exit 2)"* || " ${FAILED[*]-}" == *" (exit 2, log "* ]]; then
             summarize "(stopped: train.py exited 2; fix the error above and run again)"
         fi
     done
 }
 
-# [NOTE]: wait for every job and print a summary (NOTE appended to it);
-# exit 1 when a run failed, else return.
+# [NOTE]: the end of every script: wait for every job and print a summary
+# (NOTE appended to it); exit 1 when a run failed, else return 0.
 summarize() {
     local i
     for i in "${!DEVICE_LIST[@]}"; do
@@ -324,8 +292,3 @@ summarize() {
     fi
 }
 
-# The end of a script: summarize, exit 0 unless a run failed.
-finish() {
-    summarize
-    exit 0
-}

@@ -27,7 +27,7 @@ split_args "$@"
 ((${#POSITIONAL[@]} == 0)) || die "usage: [FORGET=domain] [SEEDS=\"1 2 3\"] bash scripts/adu/demo.sh [-- KEY VALUE ...]"
 [[ -z $DEVICES ]] || die "the demo runs on the CPU one run at a time; unset DEVICES"
 check_settings
-check_shots 8
+SHOTS=8
 load_dataset toy_domains
 set_forget "$FORGET"
 START=$SECONDS

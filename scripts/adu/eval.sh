@@ -80,4 +80,4 @@ for CONFIG in "${CONFIGS[@]}"; do
 done
 
 ((FOUND)) || die "no finished run (config.yaml, results.json and saved weights) under $RUN_ROOT"
-finish
+summarize

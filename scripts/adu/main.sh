@@ -19,4 +19,4 @@ source "$(dirname "$0")/common.sh"
 parse_run_args FORGET "$@"
 set_forget "${POSITIONAL[1]}"
 train_seeds
-finish
+summarize
