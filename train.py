@@ -11,6 +11,7 @@ Config precedence: Dassl defaults < the project's keys (trainers/config.py)
 import argparse
 import os
 import sys
+import warnings
 
 try:
     import dassl  # noqa: F401
@@ -20,6 +21,10 @@ except ImportError:
 
 # Dassl imports wilds, whose `outdated` check would try the network.
 os.environ.setdefault("OUTDATED_IGNORE", "1")
+# ...and `outdated` imports pkg_resources, which setuptools flags on every
+# import although setuptools<81 is installed: nothing a user can act on.
+warnings.filterwarnings("ignore", message="pkg_resources is deprecated",
+                        module="outdated")
 
 import torch  # noqa: E402
 from dassl.config import get_cfg_default  # noqa: E402

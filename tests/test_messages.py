@@ -2,6 +2,7 @@
 download that fails, an unknown dataset, --eval-only without weights, and
 more loader workers than CPUs."""
 import io
+import os
 import urllib.error
 import warnings
 
@@ -115,3 +116,19 @@ def test_workers_within_the_cpu_count_are_kept_silently(setup_cfg_with, capsys):
     cfg = setup_cfg_with("DATALOADER.NUM_WORKERS", "1")
     assert cfg.DATALOADER.NUM_WORKERS == 1
     assert "NUM_WORKERS" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("entry", ["train.py", "tools/check_data.py"])
+def test_entry_points_print_no_pkg_resources_warning(entry):
+    # Dassl -> wilds -> outdated imports pkg_resources; setuptools' deprecation
+    # warning about it advises nothing a user of this project can do.
+    pytest.importorskip("dassl", reason="Dassl not installed")
+    import subprocess
+    import sys
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"}
+    result = subprocess.run([sys.executable, os.path.join(repo, entry), "--help"],
+                            capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "usage:" in result.stdout
+    assert "pkg_resources" not in result.stdout + result.stderr

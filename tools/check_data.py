@@ -13,12 +13,17 @@ import argparse
 import os
 import os.path as osp
 import sys
+import warnings
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 if REPO not in sys.path:
     sys.path.insert(0, REPO)
 # Dassl imports wilds, whose `outdated` check would try the network.
 os.environ.setdefault("OUTDATED_IGNORE", "1")
+# ...and `outdated` imports pkg_resources, which setuptools flags on every
+# import although setuptools<81 is installed: nothing a user can act on.
+warnings.filterwarnings("ignore", message="pkg_resources is deprecated",
+                        module="outdated")
 
 import datasets  # noqa: E402  (registers the ADU datasets)
 
