@@ -26,9 +26,11 @@ COMPARISON = ["ZeroshotCLIP", "CoOpADU", "MaPLeADU", "LPPlusPlusADU", "CLIPFitAD
 # Steps large enough that every tuned tensor visibly moves in one epoch.
 STEP_OPTS = ["OPTIM.WARMUP_EPOCH", "0", "OPTIM.LR", "0.01"]
 # The tiny CLIP's text encoder has 2 blocks, so MaPLe prompts 2 blocks deep;
-# a small CMA-ES population keeps BBF quick.
+# a small CMA-ES population and two iterations keep BBF quick; LP++ runs
+# the 10 epochs after which its blending ratios take their first step.
 TRAINER_OPTS = {"MaPLeADU": ["TRAINER.MAPLEADU.PROMPT_DEPTH", "2"],
-                "BBFADU": ["TRAINER.BBFADU.POPSIZE", "4"]}
+                "BBFADU": ["TRAINER.BBFADU.POPSIZE", "4", "TRAINER.BBFADU.ITERATIONS", "2"],
+                "LPPlusPlusADU": ["OPTIM.MAX_EPOCH", "10"]}
 
 TINY_VIT_LAYERNORMS = ["ln_pre", "ln_post"] + [
     f"transformer.resblocks.{i}.ln_{j}" for i in range(12) for j in (1, 2)]
@@ -38,12 +40,20 @@ TUNED = {
     "CoOpADU": {"learner.ctx"},
     "MaPLeADU": {"learner.text", "learner.deep_text"} | {
         f"learner.couplings.{i}.{p}" for i in range(2) for p in ("weight", "bias")},
-    "LPPlusPlusADU": {"learner.prototypes", "learner.alpha"},
+    "LPPlusPlusADU": {"learner.linear.weight", "learner.linear.bias", "learner.alpha",
+                      "learner.alpha_grad"},
     "CLIPFitADU": {f"clip.transformer.resblocks.{i}.mlp.c_proj.bias" for i in range(2)} | {
         f"clip.visual.{ln}.{p}" for ln in TINY_VIT_LAYERNORMS for p in ("weight", "bias")},
-    "BBFADU": {"learner.latent", "learner.sigma"},  # buffers: BBF has no gradient
+    # buffers: BBF has no gradient
+    "BBFADU": {"learner.latent", "learner.best_h", "learner.mean", "learner.sigma"},
 }
 GRADIENT_FREE = {"ZeroshotCLIP", "BBFADU"}
+# What has a gradient: what is tuned, less LP++'s summed alpha gradient (a buffer).
+TRAINABLE = {name: set() if name in GRADIENT_FREE else tuned - {"learner.alpha_grad"}
+             for name, tuned in TUNED.items()}
+# The trainers whose image embeddings differ from the frozen CLIP's, and
+# zero-shot CLIP's as the reference: these get the linear-probe columns.
+PROBED = {"ZeroshotCLIP", "MaPLeADU", "CLIPFitADU"}
 
 
 def args_for(name, root, out, clip_file, *extra, opts=()):
@@ -105,7 +115,7 @@ def test_one_epoch_changes_exactly_what_the_trainer_tunes(trained):
     changed = {k for k, v in after.items() if not torch.equal(v, before[k])}
     assert changed == TUNED[name]
     trainable = {k for k, p in trainer.model.named_parameters() if p.requires_grad}
-    assert trainable == (set() if name in GRADIENT_FREE else TUNED[name])
+    assert trainable == TRAINABLE[name]
     if name in GRADIENT_FREE:
         assert all(p.grad is None for p in trainer.model.parameters())
 
@@ -114,6 +124,8 @@ def test_evaluation_writes_complete_results(trained):
     name, _, _, out = trained
     res = check_results(out / "results.json", name)
     assert res["domain_accuracy"] is None  # no domain classifier in these methods
+    for key in ("domain_probe_accuracy", "forget_class_probe_accuracy"):
+        assert (res.get(key) is not None) == (name in PROBED), key
 
 
 def test_checkpoint_holds_the_tuned_tensors_and_reloads_to_the_same_scores(
@@ -122,13 +134,13 @@ def test_checkpoint_holds_the_tuned_tensors_and_reloads_to_the_same_scores(
     if name == "ZeroshotCLIP":
         assert trainer.get_model_names() == [] and not (out / "learner").exists()
         return
-    saved = torch.load(out / "learner" / "model.pth.tar-1", map_location="cpu",
-                       weights_only=True)["state_dict"]
+    (checkpoint,) = (out / "learner").glob("model.pth.tar-*")  # the last epoch's
+    saved = torch.load(checkpoint, map_location="cpu", weights_only=True)["state_dict"]
     if name == "CLIPFitADU":
         assert {k.replace("/", ".") for k in saved} == {
             "tensors." + k[len("clip."):] for k in TUNED[name]}
     elif name == "BBFADU":
-        assert set(saved) == {"latent", "sigma", "projection_seed"}
+        assert set(saved) == {"latent", "best_h", "mean", "sigma", "projection_seed"}
     else:
         assert {"learner." + k for k in saved} == TUNED[name]
 
@@ -235,14 +247,6 @@ def test_text_features_are_recomputed_after_the_context_changes(tiny_clip):
         assert model.text_features() is first  # cached while unchanged
         model.learner.ctx.add_(0.1)
         assert not torch.equal(model.text_features(), first)
-
-
-def test_lp_plus_plus_starts_at_zero_shot_clip(tiny_clip):
-    from trainers.lp_plus_plus_adu import LPPlusPlusCLIP
-    model = LPPlusPlusCLIP(freeze(tiny_clip), CLASSNAMES, alpha_init=0.3)
-    with torch.no_grad():
-        logits = model(images())
-    torch.testing.assert_close(logits, zeroshot_logits(tiny_clip), atol=1e-4, rtol=1e-5)
 
 
 def test_maple_deep_text_prompts_reach_the_text_encoder(tiny_clip):

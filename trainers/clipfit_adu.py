@@ -10,22 +10,38 @@ Modification" (CLIPFit), EMNLP 2024. No parameter is added: only
   image encoder has none, so there only the text biases are tuned)
 
 are trained, with the class text features of "a photo of a {class}."
-recomputed at every step. CLIPFit's own regulariser (distillation towards
-the zero-shot text features) is not used: like every comparison method here
-it is trained with L_memorize + L_forget only. The tuned tensors live inside
-CLIP, so they stay in fp32 (PREC amp or fp32, never fp16), and checkpoints
-hold only them.
+recomputed at every step. The objective is L_memorize + L_forget plus
+CLIPFit's own guard against text drift, the distillation regulariser
+
+    L_distill = 1 - mean_k cos(t_k, t0_k)
+
+between the tuned class text features t_k and the zero-shot ones t0_k of
+the untouched CLIP (computed once), weighted by DISTILL_WEIGHT (2, the
+release's few-shot value for all but DTD and SUN397, which use 8; 0 turns
+it off). The tuned tensors live inside CLIP, so they stay in fp32 (PREC
+amp or fp32, never fp16), and checkpoints hold only them. The image
+embeddings change with the LayerNorms, so the model exposes them
+(`logits_and_features`) for the linear probes of the evaluation.
 """
 import re
+from typing import NamedTuple
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from dassl.engine import TRAINER_REGISTRY
 
 from user_errors import ConfigError
 
 from .engine.memorize_forget import MemorizeForgetTrainer
-from .modules.clip_utils import CosineLogits, class_texts, normalize, tokenize_prompts
+from .modules.clip_utils import (
+    CosineLogits,
+    class_texts,
+    encode_class_texts,
+    normalize,
+    tokenize_prompts,
+)
+from .modules.losses import memorize_forget_losses
 from .modules.text_prompts import InferenceCache
 
 TEXT_BIASES = ("c_fc", "c_proj")
@@ -62,6 +78,30 @@ class TunedParameters(nn.Module):
             param.requires_grad_(True)
 
 
+class CLIPFitOutput(NamedTuple):
+    """What a training step needs: the class logits and the class text
+    features they were computed with (for the distillation term)."""
+    logits: torch.Tensor
+    text_features: torch.Tensor
+
+
+def text_drift(text_features: torch.Tensor, zero_shot_text: torch.Tensor) -> torch.Tensor:
+    """CLIPFit's distillation term: 1 - mean cosine between the tuned and
+    the zero-shot class text features (both [C, D]); 0 before any step."""
+    return 1.0 - F.cosine_similarity(text_features.float(), zero_shot_text.float(), dim=-1,
+                                     eps=1e-7).mean()
+
+
+def clipfit_objective(outputs: CLIPFitOutput, zero_shot_text, labels, forget_mask,
+                      forget_loss: str = "uniform_ce", distill_weight: float = 2.0) -> dict:
+    """L_memorize + L_forget + DISTILL_WEIGHT * L_distill (the logged
+    "distill" term is unweighted)."""
+    terms = memorize_forget_losses(outputs.logits, labels, forget_mask, forget_loss)
+    terms["distill"] = text_drift(outputs.text_features, zero_shot_text)
+    terms["total"] = terms["total"] + distill_weight * terms["distill"]
+    return terms
+
+
 class CLIPFitModel(nn.Module):
     """CLIP with its text FFN biases and image LayerNorms trainable."""
 
@@ -73,6 +113,9 @@ class CLIPFitModel(nn.Module):
         if not image_names:
             print("Note: the image encoder has no LayerNorm (ResNet CLIP); CLIPFit "
                   "tunes only the text encoder's FFN biases.")
+        # The distillation target: the class texts through the untouched CLIP.
+        self.register_buffer("zero_shot_text", encode_class_texts(clip_model, classnames, template),
+                             persistent=False)
         self.learner = TunedParameters(clip_model, text_names + image_names)
         self.text_params = [self.learner.tensors[n.replace(".", "/")] for n in text_names]
         tokens = tokenize_prompts(clip_model, class_texts(classnames, template))
@@ -84,8 +127,15 @@ class CLIPFitModel(nn.Module):
         return self.text_cache.get(self.text_params, lambda: normalize(
             self.clip.encode_text(self.tokens)))
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.logits(normalize(self.clip.encode_image(images)), self.text_features())
+    def logits_and_features(self, images: torch.Tensor):
+        """(class logits [B, C], L2-normalised image embeddings [B, D])."""
+        image_features = normalize(self.clip.encode_image(images))
+        return self.logits(image_features, self.text_features()), image_features
+
+    def forward(self, images: torch.Tensor) -> CLIPFitOutput:
+        text_features = self.text_features()
+        logits = self.logits(normalize(self.clip.encode_image(images)), text_features)
+        return CLIPFitOutput(logits, text_features)
 
 
 @TRAINER_REGISTRY.register()
@@ -101,11 +151,21 @@ class CLIPFitADU(MemorizeForgetTrainer):
                 "TRAINER.CLIPFITADU.PREC is fp16, but CLIPFit trains tensors inside "
                 "CLIP, which must stay in fp32: use amp (mixed precision) or fp32."
             )
+        if cfg.TRAINER.CLIPFITADU.DISTILL_WEIGHT < 0:
+            raise ConfigError(f"TRAINER.CLIPFITADU.DISTILL_WEIGHT must be >= 0, got "
+                              f"{cfg.TRAINER.CLIPFITADU.DISTILL_WEIGHT}.")
 
     def build_model(self):
         node = self.method_cfg
         clip_model = self.load_frozen_clip()
-        print(f"Building CLIPFit (text FFN {node.TEXT_BIAS} biases + image LayerNorms)")
+        print(f"Building CLIPFit (text FFN {node.TEXT_BIAS} biases + image LayerNorms, "
+              f"distillation weight {node.DISTILL_WEIGHT})")
         self.model = CLIPFitModel(clip_model, self.dm.dataset.classnames,
                                   node.TEXT_TEMPLATE, node.TEXT_BIAS).to(self.device)
         self.register_learner(self.model.learner)
+
+    def compute_losses(self, outputs, labels, domains, forget_mask):
+        node = self.method_cfg
+        terms = clipfit_objective(outputs, self.model.zero_shot_text, labels, forget_mask,
+                                  node.FORGET_LOSS, node.DISTILL_WEIGHT)
+        return terms, outputs.logits

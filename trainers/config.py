@@ -77,8 +77,10 @@ def add_maple_adu_config(cfg):
     cfg.TRAINER.MAPLEADU = CN()
     # Context tokens per prompted block, in both encoders.
     cfg.TRAINER.MAPLEADU.N_CTX = 2
-    # Words whose first N_CTX token embeddings start the first block's text
-    # context ("" for N(0, 0.02^2)); deeper blocks always start random.
+    # The prompt is CTX_INIT + " {class}."; its first N_CTX tokens become the
+    # first block's learned text context, the rest stay words, so "a photo of
+    # a" reads "[c1][c2] of a {class}." as in the MaPLe release ("" for
+    # "[c1][c2] {class}." from N(0, 0.02^2)). Deeper blocks always start random.
     cfg.TRAINER.MAPLEADU.CTX_INIT = "a photo of a"
     # Leading transformer blocks of both encoders that get prompts.
     cfg.TRAINER.MAPLEADU.PROMPT_DEPTH = 9
@@ -87,12 +89,14 @@ def add_maple_adu_config(cfg):
 
 
 def add_lp_plus_plus_adu_config(cfg):
+    # LP++ trains full-batch on image features extracted once, one step per
+    # epoch (OPTIM.MAX_EPOCH, 300 in the release), with its own closed-form
+    # step sizes: OPTIM's learning rate, schedule and weight decay are unused.
     cfg.TRAINER.LPPLUSPLUSADU = CN()
     # Template of the frozen text classifier the probe is blended with.
     cfg.TRAINER.LPPLUSPLUSADU.TEXT_TEMPLATE = "a photo of a {}."
-    # Starting blending ratio alpha of every class; the prototypes start at
-    # (1 - ALPHA_INIT) * text embedding, so training starts at zero-shot CLIP.
-    cfg.TRAINER.LPPLUSPLUSADU.ALPHA_INIT = 0.5
+    # The blending ratios take a step every ALPHA_EVERY epochs (10 in the release).
+    cfg.TRAINER.LPPLUSPLUSADU.ALPHA_EVERY = 10
     cfg.TRAINER.LPPLUSPLUSADU.PREC = "fp16"
     cfg.TRAINER.LPPLUSPLUSADU.FORGET_LOSS = "uniform_ce"
 
@@ -104,23 +108,43 @@ def add_clipfit_adu_config(cfg):
     # Which text-encoder FFN layer's bias is tuned: "c_fc" (first) or
     # "c_proj" (second, what the CLIPFit release tunes).
     cfg.TRAINER.CLIPFITADU.TEXT_BIAS = "c_proj"
+    # Weight of CLIPFit's distillation term, 1 - mean cosine between the
+    # tuned and the zero-shot class text features: 2 in the release's
+    # few-shot runs (8 for DTD and SUN397); 0 turns it off.
+    cfg.TRAINER.CLIPFITADU.DISTILL_WEIGHT = 2.0
     # amp or fp32 only: the tuned tensors live inside CLIP and stay fp32.
     cfg.TRAINER.CLIPFITADU.PREC = "amp"
     cfg.TRAINER.CLIPFITADU.FORGET_LOSS = "uniform_ce"
 
 
 def add_bbf_adu_config(cfg):
+    # BBF searches CMA-ES for TRAINER.BBFADU.ITERATIONS iterations, split
+    # evenly over OPTIM.MAX_EPOCH Dassl epochs (the log, checkpoints and
+    # --resume follow the epochs); OPTIM's optimiser settings are unused.
+    # -1 below picks the BBF release's value for the dataset's class count:
+    # up to 10 classes its CIFAR-10 settings (4 tokens, 20 + 5 latent, 400
+    # iterations), otherwise 16 tokens and a 400 + 100 latent, with 400
+    # iterations below 100 classes (ImageNet-30) and 800 from 100 classes on
+    # (CIFAR-100, CUB-200, ImageNet).
     cfg.TRAINER.BBFADU = CN()
     # Context tokens of the prompt, each A [shared latent; own latent] + p0.
-    cfg.TRAINER.BBFADU.N_CTX = 4
+    cfg.TRAINER.BBFADU.N_CTX = -1
     # Latent Context Sharing: dimensions of the latent shared by all context
-    # tokens and of each token's own latent (CMA-ES searches
-    # SHARED_LATENT_DIM + N_CTX * UNIQUE_LATENT_DIM numbers).
-    cfg.TRAINER.BBFADU.SHARED_LATENT_DIM = 20
-    cfg.TRAINER.BBFADU.UNIQUE_LATENT_DIM = 5
-    # CMA-ES population (candidates scored per batch) and initial step size.
+    # tokens and of each token's own latent (one CMA-ES searches the shared
+    # latent, one each token's).
+    cfg.TRAINER.BBFADU.SHARED_LATENT_DIM = -1
+    cfg.TRAINER.BBFADU.UNIQUE_LATENT_DIM = -1
+    # CMA-ES iterations (each scores POPSIZE candidates on every training shot).
+    cfg.TRAINER.BBFADU.ITERATIONS = -1
+    # CMA-ES population and initial step size (the release's 20 and 1).
     cfg.TRAINER.BBFADU.POPSIZE = 20
     cfg.TRAINER.BBFADU.SIGMA0 = 1.0
+    # Held-out shots per (class, domain), drawn from the training pool apart
+    # from the training shots, on which every candidate's H is measured; the
+    # best candidate is the model. -1: as many as DATASET.NUM_SHOTS (the
+    # release holds out as many as it trains on); 0: no selection, the model
+    # is the final CMA-ES mean.
+    cfg.TRAINER.BBFADU.VAL_SHOTS = -1
     # Seed of the fixed random projection A; -1 uses the run's SEED (0 when
     # unseeded). Saved in the checkpoints with the latent.
     cfg.TRAINER.BBFADU.PROJECTION_SEED = -1

@@ -3,18 +3,26 @@
 Khattak et al., "MaPLe: Multi-modal Prompt Learning", CVPR 2023. Both
 encoders get prompts in their first PROMPT_DEPTH (9) blocks:
 
-- text: N_CTX (2) context vectors after [SOT], initialised from the first
-  words of CTX_INIT ("a photo"); before each block 2..depth the context
-  tokens are replaced by that block's own learned vectors (N(0, 0.02^2));
+- text: the prompt is CTX_INIT followed by the class name, "a photo of a
+  {class}.", whose first N_CTX (2) tokens become learned context vectors,
+  so the model reads "[c1][c2] of a {class}." as in the MaPLe release;
+  before each block 2..depth the context tokens are replaced by that
+  block's own learned vectors (N(0, 0.02^2));
 - vision: each block's prompts are the text context of the same block
   mapped by its own linear layer (text width -> vision width), the coupling
-  function that ties the two branches together. They enter the ViT as
-  deep prompts behind the patch tokens (modules/vision_prompts.py).
+  function that ties the two branches together. As in the release, the
+  layers of blocks 2..depth start as copies of one freshly initialised
+  layer, block 1's layer is initialised on its own. The prompts enter the
+  ViT as deep prompts behind the patch tokens (modules/vision_prompts.py).
 
 One difference from the MaPLe release, kept on purpose so the prompted
 image encoder is ADU's own: the first block's vision prompts are appended
-after CLIP's ln_pre, where MaPLe appends them before it.
+after CLIP's ln_pre, where MaPLe appends them before it. The image
+embeddings change with the prompts, so the model exposes them
+(`logits_and_features`) for the linear probes of the evaluation.
 """
+import copy
+
 import torch
 import torch.nn as nn
 from dassl.engine import TRAINER_REGISTRY
@@ -38,8 +46,10 @@ class CoupledPrompts(nn.Module):
         self.depth = depth
         self.text = nn.Parameter(first_ctx)
         self.deep_text = nn.Parameter(torch.randn(depth - 1, n_ctx, text_width) * 0.02)
+        deep_coupling = nn.Linear(text_width, vision_width)
         self.couplings = nn.ModuleList(
-            nn.Linear(text_width, vision_width) for _ in range(depth))
+            [nn.Linear(text_width, vision_width)]
+            + [copy.deepcopy(deep_coupling) for _ in range(depth - 1)])
 
     def text_context(self, block: int) -> torch.Tensor:
         """Text context [n_ctx, text_width] of 1-based `block`."""
@@ -70,12 +80,12 @@ class MaPLeCLIP(nn.Module):
                  ctx_init: str = "a photo of a"):
         super().__init__()
         self.clip = clip_model
-        self.text = PromptTextFeatures(clip_model, classnames, n_ctx)
         visual = clip_model.visual
-        check_depth(depth, n_ctx, self.text.encoder.num_blocks,
+        check_depth(depth, n_ctx, len(clip_model.transformer.resblocks),
                     len(visual.transformer.resblocks))
         first_ctx = initial_context(clip_model, n_ctx, ctx_init,
                                     key="TRAINER.MAPLEADU.CTX_INIT")
+        self.text = PromptTextFeatures(clip_model, classnames, n_ctx, words=ctx_init)
         self.learner = CoupledPrompts(first_ctx, depth, visual.transformer.width)
         self.image_encoder = PromptedImageEncoder(visual, self.learner)
         self.logits = CosineLogits(clip_model)
@@ -83,8 +93,13 @@ class MaPLeCLIP(nn.Module):
     def text_features(self) -> torch.Tensor:
         return self.text(self.learner.text, deep_context=self.learner.deep_text)
 
+    def logits_and_features(self, images: torch.Tensor):
+        """(class logits [B, C], L2-normalised prompted image embeddings [B, D])."""
+        image_features = normalize(self.image_encoder(images))
+        return self.logits(image_features, self.text_features()), image_features
+
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.logits(normalize(self.image_encoder(images)), self.text_features())
+        return self.logits_and_features(images)[0]
 
 
 @TRAINER_REGISTRY.register()

@@ -55,15 +55,20 @@ def initial_context(clip_model, n_ctx: int, init_text: str = "", std: float = 0.
 class ClassPrompts(nn.Module):
     """The fixed parts of "[SOT] ctx_1 .. ctx_n classname . [EOT]" for every class.
 
-    `forward(ctx)` puts the context [n_ctx, width] (shared by all classes)
-    into place and returns the prompt embeddings [num_classes, L, width].
-    The buffers are not saved: they follow from CLIP and the class names.
+    With `words` (MaPLe), the prompt is "[SOT] <words> classname . [EOT]"
+    whose first n_ctx tokens are the learned context: "a photo of a" with
+    n_ctx 2 gives "[SOT] ctx_1 ctx_2 of a classname . [EOT]", the prompt of
+    the MaPLe release. `forward(ctx)` puts the context [n_ctx, width]
+    (shared by all classes) into place and returns the prompt embeddings
+    [num_classes, L, width]. The buffers are not saved: they follow from
+    CLIP and the class names.
     """
 
-    def __init__(self, clip_model, classnames: Sequence[str], n_ctx: int):
+    def __init__(self, clip_model, classnames: Sequence[str], n_ctx: int, words: str = ""):
         super().__init__()
-        prefix_text = " ".join([PLACEHOLDER] * n_ctx)
-        tokens = tokenize_prompts(clip_model, [f"{prefix_text} {name}." for name in classnames])
+        prefix_text = words or " ".join([PLACEHOLDER] * n_ctx)
+        self.texts = [f"{prefix_text} {name}." for name in classnames]
+        tokens = tokenize_prompts(clip_model, self.texts)
         device = clip_model.token_embedding.weight.device
         with torch.no_grad():
             embedding = clip_model.token_embedding(tokens.to(device))
@@ -143,13 +148,14 @@ class PromptTextFeatures(nn.Module):
     "[SOT] ctx_1 .. ctx_n classname . [EOT]" for a given context.
 
     `forward(ctx, deep_context=None)`: ctx [n_ctx, width] and, for MaPLe,
-    the deep context [k, n_ctx, width] (see PromptTextEncoder). Without
-    gradient the result is cached until either input changes.
+    the deep context [k, n_ctx, width] (see PromptTextEncoder); `words` as
+    in ClassPrompts. Without gradient the result is cached until either
+    input changes.
     """
 
-    def __init__(self, clip_model, classnames: Sequence[str], n_ctx: int):
+    def __init__(self, clip_model, classnames: Sequence[str], n_ctx: int, words: str = ""):
         super().__init__()
-        self.prompts = ClassPrompts(clip_model, classnames, n_ctx)
+        self.prompts = ClassPrompts(clip_model, classnames, n_ctx, words)
         self.encoder = PromptTextEncoder(clip_model)
         self.cache = InferenceCache()
 
