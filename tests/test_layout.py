@@ -63,7 +63,7 @@ def recording(original):
     def add(*args, **kwargs):
         original(*args, **kwargs)
         caller = sys._getframe(1).f_code.co_filename
-        if caller.startswith(repo):
+        if caller.startswith(repo) and "site-packages" not in caller:  # not .venv
             added.append((caller, warnings.filters[0]))
     return add
 warnings.filterwarnings = recording(warnings.filterwarnings)
