@@ -4,7 +4,9 @@ docs/METHOD.md section 8: every comparison method is trained with the same
 two terms as ADU, without the Domain Disentangling Loss. A subclass names
 its config node (`config_key`, under cfg.TRAINER) and, in `build_model`,
 builds `self.model` (images -> class logits, with the frozen CLIP as
-`self.model.clip`) and registers what it trains with `register_learner`.
+`self.model.clip`) and registers what it trains (`register_learner` for a
+gradient-trained learner with the shared optimiser and schedule;
+`register_model` directly where the method steps itself, as LP++ and BBF do).
 Everything else (the loss, the training step, the log, evaluation,
 checkpoints) is shared, here and in base.py.
 """
