@@ -181,7 +181,8 @@ def test_ablation_switches_select_the_terms(ddl, ce, mmd, keys):
 def test_bad_loss_settings_fail_clearly():
     from types import SimpleNamespace
     node = SimpleNamespace(FORGET_LOSS="uniform_ce", DDL=True, DDL_CE=True, DDL_MMD=True,
-                           DDL_GAMMA=30.0, DDL_LAMBDA=10.0, MMD_BANDWIDTH="wide")
+                           DDL_GAMMA=30.0, DDL_LAMBDA=10.0, MMD_BANDWIDTH="wide",
+                           MMD_INPUT="embedding", MMD_KERNEL="batch_median")
     with pytest.raises(ValueError, match="MMD_BANDWIDTH"):
         ADULossConfig.from_cfg(node)
     node.MMD_BANDWIDTH, node.FORGET_LOSS = "median", "kl"
@@ -189,6 +190,12 @@ def test_bad_loss_settings_fail_clearly():
         ADULossConfig.from_cfg(node)
     node.FORGET_LOSS, node.MMD_BANDWIDTH = "neg_entropy", "0.5"
     assert ADULossConfig.from_cfg(node).mmd_bandwidth == 0.5
+    node.MMD_INPUT = "features"
+    with pytest.raises(ValueError, match="TRAINER.ADU.MMD_INPUT must be one of"):
+        ADULossConfig.from_cfg(node)
+    node.MMD_INPUT, node.MMD_KERNEL = "domain_logits", "median"
+    with pytest.raises(ValueError, match="TRAINER.ADU.MMD_KERNEL must be one of"):
+        ADULossConfig.from_cfg(node)
 
 
 @pytest.mark.parametrize("bad", ["wide", 0, -1.0, None])

@@ -122,6 +122,41 @@ def test_checkpoint_zero_shot_above_chance_in_every_domain(toy_data_root):
         assert acc > 2 / len(CLASSES), f"{domain}: zero-shot accuracy {acc:.2f}"
 
 
+def test_the_regime_tool_measures_a_clip_file(tiny_clip_file, toy_data_root):
+    """tools/toy_regime.py on an OpenAI-format file: shape properties, and the
+    zero-shot accuracy with and without untrained prompts on the toy TEST split."""
+    from tools.toy_regime import failures, main, measure, report
+    from trainers.modules.clip_utils import load_clip
+
+    props = measure(load_clip(tiny_clip_file), str(toy_data_root / "toy_domains"))
+    assert (props["blocks"], props["heads"], props["patches"], props["embed_dim"]) == (
+        12, 1, 16, 32)
+    assert set(props["zero_shot"]) == set(DOMAINS) and len(props["prompted"]) == 3
+    shifts = [abs(p[d] - props["zero_shot"][d]) for p in props["prompted"] for d in DOMAINS]
+    assert props["prompt_shift"] == max(shifts)
+    assert all(0 <= a <= 100 for a in props["zero_shot"].values())
+    assert "OUT of CLIP's regime" in report(props)[-1] and failures(props)
+    assert main([tiny_clip_file, "--root", str(toy_data_root), "--check"]) == 1
+    assert main(["/no/such/clip.pt", "--root", str(toy_data_root)]) == 2
+
+
+def test_the_regime_check_names_each_property_out_of_range():
+    from tools.toy_regime import architecture, failures
+    from trainers.modules.clip_utils import build_clip
+
+    props = architecture(build_clip("tiny"))  # the tests' CLIP: out of the regime
+    props.update(zero_shot=dict.fromkeys(DOMAINS, 80.0), prompt_shift=5.0)
+    props["zero_shot"]["painting"] = 50.0
+    found = " | ".join(failures(props))
+    for part in ("logit_scale.exp() is 14.29", "prompt tokens are 32.0 %", "1 attention head",
+                 "embedding dimension 32", "by 5.0 points", "painting 50.0"):
+        assert part in found
+    props = architecture(build_clip("toy"))
+    assert (props["heads"], props["embed_dim"], props["patches"]) == (2, 128, 64)
+    props.update(zero_shot=dict.fromkeys(DOMAINS, 60.0), prompt_shift=3.0, logit_scale=100.0)
+    assert failures(props) == []
+
+
 def test_the_configs_relative_checkpoint_path_resolves_from_any_folder(tmp_path, monkeypatch):
     from trainers.engine.files import repo_path
 

@@ -72,6 +72,31 @@ def test_eval_only_reloads_and_gets_the_same_numbers(trained_run, data_root,
     assert again["epoch"] == first["epoch"] == 1
 
 
+def test_release_config_trains_saves_and_reloads_its_text_prompts(
+        data_root, tiny_clip_file, tmp_path):
+    """vit_b16_ep50_release.yaml end to end (text depth 2: the test CLIP has 2
+    text blocks); the learned text prompts are saved and an evaluation of the
+    reloaded learner gives the same numbers."""
+    import torch
+    release = "configs/trainers/ADU/vit_b16_ep50_release.yaml"
+    opts = ["TRAINER.ADU.PROMPT_DEPTH_TEXT", "2"]
+    args = base_args(data_root, tmp_path / "run", tiny_clip_file, opts=opts)
+    args[args.index("configs/trainers/ADU/vit_b16_ep50.yaml")] = release
+    proc = train_py(*args)
+    assert "8 learned text tokens to text block 2" in proc.stdout
+    state = torch.load(tmp_path / "run" / "learner" / "model.pth.tar-1",
+                       map_location="cpu", weights_only=True)["state_dict"]
+    assert state["text.ctx"].shape == (8, 64) and state["text.deep"].shape == (1, 8, 64)
+    args = base_args(data_root, tmp_path / "eval", tiny_clip_file, "--eval-only", "--model-dir",
+                     str(tmp_path / "run"), "--load-epoch", "1", opts=opts)
+    args[args.index("configs/trainers/ADU/vit_b16_ep50.yaml")] = release
+    train_py(*args)
+    first = json.load(open(tmp_path / "run" / "results.json"))
+    again = json.load(open(tmp_path / "eval" / "results.json"))
+    for key in ("mem", "for", "h", "per_domain"):
+        assert again[key] == first[key]
+
+
 def test_eval_only_with_missing_weights_fails_and_lists_what_it_searched(
         trained_run, data_root, tiny_clip_file, tmp_path):
     out, _ = trained_run

@@ -13,7 +13,8 @@ from dassl.engine import TRAINER_REGISTRY
 from .engine.base import UnlearningTrainer
 from .engine.precision import autocast_context
 from .modules.adu_clip import ADUCLIP, adu_objective
-from .modules.losses import ADULossConfig
+from .modules.instapg import INSTAPG_STYLES
+from .modules.losses import ADULossConfig, check_choice
 
 
 @TRAINER_REGISTRY.register()
@@ -24,6 +25,7 @@ class ADU(UnlearningTrainer):
 
     def check_cfg(self, cfg):
         ADULossConfig.from_cfg(cfg.TRAINER.ADU)  # raises on bad loss settings
+        check_choice(cfg.TRAINER.ADU.INSTAPG_STYLE, INSTAPG_STYLES, "TRAINER.ADU.INSTAPG_STYLE")
 
     def build_model(self):
         acfg = self.method_cfg
@@ -32,7 +34,9 @@ class ADU(UnlearningTrainer):
         self.loss_cfg = ADULossConfig.from_cfg(acfg)
         print("Building ADU (deep vision prompts"
               + (f", InstaPG at blocks {list(acfg.INSTAPG_LAYERS)}" if acfg.INSTAPG else "")
-              + (", Domain Disentangling Loss" if acfg.DDL else "") + ")")
+              + (", Domain Disentangling Loss" if acfg.DDL else "")
+              + (f", {acfg.N_CTX_TEXT} learned text tokens to text block "
+                 f"{acfg.PROMPT_DEPTH_TEXT}" if acfg.N_CTX_TEXT else "") + ")")
         self.model = ADUCLIP(
             clip_model, dataset.classnames, len(dataset.domains),
             n_ctx=acfg.N_CTX_VISION, depth=acfg.PROMPT_DEPTH_VISION,
@@ -40,6 +44,9 @@ class ADU(UnlearningTrainer):
             domain_head=self.loss_cfg.uses_domain_head,
             template=acfg.TEXT_TEMPLATE,
             grad_checkpointing=acfg.GRAD_CHECKPOINTING,
+            instapg_style=acfg.INSTAPG_STYLE,
+            n_ctx_text=acfg.N_CTX_TEXT, depth_text=acfg.PROMPT_DEPTH_TEXT,
+            text_ctx_init=acfg.TEXT_CTX_INIT,
         ).to(self.device)
         self.register_learner(self.model.learner, empty_hint=(
             " PROMPT_DEPTH_VISION is 0, INSTAPG is off and the domain classifier "

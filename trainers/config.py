@@ -32,10 +32,25 @@ def add_adu_config(cfg):
     cfg.TRAINER.ADU.GRAD_CHECKPOINTING = False
     # Fixed text template; class text features are computed once from it.
     cfg.TRAINER.ADU.TEXT_TEMPLATE = "a photo of a {}."
+    # Learned text prompts, the authors' release (docs/METHOD.md section 10;
+    # off in the paper): N_CTX_TEXT context tokens, "[ctx] classname.", replace
+    # the template (0 = the fixed template, its features cached); class text
+    # features are then recomputed at every training step and once per evaluation.
+    cfg.TRAINER.ADU.N_CTX_TEXT = 0
+    # With N_CTX_TEXT > 0: text blocks 1..PROMPT_DEPTH_TEXT get prompts (block 1
+    # the context tokens, blocks 2.. their own deep text prompts; release: 9).
+    cfg.TRAINER.ADU.PROMPT_DEPTH_TEXT = 1
+    # Start the text context from the template's words before "{}" (N_CTX_TEXT
+    # must be their token count, 4 for "a photo of a"); False draws it from
+    # N(0, 0.02^2) as the release does for 8 tokens.
+    cfg.TRAINER.ADU.TEXT_CTX_INIT = False
     # Instance-wise Prompt Generator on/off, and the 1-based blocks whose
     # prompts it generates (each must be a prompted block).
     cfg.TRAINER.ADU.INSTAPG = True
     cfg.TRAINER.ADU.INSTAPG_LAYERS = [9]
+    # InstaPG's residual arrangement: "pre_norm" (the paper's description) or
+    # "release" (residual to the layer-normed query, post-norm, FFN + residual).
+    cfg.TRAINER.ADU.INSTAPG_STYLE = "pre_norm"
     # Domain Disentangling Loss on/off and its two terms.
     cfg.TRAINER.ADU.DDL = True
     cfg.TRAINER.ADU.DDL_CE = True
@@ -46,6 +61,14 @@ def add_adu_config(cfg):
     # RBF bandwidth of the MMD kernel: "median" (median heuristic, no
     # gradient) or a positive number given as a string, e.g. "0.5".
     cfg.TRAINER.ADU.MMD_BANDWIDTH = "median"
+    # What the MMD compares: "embedding" (L2-normalised image embedding, the
+    # paper) or "domain_logits" (the domain classifier's outputs, the release).
+    cfg.TRAINER.ADU.MMD_INPUT = "embedding"
+    # "batch_median": one kernel exp(-d^2/h) for the batch, h from MMD_BANDWIDTH
+    # (the paper); "pair_median": per domain pair exp(-d^2/(2 sigma^2)), sigma the
+    # median cross-pair distance, pairs with < 2 samples skipped (the release;
+    # MMD_BANDWIDTH unused).
+    cfg.TRAINER.ADU.MMD_KERNEL = "batch_median"
     # Loss on forget-domain samples: "uniform_ce" (cross-entropy to the
     # uniform distribution) or "neg_entropy" (the released code's variant).
     cfg.TRAINER.ADU.FORGET_LOSS = "uniform_ce"

@@ -32,8 +32,8 @@ except ImportError as err:  # pragma: no cover - import guard
 CLIP_PIXEL_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_PIXEL_STD = (0.26862954, 0.26130258, 0.27577711)
 
-# OpenAI's ViT-B/16 hyper-parameters, and a tiny CLIP of the same shape
-# family for tests and the toy benchmark (widths are multiples of 64 because
+# OpenAI's ViT-B/16 hyper-parameters, a tiny CLIP of the same shape family
+# for the tests, and the toy benchmark's CLIP (widths are multiples of 64 because
 # clip.model.build_model derives the head count as width // 64).
 ARCHITECTURES = {
     "ViT-B/16": dict(embed_dim=512, image_resolution=224, vision_layers=12,
@@ -44,6 +44,16 @@ ARCHITECTURES = {
                  vision_width=64, vision_patch_size=8, context_length=77,
                  vocab_size=49408, transformer_width=64,
                  transformer_heads=1, transformer_layers=2),
+    # A toy CLIP in ViT-B/16's regime where it matters for prompts
+    # (tools/toy_regime.py; `pretrain_tiny_clip.py --arch toy`, not yet the
+    # shipped one): 64 patches of 4 px, so 8 prompts are 11 % of a prompted
+    # block's tokens; width 128 = 2 heads; embedding 128; 9 blocks, the fewest
+    # that take prompt depth 9 (a training step costs about 6x the tiny one's).
+    # The text side stays narrow: its 49408-row token table is most of the file.
+    "toy": dict(embed_dim=128, image_resolution=32, vision_layers=9,
+                vision_width=128, vision_patch_size=4, context_length=77,
+                vocab_size=49408, transformer_width=64,
+                transformer_heads=1, transformer_layers=4),
 }
 
 

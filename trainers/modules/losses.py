@@ -15,6 +15,8 @@ import torch.nn.functional as F
 from user_errors import ConfigError
 
 FORGET_LOSSES = ("uniform_ce", "neg_entropy")
+MMD_INPUTS = ("embedding", "domain_logits")
+MMD_KERNELS = ("batch_median", "pair_median")
 
 
 def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -136,6 +138,54 @@ def mmd2_all_pairs(features, domains, bandwidth="median") -> torch.Tensor:
     return (kernel * weights).sum()
 
 
+def mmd2_pair_median(features, domains) -> torch.Tensor:
+    """Squared MMD averaged over domain pairs with a bandwidth per pair, as
+    the authors' release computes it (docs/METHOD.md section 10).
+
+    For the pair (a, b): sigma_ab = median of the cross-pair distances
+    ||x_i - y_j|| (i in a, j in b; no gradient), k = exp(-d^2 / (2 sigma_ab^2)),
+    and MMD_ab^2 = mean K_aa + mean K_bb - 2 mean K_ab (all with sigma_ab).
+    Pairs where either domain has fewer than 2 samples are skipped; 0 (with
+    graph) when no pair is left. One distance matrix serves every pair: the
+    per-pair kernels are [P, B, B] and each MMD is w_p^T K_p w_p with
+    w_p = 1/|a| on a's samples and -1/|b| on b's.
+    """
+    x = features.to(torch.promote_types(features.dtype, torch.float32))
+    present, index, counts = torch.unique(domains, return_inverse=True, return_counts=True)
+    usable = (counts >= 2).nonzero().flatten()
+    if usable.numel() < 2:
+        return features.sum() * 0.0
+    a, b = torch.triu_indices(usable.numel(), usable.numel(), offset=1, device=x.device)
+    a, b = usable[a], usable[b]  # domain indices (into `present`) of each pair
+    sq = squared_distances(x)
+    with torch.no_grad():
+        in_a = (index[None, :] == a[:, None]).to(x.dtype)  # [P, B]
+        in_b = (index[None, :] == b[:, None]).to(x.dtype)
+        cross = (in_a[:, :, None] * in_b[:, None, :]).bool()  # [P, B, B]
+        dist = sq.detach().sqrt().expand_as(cross)
+        sigma = torch.where(cross, dist, torch.full_like(dist, float("nan")))
+        sigma = sigma.flatten(1).nanmedian(dim=1).values.clamp(min=1e-6)  # [P]
+        w = in_a / counts[a, None].to(x.dtype) - in_b / counts[b, None].to(x.dtype)
+    kernels = torch.exp(-sq[None] / (2.0 * sigma[:, None, None] ** 2))
+    return torch.einsum("pi,pij,pj->p", w, kernels, w).mean()
+
+
+def mmd2(features, domains, kernel: str = "batch_median", bandwidth="median"):
+    """The MMD^2 term with the configured kernel ("batch_median": one bandwidth
+    for the batch, the paper's; "pair_median": one per domain pair, the release's)."""
+    check_choice(kernel, MMD_KERNELS, "MMD_KERNEL")
+    if kernel == "pair_median":
+        return mmd2_pair_median(features, domains)
+    return mmd2_all_pairs(features, domains, bandwidth)
+
+
+def check_choice(value: str, choices, key: str) -> str:
+    """Fail early, naming the config key, on a value outside `choices`."""
+    if value not in choices:
+        raise ConfigError(f"{key} must be one of {choices}, got '{value}'.")
+    return value
+
+
 def domain_ce_loss(domain_logits, domains):
     """L_CE of the domain classifier over all samples of the batch."""
     return F.cross_entropy(domain_logits.float(), domains)
@@ -150,26 +200,33 @@ class ADULossConfig:
     gamma: float = 30.0
     lam: float = 10.0
     mmd_bandwidth: object = "median"
+    mmd_input: str = "embedding"       # or "domain_logits" (the release)
+    mmd_kernel: str = "batch_median"   # or "pair_median" (the release)
 
     @classmethod
     def from_cfg(cls, node):
         """From the TRAINER.ADU config node."""
         bandwidth = check_bandwidth(node.MMD_BANDWIDTH, "TRAINER.ADU.MMD_BANDWIDTH")
         check_forget_loss(node.FORGET_LOSS, "TRAINER.ADU.FORGET_LOSS")
+        check_choice(node.MMD_INPUT, MMD_INPUTS, "TRAINER.ADU.MMD_INPUT")
+        check_choice(node.MMD_KERNEL, MMD_KERNELS, "TRAINER.ADU.MMD_KERNEL")
         return cls(node.FORGET_LOSS, node.DDL, node.DDL_CE, node.DDL_MMD,
-                   node.DDL_GAMMA, node.DDL_LAMBDA, bandwidth)
+                   node.DDL_GAMMA, node.DDL_LAMBDA, bandwidth, node.MMD_INPUT,
+                   node.MMD_KERNEL)
 
     @property
     def uses_domain_head(self) -> bool:
-        return self.ddl and self.ddl_ce
+        """The domain classifier is built when a DDL term reads its output."""
+        return self.ddl and (self.ddl_ce or (self.ddl_mmd and self.mmd_input == "domain_logits"))
 
 
 def adu_losses(logits, labels, domains, forget_mask, features=None,
                domain_logits=None, config: ADULossConfig = None):
     """Every term of the ADU objective and their sum ("total").
 
-    features: L2-normalised image embeddings (needed when the MMD term is on);
-    domain_logits: the domain classifier's output (needed for the CE term).
+    features: L2-normalised image embeddings (needed when the MMD term is on
+    with MMD_INPUT embedding); domain_logits: the domain classifier's output
+    (needed for the CE term, and for the MMD term with MMD_INPUT domain_logits).
     """
     config = config or ADULossConfig()
     terms = memorize_forget_losses(logits, labels, forget_mask, config.forget_loss)
@@ -180,7 +237,8 @@ def adu_losses(logits, labels, domains, forget_mask, features=None,
             terms["domain_ce"] = domain_ce_loss(domain_logits, domains)
             l_domain = l_domain + config.gamma * terms["domain_ce"]
         if config.ddl_mmd:
-            terms["mmd2"] = mmd2_all_pairs(features, domains, config.mmd_bandwidth)
+            mmd_in = domain_logits.float() if config.mmd_input == "domain_logits" else features
+            terms["mmd2"] = mmd2(mmd_in, domains, config.mmd_kernel, config.mmd_bandwidth)
             l_domain = l_domain - config.lam * terms["mmd2"]
         terms["domain"] = l_domain
         total = total + l_domain

@@ -40,7 +40,8 @@ def check_prompt_layout(num_blocks: int, n_ctx: int, depth: int, instapg_layers)
 class VisionPrompts(nn.Module):
     """The learnable prompts of every prompted block, and their InstaPGs."""
 
-    def __init__(self, width: int, n_ctx: int, depth: int, instapg_layers=()):
+    def __init__(self, width: int, n_ctx: int, depth: int, instapg_layers=(),
+                 instapg_style: str = "pre_norm"):
         super().__init__()
         self.n_ctx = n_ctx
         self.depth = depth
@@ -49,7 +50,7 @@ class VisionPrompts(nn.Module):
         else:
             self.register_parameter("prompts", None)
         self.instapg = nn.ModuleDict(
-            {str(layer): InstaPG(width) for layer in sorted(set(instapg_layers))}
+            {str(layer): InstaPG(width, instapg_style) for layer in sorted(set(instapg_layers))}
         )
 
     def for_block(self, block: int, patches: torch.Tensor) -> torch.Tensor:
