@@ -80,7 +80,10 @@ load_dataset() {
     [[ -f $DATASET_CFG ]] || die "no dataset config $DATASET_CFG"
 }
 
-# CFG -> TRAINER_CFG, the method config of $TRAINER.
+# CFG -> TRAINER_CFG, the method config of $TRAINER, and CFG_LABEL, what the
+# run folders are named after: CFG, plus _<backbone> and _<size>px when the
+# options after -- (OPTS, split first) change the config's backbone or image
+# size (tools/run_label.py), so that a folder never names a model it did not run.
 load_trainer_config() {
     local dir=$REPO/configs/trainers/$TRAINER names
     if [[ ! -d $dir ]]; then
@@ -95,6 +98,15 @@ load_trainer_config() {
         names=("${names[@]##*/}")
         die "no config '$CFG' for $TRAINER (looked for $TRAINER_CFG); configs of $TRAINER: ${names[*]%.yaml}"
     fi
+    CFG_LABEL=$CFG
+    local i
+    for ((i = 0; i < ${#OPTS[@]}; i += 2)); do
+        if [[ ${OPTS[i]} == MODEL.BACKBONE.NAME || ${OPTS[i]} == INPUT.SIZE ]]; then
+            CFG_LABEL+=$("$PYTHON" "$REPO/tools/run_label.py" "$TRAINER_CFG" "${OPTS[@]}") ||
+                die "cannot read $TRAINER_CFG"
+            break
+        fi
+    done
 }
 
 # SECOND ARGS...: the command line "DATASET SECOND [CFG] [SHOTS] [-- KEY VALUE ...]"
@@ -259,7 +271,7 @@ submit() {
 train_seeds() {
     local seed dir cmd
     for seed in $SEEDS; do
-        dir=$OUTPUT/$DATASET/${TRAINER}_$CFG${TAG:+_$TAG}/forget_$FORGET_DIR/${SHOTS}shots/seed$seed
+        dir=$OUTPUT/$DATASET/${TRAINER}_$CFG_LABEL${TAG:+_$TAG}/forget_$FORGET_DIR/${SHOTS}shots/seed$seed
         if results_exist "$dir"; then
             echo "skip: $dir (results.json exists)"
             SKIPPED=$((SKIPPED + 1))
