@@ -127,6 +127,25 @@ def test_shots_seeds_and_tag_shape_the_folder_and_method(fake_env):
     assert arg(command, "DATASET.NUM_SHOTS") == "2"
 
 
+@pytest.mark.parametrize("opts, folder", [
+    (["MODEL.BACKBONE.NAME", "/models/tiny_clip.pt", "INPUT.SIZE", "(32, 32)"],
+     "ADU_vit_b16_ep50_tiny_clip_32px"),
+    (["MODEL.BACKBONE.NAME", "ViT-L/14"], "ADU_vit_b16_ep50_ViT-L-14"),
+    (["INPUT.SIZE", "[336, 336]", "OPTIM.MAX_EPOCH", "2"], "ADU_vit_b16_ep50_336px"),
+    # The config's own backbone and size, e.g. CLIP's file for offline use: no change.
+    (["MODEL.BACKBONE.NAME", "/models/ViT-B-16.pt", "INPUT.SIZE", "(224, 224)"],
+     "ADU_vit_b16_ep50"),
+    (["OPTIM.MAX_EPOCH", "2"], "ADU_vit_b16_ep50"),
+])
+def test_a_backbone_or_image_size_given_after_the_config_is_in_the_folder_name(
+        fake_env, opts, folder):
+    proc = run_script("main.sh", "office_home", "art", "--", *opts,
+                      env=dict(fake_env, DRY_RUN="1", SEEDS="1", TAG="x"))
+    assert proc.returncode == 0, proc.stderr
+    [command] = dry_run_commands(proc.stdout)
+    assert arg(command, "--output-dir").split("/")[-4] == f"{folder}_x"
+
+
 def test_done_runs_are_skipped_and_corrupt_ones_run_again(fake_env):
     run = os.path.join(fake_env["OUTPUT"], "office_home", "ADU_vit_b16_ep50", "forget_art",
                        "8shots")
@@ -309,7 +328,8 @@ def test_main_trains_a_tiny_run_whose_config_eval_can_reload(fake_python, tiny_c
     proc = run_script("main.sh", "office_home", "art", "vit_b16_ep50", "2", *opts, env=env,
                       cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    rel = "office_home/ADU_vit_b16_ep50/forget_art/2shots/seed1"
+    # The folder names the backbone and image size given on the command line.
+    rel = "office_home/ADU_vit_b16_ep50_tiny_clip_32px/forget_art/2shots/seed1"
     run = tmp_path / "out" / "adu" / rel
     with open(run / "results.json") as f:
         trained = json.load(f)

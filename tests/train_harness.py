@@ -23,6 +23,11 @@ TINY_OPTS = [
 ]
 
 
+# The settings of LAUNCHER=slurm (tools/launcher.py).
+LAUNCHER_SETTINGS = ("LAUNCHER", "PARTITION", "TIMEOUT_MIN", "GPUS_PER_RUN", "CPUS_PER_RUN",
+                     "MEM_GB", "ACCOUNT", "QOS", "ARRAY_PARALLELISM", "SBATCH_EXTRA")
+
+
 def train_py(*args, check=True, script="train.py", code=None, expect=0, timeout=600):
     """Run `script` (or Python `code`) with `args`; fail with its output
     unless it exits with `expect` (when `check`)."""
@@ -53,7 +58,7 @@ def run_script(name, *args, env=None, cwd=None, timeout=300):
     PATH may be one without Dassl (a virtual environment not activated)."""
     full_env = dict(os.environ, **QUIET_ENV, PYTHON=sys.executable)
     for key in ("DATA", "TRAINER", "OUTPUT", "SEEDS", "TAG", "DEVICES", "DRY_RUN",
-                "EVAL_OUTPUT", "QUIET", "FORGET"):
+                "EVAL_OUTPUT", "QUIET", "FORGET", *LAUNCHER_SETTINGS):
         full_env.pop(key, None)
     full_env.update(env or {})
     return subprocess.run(["bash", os.path.join(SCRIPTS, name), *args], cwd=cwd or REPO,

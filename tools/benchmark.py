@@ -30,6 +30,7 @@ seconds.
 import argparse
 import ctypes
 import ctypes.util
+import json
 import math
 import os
 import statistics
@@ -402,6 +403,27 @@ def ratio_str(r):
     return f"{r:.3f}x" if r < 10 else f"{r:.1f}x"
 
 
+def add_mmd_rows(table, args, mmd_times, mmd_values):
+    """Rows 5a-5c: the all-pairs MMD^2 against the per-pair loops."""
+    table.add("5a", f"MMD^2 all pairs, one kernel matrix (B {args.mmd_batch}, "
+              f"{args.mmd_domains} domains, fwd+bwd)", seconds(mmd_times["all_pairs"]))
+    speedup = mmd_times["same_kernel_loop"] / mmd_times["all_pairs"]
+    has_dassl = MaximumMeanDiscrepancy is not None
+    table.add("5b", "per-pair loop, ADU's kernel + bandwidth ("
+              + ("Dassl's op, kernel swapped)" if has_dassl else "no Dassl: plain loop)"),
+              seconds(mmd_times["same_kernel_loop"]), "5a", f"{speedup:.1f}x slower",
+              "" if has_dassl else f">= {TARGET_MMD:.0f}x",
+              None if has_dassl else speedup >= TARGET_MMD)
+    diff = abs(mmd_values["all_pairs"] - mmd_values["same_kernel_loop"])
+    table.add("5v", "|5a - 5b|, same estimate (value-checked)", f"{diff:.1e}", "", "",
+              f"<= {MMD_TOLERANCE:.0e}", diff <= MMD_TOLERANCE)
+    if has_dassl:
+        speedup = mmd_times["dassl_loop"] / mmd_times["all_pairs"]
+        table.add("5c", "per-pair loop, Dassl's MaximumMeanDiscrepancy (timing only)",
+                  seconds(mmd_times["dassl_loop"]), "5a", f"{speedup:.1f}x slower",
+                  f">= {TARGET_MMD:.0f}x", speedup >= TARGET_MMD)
+
+
 # ------------------------------------------------------------------- main
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -429,7 +451,14 @@ def parse_args(argv=None):
     p.add_argument("--mmd-domains", type=int, default=6)
     p.add_argument("--grad-checkpointing", action="store_true",
                    help="also run the ADU step with gradient checkpointing (3c, 6d)")
+    p.add_argument("--skip", default="",
+                   help="rows to leave out, comma-separated: 5 (MMD), 7 (text recompute)")
+    p.add_argument("--json", default="", metavar="PATH",
+                   help="also write the measurements (seconds, images/s, MiB) to PATH")
     args = p.parse_args(argv)
+    args.skip = {r.strip() for r in args.skip.split(",") if r.strip()}
+    if not args.skip <= {"5", "7"}:
+        p.error(f"--skip takes rows 5 and 7 only, got {','.join(sorted(args.skip))}")
     args.arch = "tiny" if args.tiny else "ViT-B/16"
     args.batch = args.batch or (4 if args.tiny else 32)
     args.eval_batch = args.eval_batch or args.batch
@@ -507,13 +536,14 @@ def main(argv=None):
     progress("evaluation: done")
 
     # 5
-    mmd_times, mmd_values = mmd_comparison(args, device, clip_model.visual.output_dim)
-    progress("MMD: done")
+    if "5" not in args.skip:
+        mmd_times, mmd_values = mmd_comparison(args, device, clip_model.visual.output_dim)
+        progress("MMD: done")
 
     # 7: class text features recomputed every step, CoOp-style.
     chunk = args.text_chunk or (125 if device.type == "cpu" else max(args.coop_classes))
     text_costs = {}
-    for n_classes in args.coop_classes:
+    for n_classes in ([] if "7" in args.skip else args.coop_classes):
         n_chunks = math.ceil(n_classes / chunk)
         size = math.ceil(n_classes / n_chunks)  # equal chunks covering every class
         text = CoOpStyleText(clip_model, size).to(device)
@@ -523,7 +553,8 @@ def main(argv=None):
         calls = (counter.calls - before) // (args.warmup + args.reps) * n_chunks
         text_costs[n_classes] = (median(per_chunk) * n_chunks, n_chunks, size, calls)
     counter.handle.remove()
-    progress("text recompute: done")
+    if text_costs:
+        progress("text recompute: done")
 
     table = Table()
     adu = median(times["adu"])
@@ -545,23 +576,8 @@ def main(argv=None):
     table.add("4b", "eval: ADU model (class + domain logits), no_grad",
               f"{args.eval_batch / median(eval_times['adu']):.2f} img/s", "4a", ratio_str(r),
               f">= {TARGET_EVAL}x", r >= TARGET_EVAL)
-    table.add("5a", f"MMD^2 all pairs, one kernel matrix (B {args.mmd_batch}, "
-              f"{args.mmd_domains} domains, fwd+bwd)", seconds(mmd_times["all_pairs"]))
-    speedup = mmd_times["same_kernel_loop"] / mmd_times["all_pairs"]
-    has_dassl = MaximumMeanDiscrepancy is not None
-    table.add("5b", "per-pair loop, ADU's kernel + bandwidth ("
-              + ("Dassl's op, kernel swapped)" if has_dassl else "no Dassl: plain loop)"),
-              seconds(mmd_times["same_kernel_loop"]), "5a", f"{speedup:.1f}x slower",
-              "" if has_dassl else f">= {TARGET_MMD:.0f}x",
-              None if has_dassl else speedup >= TARGET_MMD)
-    diff = abs(mmd_values["all_pairs"] - mmd_values["same_kernel_loop"])
-    table.add("5v", "|5a - 5b|, same estimate (value-checked)", f"{diff:.1e}", "", "",
-              f"<= {MMD_TOLERANCE:.0e}", diff <= MMD_TOLERANCE)
-    if has_dassl:
-        speedup = mmd_times["dassl_loop"] / mmd_times["all_pairs"]
-        table.add("5c", "per-pair loop, Dassl's MaximumMeanDiscrepancy (timing only)",
-                  seconds(mmd_times["dassl_loop"]), "5a", f"{speedup:.1f}x slower",
-                  f">= {TARGET_MMD:.0f}x", speedup >= TARGET_MMD)
+    if "5" not in args.skip:
+        add_mmd_rows(table, args, mmd_times, mmd_values)
     unit = "peak RSS" if device.type == "cpu" else "peak allocated"
     floor_mem = memory.get("floor")
     for key, name, label in (("6a", "floor", "floor"), ("6b", "baseline", "Baseline step"),
@@ -588,24 +604,48 @@ def main(argv=None):
                   f"call{'s' if calls != 1 else ''})", seconds(cost))
     print()
     table.print()
-    for note in (
-        "Times: medians. Ratios of 2-4: medians of per-round ratios (the configurations "
-        "are timed in turn, so load changes between rounds cancel).",
-        "5: forward + backward. 5a and 5b compute the same estimate (one Gaussian RBF, the "
-        "bandwidth of the median heuristic, self-distances kept) and must agree; Dassl's "
-        "stock op (5c) uses a sum of RBFs (sigma 1, 5, 10) without self-distances, a "
-        "different estimate: timed only.",
-        f"6: {unit} during one step above the model after a warm-up step"
-        + (", each configuration in its own forked process" if device.type == "cpu" else "")
-        + "; ratios of those excesses.",
-        "7: 3 + a text-encoder forward + backward to a learnable context for every class, "
-        f"timed per chunk of at most {chunk} classes and summed (ADU's cached step does "
-        "not grow with the class count beyond a batch x classes matmul).",
-        f"Load average {load_average()} at the end; wall time "
-        f"{time.perf_counter() - start:.0f} s.",
-    ):
-        print(note)
+    notes = {
+        "": "Times: medians. Ratios of 2-4: medians of per-round ratios (the configurations "
+            "are timed in turn, so load changes between rounds cancel).",
+        "5": "5: forward + backward. 5a and 5b compute the same estimate (one Gaussian RBF, "
+             "the bandwidth of the median heuristic, self-distances kept) and must agree; "
+             "Dassl's stock op (5c) uses a sum of RBFs (sigma 1, 5, 10) without "
+             "self-distances, a different estimate: timed only.",
+        "6": f"6: {unit} during one step above the model after a warm-up step"
+             + (", each configuration in its own forked process" if device.type == "cpu"
+                else "") + "; ratios of those excesses.",
+        "7": "7: 3 + a text-encoder forward + backward to a learnable context for every "
+             f"class, timed per chunk of at most {chunk} classes and summed (ADU's cached "
+             "step does not grow with the class count beyond a batch x classes matmul).",
+    }
+    for row, note in notes.items():
+        if row not in args.skip:
+            print(note)
+    wall = time.perf_counter() - start
+    print(f"Load average {load_average()} at the end; wall time {wall:.0f} s.")
+    if args.json:
+        write_measurements(args.json, {
+            "arch": args.arch, "device": str(device), "gpu": gpu.strip(" ()"), "prec": prec,
+            "batch": args.batch, "eval_batch": args.eval_batch, "torch": torch.__version__,
+            "step_seconds": {name: median(times[name]) for name in names},
+            "step_vs_floor": {name: paired_ratio(times, name, "floor") for name in names},
+            "eval_images_per_second": {name: args.eval_batch / median(t)
+                                       for name, t in eval_times.items()},
+            "memory_mib": {name: None if value is None else
+                           {"above_model": value[0], "peak": value[1]}
+                           for name, value in memory.items()},
+            "memory_kind": unit, "text_encoder_calls": text_calls,
+            "rows": [dict(zip(Table.COLUMNS, row)) for row in table.rows],
+            "wall_seconds": wall})
     return table
+
+
+def write_measurements(path, measured):
+    """--json: what the table shows, as numbers (seconds, images/s, MiB)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(measured, f, indent=1)
 
 
 if __name__ == "__main__":

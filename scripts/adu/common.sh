@@ -12,7 +12,13 @@
 #   DEVICES  GPU ids, e.g. "0,1,2": one run per GPU at a time, each with its
 #            own CUDA_VISIBLE_DEVICES and log file; empty: one run at a time in
 #            the foreground on the default device
-#   DRY_RUN  1: print the train.py commands instead of running them
+#   LAUNCHER local (default: runs on this machine, as DEVICES says) or slurm
+#            (every run of the call submitted as one SLURM job array through
+#            submitit; PARTITION, TIMEOUT_MIN, GPUS_PER_RUN, CPUS_PER_RUN,
+#            MEM_GB, ACCOUNT, QOS, ARRAY_PARALLELISM, SBATCH_EXTRA: see
+#            tools/launcher.py)
+#   DRY_RUN  1: print the train.py commands instead of running them (slurm:
+#            the sbatch script and each array task's command)
 #   QUIET    1: without DEVICES, send each run's output to <run>/job.log
 #            (its last lines are shown when it fails)
 #   PYTHON   the Python interpreter                             (default: python)
@@ -28,6 +34,7 @@ OUTPUT=${OUTPUT:-output/adu}
 SEEDS=${SEEDS:-1 2 3}
 TAG=${TAG:-}
 DEVICES=${DEVICES:-}
+LAUNCHER=${LAUNCHER:-local}
 DRY_RUN=${DRY_RUN:-}
 QUIET=${QUIET:-}
 PYTHON=${PYTHON:-python}
@@ -66,6 +73,7 @@ check_settings() {
     [[ $TAG =~ ^[A-Za-z0-9._-]*$ ]] || die "TAG may hold letters, digits, '.', '_' and '-' only, got '$TAG'"
     [[ -z $DEVICES || $DEVICES =~ ^[0-9]+(,[0-9]+)*$ ]] ||
         die "DEVICES must be comma-separated GPU ids like 0,1,2, got '$DEVICES'"
+    check_launcher
 }
 
 # DATASET -> DOMAINS (array) and DATASET_CFG; the domain list comes from the
@@ -80,7 +88,10 @@ load_dataset() {
     [[ -f $DATASET_CFG ]] || die "no dataset config $DATASET_CFG"
 }
 
-# CFG -> TRAINER_CFG, the method config of $TRAINER.
+# CFG -> TRAINER_CFG, the method config of $TRAINER, and CFG_LABEL, what the
+# run folders are named after: CFG, plus _<backbone> and _<size>px when the
+# options after -- (OPTS, split first) change the config's backbone or image
+# size (tools/run_label.py), so that a folder never names a model it did not run.
 load_trainer_config() {
     local dir=$REPO/configs/trainers/$TRAINER names
     if [[ ! -d $dir ]]; then
@@ -95,6 +106,15 @@ load_trainer_config() {
         names=("${names[@]##*/}")
         die "no config '$CFG' for $TRAINER (looked for $TRAINER_CFG); configs of $TRAINER: ${names[*]%.yaml}"
     fi
+    CFG_LABEL=$CFG
+    local i
+    for ((i = 0; i < ${#OPTS[@]}; i += 2)); do
+        if [[ ${OPTS[i]} == MODEL.BACKBONE.NAME || ${OPTS[i]} == INPUT.SIZE ]]; then
+            CFG_LABEL+=$("$PYTHON" "$REPO/tools/run_label.py" "$TRAINER_CFG" "${OPTS[@]}") ||
+                die "cannot read $TRAINER_CFG"
+            break
+        fi
+    done
 }
 
 # SECOND ARGS...: the command line "DATASET SECOND [CFG] [SHOTS] [-- KEY VALUE ...]"
@@ -152,7 +172,39 @@ results_exist() {
     return 1
 }
 
-# ---- the job queue ------------------------------------------------------------
+# ---- launching: here (the job queue) or on SLURM (tools/launcher.py) -----------
+# The bash queue stays for local runs: submitit's local executor starts every
+# job at once on the same first GPUs (no queue, no GPU per job).
+
+# LAUNCHER must be local or slurm; slurm's settings are checked by the
+# launcher itself (one line naming the bad one) before any run is planned.
+check_launcher() {
+    case $LAUNCHER in
+    local) ;;
+    slurm)
+        [[ -z $DEVICES ]] || die "DEVICES places runs on this machine's GPUs; with LAUNCHER=slurm the scheduler places them (GPUS_PER_RUN): unset DEVICES"
+        local out args=(check)
+        ! dry_run || args+=(--dry-run)
+        out=$(LAUNCHER_CALLER=$SCRIPT "$PYTHON" "$REPO/tools/launcher.py" "${args[@]}" 2>&1) ||
+            die "${out#"$SCRIPT: error: "}"
+        ;;
+    *) die "LAUNCHER must be local or slurm, got '$LAUNCHER'" ;;
+    esac
+}
+
+# DIR PID [EXIT]: DIR/launch.json for status.sh: a local run, the process it
+# runs in and, once it ended, its exit status.
+record_local_run() {
+    local domains=
+    [[ -z ${DOMAINS[*]-} ]] || domains=$(printf '"%s", ' "${DOMAINS[@]}")
+    printf '{"launcher": "local", "host": "%s", "pid": %s, "domains": [%s]%s}\n' \
+        "$HOSTNAME" "$2" "${domains%, }" "${3:+, \"exit\": $3}" >"$1/launch.json"
+}
+
+# The runs LAUNCHER=slurm submits at the end, one job array (tools/launcher.py):
+# per run NAME LOG N ARG1 .. ARGN, each NUL-terminated.
+SLURM_TASKS=
+QUEUED=0
 IFS=, read -r -a DEVICE_LIST <<<"$DEVICES"
 SLOT_PID=()
 SLOT_NAME=()
@@ -165,6 +217,7 @@ SKIPPED=0
 reap_slot() {
     local i=$1 rc=0
     wait "${SLOT_PID[i]}" || rc=$?
+    record_local_run "$(dirname "${SLOT_LOG[i]}")" "${SLOT_PID[i]}" "$rc"
     if ((rc)); then
         FAILED+=("${SLOT_NAME[i]} (exit $rc, log ${SLOT_LOG[i]})")
         echo "[gpu ${DEVICE_LIST[i]}] FAILED (exit $rc): ${SLOT_NAME[i]}; log: ${SLOT_LOG[i]}"
@@ -221,18 +274,25 @@ print_command() {
 }
 
 # NAME LOG CMD...: run CMD in the foreground, or on the next free device
-# (output to LOG), or only print it (DRY_RUN). A failure is recorded, not fatal.
+# (output to LOG), or only print it (DRY_RUN); with LAUNCHER=slurm, add it to
+# the job array that summarize submits. A failure is recorded, not fatal.
 submit() {
     local name=$1 log=$2 rc=0
     shift 2
     STARTED=$((STARTED + 1))
+    if [[ $LAUNCHER == slurm ]]; then
+        [[ -n $SLURM_TASKS ]] || SLURM_TASKS=$(mktemp "${TMPDIR:-/tmp}/adu_slurm_tasks.XXXXXX")
+        printf '%s\0' "$name" "$log" "$#" "$@" >>"$SLURM_TASKS"
+        return
+    fi
     if dry_run; then
         print_command "$@"
         return
     fi
+    mkdir -p "$(dirname "$log")"
     if ((${#DEVICE_LIST[@]} == 0)); then
+        record_local_run "$(dirname "$log")" "$$"
         if [[ -n $QUIET && $QUIET != 0 ]]; then
-            mkdir -p "$(dirname "$log")"
             echo "run: $name (log: $log)"
             "$@" >"$log" 2>&1 || rc=$?
             ((rc == 0)) || tail -n 20 "$log" >&2
@@ -240,14 +300,15 @@ submit() {
             echo "run: $name"
             "$@" || rc=$?
         fi
+        record_local_run "$(dirname "$log")" "$$" "$rc"
         ((rc == 0)) || FAILED+=("$name (exit $rc)")
         return
     fi
     wait_free_slot
-    mkdir -p "$(dirname "$log")"
     echo "[gpu ${DEVICE_LIST[FREE_SLOT]}] start: $name; log: $log"
     CUDA_VISIBLE_DEVICES=${DEVICE_LIST[FREE_SLOT]} "$@" >"$log" 2>&1 &
     SLOT_PID[FREE_SLOT]=$!
+    record_local_run "$(dirname "$log")" "$!"
     SLOT_NAME[FREE_SLOT]=$name
     SLOT_LOG[FREE_SLOT]=$log
 }
@@ -259,7 +320,7 @@ submit() {
 train_seeds() {
     local seed dir cmd
     for seed in $SEEDS; do
-        dir=$OUTPUT/$DATASET/${TRAINER}_$CFG${TAG:+_$TAG}/forget_$FORGET_DIR/${SHOTS}shots/seed$seed
+        dir=$OUTPUT/$DATASET/${TRAINER}_$CFG_LABEL${TAG:+_$TAG}/forget_$FORGET_DIR/${SHOTS}shots/seed$seed
         if results_exist "$dir"; then
             echo "skip: $dir (results.json exists)"
             SKIPPED=$((SKIPPED + 1))
@@ -276,6 +337,22 @@ train_seeds() {
     done
 }
 
+# Submit the runs submit queued as one SLURM job array (DRY_RUN: print it).
+submit_slurm_array() {
+    local args=(submit --tasks "$SLURM_TASKS" --job-name "adu_${SCRIPT%.sh}"
+        --domains "${DOMAINS[*]-}")
+    ! dry_run || args+=(--dry-run)
+    if LAUNCHER_CALLER=$SCRIPT "$PYTHON" "$REPO/tools/launcher.py" "${args[@]}"; then
+        # Runs an earlier submission still has pending or running were left out.
+        [[ ! -s $SLURM_TASKS.queued ]] || QUEUED=$(<"$SLURM_TASKS.queued")
+        STARTED=$((STARTED - QUEUED))
+    else
+        FAILED+=("the SLURM submission of $STARTED run(s) (sbatch's reason above)")
+    fi
+    rm -f "$SLURM_TASKS" "$SLURM_TASKS.queued"
+    SLURM_TASKS=
+}
+
 # [NOTE]: the end of every script: wait for every job and print a summary
 # (NOTE appended to it); exit 1 when a run failed, else return 0.
 summarize() {
@@ -285,7 +362,14 @@ summarize() {
     done
     local verb=ran
     ! dry_run || verb="would run"
-    echo "$SCRIPT: $STARTED $verb, $SKIPPED skipped (done), ${#FAILED[@]} failed${1:+ $1}"
+    if [[ $LAUNCHER == slurm ]]; then
+        verb=submitted
+        ! dry_run || verb="would be submitted"
+        [[ -z $SLURM_TASKS ]] || submit_slurm_array
+    fi
+    local queued=
+    ((QUEUED == 0)) || queued=", $QUEUED skipped (queued)"
+    echo "$SCRIPT: $STARTED $verb, $SKIPPED skipped (done)$queued, ${#FAILED[@]} failed${1:+ $1}"
     if ((${#FAILED[@]})); then
         printf '  failed: %s\n' "${FAILED[@]}" >&2
         exit 1

@@ -49,5 +49,9 @@ train_seeds
 
 summarize "in $((SECONDS - START)) s"
 dry_run && exit 0
+if [[ $LAUNCHER == slurm ]]; then
+    echo "the table: run this again once the jobs are done (bash scripts/adu/status.sh $OUTPUT)"
+    exit 0
+fi
 echo
 "$PYTHON" "$REPO/tools/parse_results.py" "$OUTPUT/toy_domains" --table domains

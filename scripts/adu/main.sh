@@ -9,9 +9,10 @@
 #   SHOTS    shots per (class, domain), DATASET.NUM_SHOTS (default: 8)
 #   -- ...   config options appended to train.py's command line
 #
-# Runs go to $OUTPUT/DATASET/<trainer>_<cfg>[_<tag>]/forget_<a+b>/<shots>shots/seed<N>;
+# Runs go to $OUTPUT/DATASET/<trainer>_<cfg>[_<tag>]/forget_<a+b>/<shots>shots/seed<N>
+# (<cfg> gains _<backbone> and _<size>px when options after -- change them);
 # a run whose results.json is complete is skipped. Environment settings
-# (DATA, TRAINER, OUTPUT, SEEDS, TAG, DEVICES, DRY_RUN, PYTHON): common.sh.
+# (DATA, TRAINER, OUTPUT, SEEDS, TAG, DEVICES, LAUNCHER, DRY_RUN, PYTHON): common.sh.
 set -uo pipefail
 # shellcheck source=scripts/adu/common.sh
 source "$(dirname "$0")/common.sh"
