@@ -16,6 +16,7 @@ from dassl.optim import build_optimizer
 from user_errors import ConfigError
 
 from ..modules.clip_utils import freeze, load_clip, require_vit
+from . import fault
 from .checkpoint import load_models, resume_models, save_models
 from .evaluation import domain_test, is_adu_dataset
 from .files import repo_path
@@ -103,6 +104,7 @@ class UnlearningTrainer(TrainerX):
         """One training step on the trainer's losses, every registered optimiser
         stepped; the learning rate moves at the end of an epoch."""
         images, labels, domains, forget_mask = self.training_batch(batch)
+        fault.point("step")
         terms, logits = training_step(
             self.model, images,
             lambda outputs: self.compute_losses(outputs, labels, domains, forget_mask),

@@ -8,19 +8,33 @@ Dassl saves each registered model under `<run dir>/<model name>/` as
 `load_model` only tries one file and crashes on runs saved without a
 validation result, so the project's trainers load through here. `--model-dir`
 may be the run directory, a model's folder, or a checkpoint file.
+
+A run may be killed at any moment (a preempted job, a dead node). Dassl's
+`save_checkpoint` writes in place, so a kill during a save left a truncated
+file that the next run died on. Here every file is written atomically
+(files.atomic_write), under the names Dassl uses, with the same `checkpoint`
+pointer file, so Dassl's own tools still find them; and resuming checks each
+checkpoint before trusting it, setting aside one that does not load.
 """
 import os
 import os.path as osp
 import random
 import re
+import shutil
+from collections import OrderedDict
 
 import numpy as np
 import torch
-from dassl.utils import load_checkpoint, save_checkpoint
 
 from user_errors import BadFileError, ConfigError, MissingFileError
 
+from . import fault
+from .files import atomic_write, stale_temporaries
+
 CKPT_PATTERN = re.compile(r"^model\.pth\.tar-(\d+)$")
+# Dassl's file naming the model's last saved checkpoint (one line).
+POINTER_FILE = "checkpoint"
+BEST_FILE = "model-best.pth.tar"
 
 
 def saved_epochs(folder: str):
@@ -68,7 +82,13 @@ def load_models(trainer, model_dir: str, epoch=None):
         raise ConfigError("No model directory given: pass --model-dir <run dir>.")
     for name in trainer.get_model_names():
         path = find_checkpoint(model_dir, name, epoch)
-        checkpoint = load_checkpoint(path)
+        try:
+            checkpoint = read_checkpoint(path)
+        except Exception as err:  # torch and pickle raise many types on bad files
+            raise BadFileError(
+                f"{path} does not load ({first_line(err)}): it is truncated or damaged. "
+                "Pass --load-epoch <an earlier epoch> (its saved epochs: "
+                f"{saved_epochs(osp.dirname(path)) or 'none'}).") from err
         state = checkpoint["state_dict"]
         module = trainer._models[name]
         own = set(module.state_dict())
@@ -104,6 +124,32 @@ def set_rng_state(state: dict) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def save_checkpoint(state: dict, folder: str, is_best=False, model_name="") -> str:
+    """Dassl's save_checkpoint with every file written atomically: the
+    checkpoint (`model_name`, default model.pth.tar-<epoch>), the `checkpoint`
+    pointer naming it, and a copy as model-best.pth.tar when `is_best`."""
+    # As Dassl: no DataParallel "module." prefix, so a bare model loads it.
+    weights = OrderedDict((k.removeprefix("module."), v)
+                          for k, v in state["state_dict"].items())
+    path = osp.join(folder, model_name or f"model.pth.tar-{state['epoch']}")
+    with atomic_write(path, "wb") as f:
+        torch.save({**state, "state_dict": weights}, fault.watched(f, "checkpoint_write"))
+    print(f"Checkpoint saved to {path}")
+    write_pointer(folder, osp.basename(path))
+    if is_best:
+        best = osp.join(folder, BEST_FILE)
+        with atomic_write(best, "wb") as f, open(path, "rb") as source:
+            shutil.copyfileobj(source, f)
+        print(f"Best checkpoint saved to {best}")
+    return path
+
+
+def write_pointer(folder: str, filename: str) -> None:
+    """The `checkpoint` file as Dassl writes it: the last checkpoint's name."""
+    with atomic_write(osp.join(folder, POINTER_FILE)) as f:
+        f.write(f"{filename}\n")
+
+
 def save_models(trainer, epoch: int, directory: str, is_best=False, val_result=None,
                 model_name=""):
     """Dassl's save_model, plus the RNG states (and amp's loss scale) so that
@@ -122,36 +168,94 @@ def save_models(trainer, epoch: int, directory: str, is_best=False, val_result=N
         }, osp.join(directory, name), is_best=is_best, model_name=model_name)
 
 
+def read_checkpoint(path: str) -> dict:
+    """A checkpoint's content on the CPU (load_state_dict moves it to the model's device)."""
+    checkpoint = torch.load(path, map_location="cpu")
+    if not isinstance(checkpoint, dict) or not {"state_dict", "epoch"} <= set(checkpoint):
+        raise ValueError("no state_dict or epoch in it")
+    return checkpoint
+
+
+def first_line(err: Exception) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+def load_or_set_aside(path: str):
+    """The checkpoint at `path`, or None when it does not load (truncated,
+    damaged): the file is then renamed to `<path>.corrupt`, which no checkpoint
+    search matches, and named in one line."""
+    try:
+        checkpoint = read_checkpoint(path)
+    except Exception as err:  # any failure to read it means: do not trust it
+        aside = f"{path}.corrupt"
+        os.replace(path, aside)
+        print(f"Checkpoint {path} does not load ({first_line(err)}); moved it to {aside}")
+        return None
+    return checkpoint
+
+
+def discard_temporaries(folders) -> None:
+    """Remove what a killed run's unfinished atomic writes left behind."""
+    for path in (p for folder in folders for p in stale_temporaries(folder)):
+        os.remove(path)
+        print(f"Removed {path}, an unfinished write of an interrupted run")
+
+
+def newest_loadable(directory: str, names) -> tuple:
+    """(epoch, {name: checkpoint}) of the newest epoch whose checkpoint loads
+    for every model (a run killed while saving has it for some only), and
+    whether a file was set aside; epoch 0 and {} when there is none."""
+    epochs = set()
+    for name in names:
+        epochs.update(saved_epochs(osp.join(directory, name)))
+    set_aside = False
+    for epoch in sorted(epochs, reverse=True):
+        loaded = {}
+        for name in names:
+            path = osp.join(directory, name, f"model.pth.tar-{epoch}")
+            if not osp.isfile(path):
+                print(f"Not resuming from epoch {epoch}: {name} has no checkpoint for it")
+                break
+            checkpoint = load_or_set_aside(path)
+            if checkpoint is None:
+                set_aside = True
+                break
+            loaded[name] = checkpoint
+        if len(loaded) == len(names):
+            return epoch, loaded, set_aside
+    return 0, {}, set_aside
+
+
 def resume_models(trainer, directory: str) -> int:
-    """Load the latest checkpoint of every model in `directory` if all exist;
+    """Load the newest checkpoint that loads for every model in `directory`;
     return the epoch to start from (0 when there is nothing to resume)."""
     names = trainer.get_model_names()
     if not names:
         return 0  # nothing trainable (zero-shot): nothing to resume
-    latest = {}
-    for name in names:
-        epochs = saved_epochs(osp.join(directory, name))
-        if not epochs:
-            if latest or any(saved_epochs(osp.join(directory, n)) for n in names):
-                raise MissingFileError(
-                    f"Cannot resume from {directory}: model '{name}' has no checkpoint "
-                    "while others do. Remove the folder or point --resume elsewhere.")
-            print(f"No checkpoint in {directory}: training from scratch")
-            return 0
-        latest[name] = osp.join(directory, name, f"model.pth.tar-{epochs[-1]}")
-    start_epoch, state = 0, None
-    for name, path in latest.items():
-        checkpoint = load_checkpoint(path)
+    discard_temporaries([trainer.output_dir, directory]
+                        + [osp.join(directory, name) for name in names])
+    epoch, loaded, set_aside = newest_loadable(directory, names)
+    if not loaded:
+        why = "no checkpoint loads" if set_aside else "no checkpoint"
+        print(f"{why.capitalize()} in {directory}: training from scratch")
+        return 0
+    for name, checkpoint in loaded.items():
         trainer._models[name].load_state_dict(checkpoint["state_dict"])
         if trainer._optims[name] is not None and checkpoint.get("optimizer"):
             trainer._optims[name].load_state_dict(checkpoint["optimizer"])
         if trainer._scheds[name] is not None and checkpoint.get("scheduler"):
             trainer._scheds[name].load_state_dict(checkpoint["scheduler"])
-        start_epoch, state = checkpoint["epoch"], checkpoint
-        print(f"Resuming {name} from {path} (epoch {start_epoch})")
+        if set_aside:  # Dassl's tools follow the pointer: not to a file set aside
+            write_pointer(osp.join(directory, name), f"model.pth.tar-{epoch}")
+        print(f"Resuming {name} from {osp.join(directory, name, f'model.pth.tar-{epoch}')} "
+              f"(epoch {checkpoint['epoch']})")
+    state = checkpoint
     if state.get("rng_state"):
         set_rng_state(state["rng_state"])
     scaler = getattr(trainer, "scaler", None)
     if scaler is not None and state.get("scaler"):
         scaler.load_state_dict(state["scaler"])
-    return start_epoch
+    # What the evaluation reports as the epochs trained when no epoch is left to run.
+    trainer.epoch = state["epoch"] - 1
+    return state["epoch"]

@@ -11,6 +11,7 @@ optionally, "domain_logits" (its domain classifier is then scored) and
 "features" (L2-normalised image embeddings: the linear probes of modules/probes.py
 then run, unless TEST.LINEAR_PROBES is False).
 """
+import json
 import os.path as osp
 import types
 
@@ -20,7 +21,8 @@ from dassl.data.transforms import build_transform
 
 from ..modules.metrics import format_scores, unlearning_scores
 from ..modules.probes import probe_scores
-from .files import write_json_atomic
+from . import fault
+from .files import atomic_write
 
 RESULTS_FILE = "results.json"
 
@@ -42,6 +44,7 @@ def collect_outputs(trainer, data_loader) -> dict:
     for batch in data_loader:
         inputs, label = trainer.parse_batch_test(batch)
         res = evaluation_outputs(trainer, inputs)
+        fault.point("evaluation")
         out["pred"].append(res["logits"].argmax(dim=-1).cpu())
         out["label"].append(label.cpu())
         out["domain"].append(batch["domain"].cpu())
@@ -107,7 +110,9 @@ def domain_test(trainer, split=None):
     print(format_scores(scores, title=f"=> {record['method']} on {record['dataset']}, "
                                       f"forget {record['forget_domains']}"))
     path = osp.join(trainer.output_dir, RESULTS_FILE)
-    write_json_atomic(path, record)
+    with atomic_write(path) as f:  # the sweep scripts skip a run by this file: never half of it
+        json.dump(record, f, indent=2)
+        fault.point("results_write")
     print(f"Results written to {path}")
     for key in ("mem", "for", "h"):
         trainer.write_scalar(f"test/{key}", scores[key], getattr(trainer, "epoch", 0))

@@ -6,6 +6,8 @@ modules, the engine and the tools can all import it without a cycle.
 import json
 import os
 import os.path as osp
+import re
+from contextlib import contextmanager, suppress
 
 # The repository root: configs name files relative to it (assets/...), and
 # run_info.json records its git commit.
@@ -23,12 +25,81 @@ def repo_path(path: str) -> str:
     return in_repo if osp.exists(in_repo) else path
 
 
+# Temporary files of atomic_write: hidden, and named after the file and the
+# writing process, so that no glob for the real files (model.pth.tar-*) sees them.
+TEMP_PATTERN = re.compile(r"^\.(.+)\.(\d+)\.tmp$")
+
+
+def temp_path(path: str) -> str:
+    folder, name = osp.split(osp.abspath(path))
+    return osp.join(folder, f".{name}.{os.getpid()}.tmp")
+
+
+@contextmanager
+def atomic_write(path: str, mode: str = "w"):
+    """Open a temporary file beside `path`; when the block ends without an
+    error, flush it to disk and rename it over `path`.
+
+    A run killed at any moment (preempted, out of memory, a dead node)
+    therefore leaves `path` as it was before, or complete, never
+    half-written: os.replace within one folder is atomic. On an error the
+    temporary file is removed and `path` is untouched.
+    """
+    folder = osp.dirname(osp.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    tmp = temp_path(path)
+    try:
+        with open(tmp, mode) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with suppress(OSError):
+            os.remove(tmp)
+        raise
+    sync_folder(folder)
+
+
+def sync_folder(folder: str) -> None:
+    """Make a rename in `folder` survive a power loss too (POSIX only)."""
+    if not hasattr(os, "O_DIRECTORY"):
+        return
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def write_json_atomic(path: str, obj) -> None:
     """Write JSON so that a reader never sees a half-written file."""
-    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
-    tmp = f"{path}.tmp.{os.getpid()}"
-    with open(tmp, "w") as f:
+    with atomic_write(path) as f:
         json.dump(obj, f, indent=2)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+
+
+def stale_temporaries(folder: str) -> list:
+    """Temporary files that a killed run's atomic_write left in `folder`, to
+    be removed before this process writes there again: those of processes
+    that are gone (a rerun may get the killed run's process id back, so this
+    process's own count as gone too: it writes nothing there while asking)."""
+    if not osp.isdir(folder):
+        return []
+    stale = []
+    for name in sorted(os.listdir(folder)):
+        m = TEMP_PATTERN.match(name)
+        if m and not other_process_alive(int(m.group(2))):
+            stale.append(osp.join(folder, name))
+    return stale
+
+
+def other_process_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True

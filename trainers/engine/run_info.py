@@ -11,7 +11,7 @@ from importlib import metadata
 
 import torch
 
-from .files import PROJECT_ROOT, write_json_atomic
+from .files import PROJECT_ROOT, atomic_write, write_json_atomic
 
 
 def git_commit(path: str = PROJECT_ROOT) -> dict:
@@ -66,6 +66,6 @@ def describe_device(device) -> str:
 
 def write_run_info(cfg, device) -> None:
     out = cfg.OUTPUT_DIR
-    with open(osp.join(out, "config.yaml"), "w") as f:
+    with atomic_write(osp.join(out, "config.yaml")) as f:
         f.write(cfg.dump())
     write_json_atomic(osp.join(out, "run_info.json"), run_info(device))
