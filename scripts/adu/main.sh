@@ -10,8 +10,10 @@
 #   -- ...   config options appended to train.py's command line
 #
 # Runs go to $OUTPUT/DATASET/<trainer>_<cfg>[_<tag>]/forget_<a+b>/<shots>shots/seed<N>;
-# a run whose results.json is complete is skipped. Environment settings
-# (DATA, TRAINER, OUTPUT, SEEDS, TAG, DEVICES, DRY_RUN, PYTHON): common.sh.
+# a run whose results.json is complete and of the same config is skipped (a
+# folder of another config makes train.py stop, naming the keys that differ).
+# Environment settings (DATA, TRAINER, OUTPUT, SEEDS, TAG, DEVICES, DRY_RUN,
+# PYTHON): common.sh.
 set -uo pipefail
 # shellcheck source=scripts/adu/common.sh
 source "$(dirname "$0")/common.sh"
