@@ -37,6 +37,7 @@ import trainers  # noqa: E402,F401  (registers the trainers)
 from datasets.adu_base import adu_datasets  # noqa: E402
 from trainers.config import extend_cfg  # noqa: E402
 from trainers.engine.evaluation import install_domain_test  # noqa: E402
+from trainers.engine.fingerprint import check_run_folder, results_match  # noqa: E402
 from trainers.engine.run_info import describe_device, write_run_info  # noqa: E402
 from user_errors import ConfigError, MissingFileError, UserError  # noqa: E402
 
@@ -64,6 +65,10 @@ def parse_args(argv=None):
     parser.add_argument("--load-epoch", type=int,
                         help="epoch of the checkpoint to load (default: the last saved)")
     parser.add_argument("--no-train", action="store_true", help="do not call trainer.train()")
+    parser.add_argument("--check-done", action="store_true",
+                        help="only say whether --output-dir holds the results.json of this "
+                             "config (same fingerprint): exit 0 if so, else 1; loads no "
+                             "data or model (the scripts' skip test)")
     parser.add_argument("opts", default=None, nargs=argparse.REMAINDER,
                         help="modify config options using the command line")
     return parser.parse_args(argv)
@@ -122,13 +127,14 @@ def cpu_count() -> int:
         return os.cpu_count() or 1
 
 
-def cap_workers(cfg):
+def cap_workers(cfg, quiet=False):
     """More loader workers than CPUs only makes torch warn on every loader;
     use the CPU count instead, and say so once."""
     cpus = cpu_count()
     if cfg.DATALOADER.NUM_WORKERS > cpus:
-        print(f"Note: DATALOADER.NUM_WORKERS={cfg.DATALOADER.NUM_WORKERS} but this "
-              f"machine has {cpus} CPUs; using {cpus} workers.")
+        if not quiet:
+            print(f"Note: DATALOADER.NUM_WORKERS={cfg.DATALOADER.NUM_WORKERS} but this "
+                  f"machine has {cpus} CPUs; using {cpus} workers.")
         cfg.DATALOADER.NUM_WORKERS = cpus
 
 
@@ -144,7 +150,7 @@ def setup_cfg(args):
         cfg.merge_from_list(args.opts)
     except (KeyError, ValueError, AssertionError) as err:
         raise ConfigError(f"config option: {config_error_message(cfg, err)}") from err
-    cap_workers(cfg)
+    cap_workers(cfg, quiet=getattr(args, "check_done", False))
     cfg.freeze()
     return cfg
 
@@ -161,12 +167,35 @@ def check_names(cfg):
                           "datasets/adu_base.py)")
 
 
+def check_test_split(cfg):
+    """The ADU datasets have a test split only. Dassl's best_val picks the
+    epoch that scores best on the validation split; here it would pick on the
+    test split and report a number selected on the data it is scored on."""
+    if cfg.DATASET.NAME not in adu_datasets():
+        return
+    if cfg.TEST.FINAL_MODEL == "best_val":
+        raise ConfigError(
+            f"TEST.FINAL_MODEL best_val selects the model on a validation split, which "
+            f"{cfg.DATASET.NAME} does not have (it would select on the test split); "
+            "use TEST.FINAL_MODEL last_step")
+    if cfg.TEST.SPLIT != "test":
+        raise ConfigError(f"TEST.SPLIT {cfg.TEST.SPLIT}: {cfg.DATASET.NAME} has a test split "
+                          "only; use TEST.SPLIT test")
+
+
 def main(args):
     cfg = setup_cfg(args)
+    if args.check_done:
+        raise SystemExit(0 if results_match(cfg, cfg.OUTPUT_DIR) else 1)
     check_names(cfg)
+    check_test_split(cfg)
     if args.eval_only and not args.model_dir:
         raise ConfigError("--eval-only needs --model-dir (the training run's output "
                           "directory or a checkpoint file)")
+    # A run folder belongs to one config: never resume or overwrite another's.
+    check_run_folder(cfg, cfg.OUTPUT_DIR)
+    if cfg.RESUME and not args.eval_only:
+        check_run_folder(cfg, cfg.RESUME, "--resume")
     if cfg.SEED >= 0:
         set_random_seed(cfg.SEED)
     os.makedirs(cfg.OUTPUT_DIR, exist_ok=True)

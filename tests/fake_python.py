@@ -7,9 +7,12 @@ It answers quickly what would otherwise import Dassl (about 10 s a call):
   seconds, and writes into --output-dir what a finished run leaves there:
   results.json, config.yaml and learner/model.pth.tar-2 (with --eval-only:
   a copy of the --model-dir's results.json); a seed listed in
-  $FAKE_FAIL_SEEDS exits $FAKE_FAIL_CODE (default 3) instead;
+  $FAKE_FAIL_SEEDS exits $FAKE_FAIL_CODE (default 3) instead. Its
+  results.json records a fake fingerprint of the command (its arguments but
+  the paths), which `train.py --check-done` compares as the real one does;
 - anything else (and train.py without FAKE_TRAIN) goes to the real Python.
 """
+import hashlib
 import json
 import os
 import sys
@@ -24,7 +27,31 @@ def option(args, name, default=None):
     return args[args.index(name) + 1] if name in args else default
 
 
+def fake_fingerprint(args):
+    """The command's arguments without the ones the real fingerprint leaves out."""
+    kept, skip = [], False
+    for a in args:
+        if skip:
+            skip = False
+        elif a in ("--output-dir", "--root"):
+            skip = True
+        elif a != "--check-done":
+            kept.append(a)
+    return hashlib.sha256(json.dumps(kept).encode()).hexdigest()
+
+
+def check_done(args):
+    try:
+        with open(os.path.join(option(args, "--output-dir"), "results.json")) as f:
+            record = json.load(f)
+    except (OSError, ValueError):
+        return 1
+    return 0 if record.get("fingerprint") == fake_fingerprint(args) else 1
+
+
 def fake_train(args):
+    if "--check-done" in args:
+        return check_done(args)
     with open(os.environ["FAKE_LOG"], "a") as f:
         f.write(json.dumps({"args": args, "cuda": os.environ.get("CUDA_VISIBLE_DEVICES")})
                 + "\n")
@@ -38,6 +65,7 @@ def fake_train(args):
     if "--eval-only" in args:
         with open(os.path.join(option(args, "--model-dir"), "results.json")) as f:
             record = json.load(f)
+        record["fingerprint"] = fake_fingerprint(args)
         with open(os.path.join(out, "results.json"), "w") as f:
             json.dump(record, f)
         return 0
@@ -51,7 +79,8 @@ def fake_train(args):
               "seed": seed, "num_shots": int(option(args, "DATASET.NUM_SHOTS", "8")),
               "domains": OFFICE_HOME_DOMAINS, "forget_domains": forget,
               "memorize_domains": [d for d in OFFICE_HOME_DOMAINS if d not in forget],
-              "mem": 80.0, "for": 60.0, "h": 2 * 80.0 * 60.0 / 140.0}
+              "mem": 80.0, "for": 60.0, "h": 2 * 80.0 * 60.0 / 140.0,
+              "fingerprint": fake_fingerprint(args)}
     with open(os.path.join(out, "results.json"), "w") as f:
         json.dump(record, f)
     return 0

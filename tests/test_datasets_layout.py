@@ -1,8 +1,8 @@
 """The datasets package's layout: the parts that need no Dassl (file readers,
-data check, downloads, the toy renderer and the tiny CLIP's pretraining)
-import with Dassl blocked, the tools that need the registered datasets say
-so in one line, and every dataset registers through Dassl's public decorator
-(its class name is its config name)."""
+data check, downloads, the toy renderer, the tiny CLIP's pretraining and the
+benchmark) import with Dassl blocked, the tools that need the registered
+datasets say so in one line, and every dataset registers through Dassl's
+public decorator (its class name is its config name)."""
 import os
 
 import pytest
@@ -12,7 +12,7 @@ from test_layout import BLOCK_DASSL, REPO, run_python
 from datasets.files import read_class_folders, read_classnames
 
 DASSL_FREE = ["datasets", "datasets.files", "datasets.preflight", "datasets.download",
-              "datasets.toy_render", "tools.pretrain_tiny_clip"]
+              "datasets.toy_render", "tools.pretrain_tiny_clip", "tools.benchmark"]
 
 
 def test_the_dassl_free_parts_import_and_render_with_dassl_blocked():

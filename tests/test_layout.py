@@ -36,7 +36,8 @@ def test_every_method_module_imports_with_dassl_blocked():
     assert {"trainers.modules.losses", "trainers.modules.instapg",
             "trainers.modules.adu_clip"} <= set(modules)
     dassl_free_engine = ["trainers.engine.checkpoint", "trainers.engine.fault",
-                         "trainers.engine.files", "trainers.engine.lr_scheduler",
+                         "trainers.engine.files", "trainers.engine.fingerprint",
+                         "trainers.engine.lr_scheduler",
                          "trainers.engine.precision", "trainers.engine.run_info"]
     code = BLOCK_DASSL + "".join(f"import {m}\n" for m in modules + dassl_free_engine) + (
         "assert not any(m == 'dassl' or m.startswith('dassl.') for m in sys.modules)\n"

@@ -19,8 +19,10 @@ sys.path.pop(0)
 
 
 def write_run(root, forget, seed, mem, for_, h=None, method="ADU", dataset="office_home",
-              domains=OFFICE_HOME_DOMAINS, shots=8, folder=None):
-    """One results.json in main.sh's layout; H is 2 Mem For / (Mem + For) unless given."""
+              domains=OFFICE_HOME_DOMAINS, shots=8, folder=None, config=None):
+    """One results.json in main.sh's layout; H is 2 Mem For / (Mem + For) unless given.
+    `config`: the run's config keys (fingerprint_keys, with its seed and forget
+    domains added); without it the file is one written before fingerprints."""
     forget = [forget] if isinstance(forget, str) else list(forget)
     h = 2 * mem * for_ / (mem + for_) if h is None else h
     folder = folder or os.path.join(root, dataset, method, "forget_" + "+".join(forget),
@@ -31,6 +33,10 @@ def write_run(root, forget, seed, mem, for_, h=None, method="ADU", dataset="offi
               "forget_domains": forget,
               "memorize_domains": [d for d in domains if d not in forget],
               "mem": mem, "for": for_, "h": h}
+    if config is not None:
+        record["fingerprint_keys"] = dict(config, SEED=seed, **{
+            "DATASET.FORGET_DOMAINS": forget, "DATASET.NUM_SHOTS": shots})
+        record["fingerprint"] = "f" * 64  # parse_results compares the keys
     path = os.path.join(folder, "results.json")
     with open(path, "w") as f:
         json.dump(record, f)
@@ -235,3 +241,48 @@ def test_domain_table_averages_each_domain_over_seeds(tmp_path, capsys):
     assert rows["ZeroshotCLIP"]["art"] == "-" and rows["ZeroshotCLIP"]["H"] == "50.91"
     code, out, _ = parse(capsys, tmp_path, "--table", "domains")
     assert code == 0 and "Per-domain accuracy" in out and "20.00 ± 14.14*" in out
+
+
+CONFIG = {"OPTIM.MAX_EPOCH": 50, "OPTIM.LR": 0.0025, "TRAINER.ADU.DDL": True}
+
+
+def test_runs_of_one_config_average_over_seeds_and_forget_domains(tmp_path, capsys):
+    for forget in ("art", "clipart"):
+        for seed in (1, 2):
+            write_run(tmp_path, forget, seed, mem=80.0, for_=60.0, config=CONFIG)
+    code, out, err = parse(capsys, tmp_path, "--seeds", "1,2", "--allow-missing")
+    assert code == 0 and "Table 1" in out
+    assert "fingerprint" not in err and "different configs" not in err
+
+
+def test_a_cell_of_runs_with_different_configs_is_named_and_not_averaged(tmp_path, capsys):
+    write_run(tmp_path, "art", 1, mem=80.0, for_=60.0, config=CONFIG)
+    write_run(tmp_path, "art", 2, mem=80.0, for_=60.0, config=CONFIG)
+    short = write_run(tmp_path, "clipart", 1, mem=10.0, for_=10.0,
+                      config=dict(CONFIG, **{"OPTIM.MAX_EPOCH": 2}))
+    code, out, err = parse(capsys, tmp_path, "--allow-missing")
+    assert code == 1 and out == ""
+    assert "runs of different configs would be averaged" in err
+    assert ("office_home / ADU / |D_forget|=1: runs of 2 different configs (they differ in "
+            "OPTIM.MAX_EPOCH)") in err
+    assert "[OPTIM.MAX_EPOCH=50] in 2 run(s)" in err
+    assert f"[OPTIM.MAX_EPOCH=2] in 1 run(s), e.g. {short}" in err
+    # a row of the domain table averages one forget set only: no conflict yet
+    assert parse(capsys, tmp_path, "--table", "domains")[0] == 0
+    write_run(tmp_path, "art", 3, mem=80.0, for_=60.0, config=dict(CONFIG, **{"OPTIM.LR": 0.1}))
+    code, out, err = parse(capsys, tmp_path, "--table", "domains")
+    assert code == 1 and out == ""
+    assert "office_home / forget art / ADU: runs of 2 different configs" in err
+
+
+def test_runs_without_a_fingerprint_are_never_averaged_with_runs_that_have_one(
+        tmp_path, capsys):
+    write_run(tmp_path, "art", 1, mem=80.0, for_=60.0)
+    write_run(tmp_path, "art", 2, mem=80.0, for_=60.0)
+    code, out, err = parse(capsys, tmp_path, "--seeds", "1,2", "--allow-missing")
+    assert code == 0 and "Table 1" in out
+    assert "2 of 2 runs record no config fingerprint" in err
+    write_run(tmp_path, "clipart", 1, mem=80.0, for_=60.0, config=CONFIG)
+    code, out, err = parse(capsys, tmp_path, "--seeds", "1,2", "--allow-missing")
+    assert code == 1 and out == ""
+    assert "|D_forget|=1: 2 of 3 runs record no config fingerprint" in err

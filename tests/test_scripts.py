@@ -149,19 +149,36 @@ def test_a_backbone_or_image_size_given_after_the_config_is_in_the_folder_name(
 def test_done_runs_are_skipped_and_corrupt_ones_run_again(fake_env):
     run = os.path.join(fake_env["OUTPUT"], "office_home", "ADU_vit_b16_ep50", "forget_art",
                        "8shots")
-    write_result(f"{run}/seed1", 1, ["art"])
+    first = run_script("main.sh", "office_home", "art", env=dict(fake_env, SEEDS="1"))
+    assert first.returncode == 0, first.stderr
     write_result(f"{run}/seed2", 2, ["art"], text='{"dataset": "office_ho')
     proc = run_script("main.sh", "office_home", "art", env=fake_env)
     assert proc.returncode == 0, proc.stderr
-    assert f"skip: {run}/seed1 (results.json exists)" in proc.stdout
+    assert f"skip: {run}/seed1 (done: results.json of the same config)" in proc.stdout
     assert f"{run}/seed2/results.json: not valid JSON" in proc.stderr
     assert "not a complete result" in proc.stdout
-    assert sorted(int(arg(c["args"], "--seed")) for c in train_calls(fake_env)) == [2, 3]
+    assert [int(arg(c["args"], "--seed")) for c in train_calls(fake_env)] == [1, 2, 3]
     assert "2 ran, 1 skipped" in proc.stdout
 
     again = run_script("main.sh", "office_home", "art", env=fake_env)
     assert again.returncode == 0 and again.stdout.count("skip: ") == 3
-    assert len(train_calls(fake_env)) == 2  # nothing trained the second time
+    assert len(train_calls(fake_env)) == 3  # nothing trained the second time
+
+
+def test_a_done_run_of_another_config_or_without_fingerprint_is_not_skipped(fake_env):
+    """The skip asks train.py --check-done (here the fake's) whether the
+    result is of this command's config; train.py then refuses the folder."""
+    run = os.path.join(fake_env["OUTPUT"], "office_home", "ADU_vit_b16_ep50", "forget_art",
+                       "8shots")
+    env = dict(fake_env, SEEDS="1 2")
+    assert run_script("main.sh", "office_home", "art", "--", "OPTIM.MAX_EPOCH", "2",
+                      env=env).returncode == 0
+    write_result(f"{run}/seed2", 2, ["art"])  # complete, but no fingerprint: older code
+    proc = run_script("main.sh", "office_home", "art", "--", "OPTIM.MAX_EPOCH", "2", env=env)
+    assert "skip: " + run + "/seed1" in proc.stdout and "1 ran, 1 skipped" in proc.stdout
+    other = run_script("main.sh", "office_home", "art", env=env)
+    assert "skip: " not in other.stdout and "2 ran, 0 skipped" in other.stdout
+    assert len(train_calls(fake_env)) == 2 + 1 + 2
 
 
 @pytest.mark.parametrize("k,count", [(1, 4), (2, 6), (3, 4)])
@@ -336,6 +353,20 @@ def test_main_trains_a_tiny_run_whose_config_eval_can_reload(fake_python, tiny_c
     assert trained["forget_domains"] == ["art"] and trained["num_shots"] == 2
     assert trained["seed"] == 1 and trained["method"] == "ADU"
     assert os.path.isfile(run / "learner" / "model.pth.tar-1")
+
+    # The same command skips the run; one with another option neither skips
+    # nor resumes it: train.py names the key and the script stops.
+    again = run_script("main.sh", "office_home", "art", "vit_b16_ep50", "2", *opts, env=env,
+                       cwd=tmp_path)
+    assert again.returncode == 0 and f"skip: out/adu/{rel}" in again.stdout
+    other = run_script("main.sh", "office_home", "art", "vit_b16_ep50", "2", *opts,
+                       "OPTIM.MAX_EPOCH", "2", env=env, cwd=tmp_path)
+    assert other.returncode == 1 and "skip: " not in other.stdout
+    assert "holds a run of another config (config.yaml -> this command: OPTIM.MAX_EPOCH: " \
+           "1 -> 2)" in other.stderr
+    assert "stopped: train.py exited 2" in other.stdout
+    with open(run / "results.json") as f:
+        assert json.load(f) == trained
 
     proc = run_script("eval.sh", "out/adu", env=dict(env, DRY_RUN="1"), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr

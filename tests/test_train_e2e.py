@@ -134,3 +134,86 @@ def test_missing_backbone_file_is_refused(data_root, tmp_path, capsys):
     missing = str(tmp_path / "weights" / "clip.pt")
     err = run_in_process(base_args(data_root, tmp_path, missing), capsys)
     assert missing in err
+
+
+# A run folder belongs to one config (trainers/engine/fingerprint.py).
+
+def test_the_run_records_its_config_fingerprint_in_config_yaml_and_results(trained_run):
+    from trainers.engine.fingerprint import recorded
+    out, _ = trained_run
+    res = json.load(open(out / "results.json"))
+    path, fingerprint, keys = recorded(str(out))
+    assert path.endswith("config.yaml") and fingerprint == res["fingerprint"]
+    assert keys == res["fingerprint_keys"]
+    assert keys["OPTIM.MAX_EPOCH"] == 1 and keys["DATASET.FORGET_DOMAINS"] == ["art"]
+    assert "OUTPUT_DIR" not in keys and "DATASET.ROOT" not in keys
+
+
+def check_done(args, capsys):
+    import train
+    with pytest.raises(SystemExit) as exit_info:
+        train.run(["--check-done"] + args)
+    capsys.readouterr()
+    return exit_info.value.code
+
+
+def test_check_done_says_whether_the_folder_holds_this_configs_result(
+        trained_run, data_root, tiny_clip_file, tmp_path, capsys):
+    out, _ = trained_run
+    assert check_done(base_args(data_root, out, tiny_clip_file), capsys) == 0
+    # Paths, logging and checkpoint frequency change no number.
+    assert check_done(base_args(tmp_path / "elsewhere", out, tiny_clip_file,
+                                opts=["TRAIN.PRINT_FREQ", "7", "TRAIN.CHECKPOINT_FREQ", "1"]),
+                      capsys) == 0
+    assert check_done(base_args(data_root, out, tiny_clip_file,
+                                opts=["OPTIM.MAX_EPOCH", "2"]), capsys) == 1
+    assert check_done(base_args(data_root, out, tiny_clip_file, forget="clipart"), capsys) == 1
+    assert check_done(base_args(data_root, tmp_path, tiny_clip_file), capsys) == 1  # no result
+
+
+def test_a_folder_of_another_config_is_refused_naming_the_keys(
+        trained_run, data_root, tiny_clip_file, capsys):
+    out, _ = trained_run
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    err = run_in_process(base_args(data_root, out, tiny_clip_file, opts=[
+        "OPTIM.MAX_EPOCH", "2", "TRAINER.ADU.DDL_GAMMA", "5.0"]), capsys)
+    assert err.count("\n") == 1, err
+    assert f"{out} holds a run of another config" in err
+    assert "OPTIM.MAX_EPOCH: 1 -> 2; TRAINER.ADU.DDL_GAMMA: 30.0 -> 5.0" in err
+    assert "use another OUTPUT or TAG" in err and "delete the folder" in err
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+
+
+def test_resuming_from_a_folder_of_another_config_is_refused(
+        trained_run, data_root, tiny_clip_file, tmp_path, capsys):
+    out, _ = trained_run
+    err = run_in_process(base_args(data_root, tmp_path, tiny_clip_file, "--resume", str(out),
+                                   opts=["OPTIM.LR", "0.1"]), capsys)
+    assert f"{out} holds a run of another config" in err
+    assert "OPTIM.LR: 0.0025 -> 0.1" in err and "leave out --resume" in err
+
+
+def test_a_folder_from_before_fingerprints_is_refused(trained_run, data_root, tiny_clip_file,
+                                                      tmp_path, capsys):
+    import shutil
+    out, _ = trained_run
+    old = tmp_path / "old"
+    shutil.copytree(out, old)
+    config = (old / "config.yaml").read_text()
+    assert config.startswith("# fingerprint: ")
+    (old / "config.yaml").write_text(config.split("\n", 1)[1])
+    err = run_in_process(base_args(data_root, old, tiny_clip_file), capsys)
+    assert "was written before run folders recorded their config's fingerprint" in err
+    assert "config.yaml has none" in err
+
+
+@pytest.mark.parametrize("opts,message", [
+    (["TEST.FINAL_MODEL", "best_val"], "TEST.FINAL_MODEL best_val selects the model on a "
+                                       "validation split, which office_home does not have"),
+    (["TEST.SPLIT", "val"], "TEST.SPLIT val: office_home has a test split only"),
+])
+def test_model_selection_on_a_validation_split_is_refused(data_root, tiny_clip_file, tmp_path,
+                                                          capsys, opts, message):
+    err = run_in_process(base_args(data_root, tmp_path, tiny_clip_file, opts=opts), capsys)
+    assert message in err and err.count("\n") == 1
+    assert not (tmp_path / "config.yaml").exists()

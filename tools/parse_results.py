@@ -18,7 +18,17 @@ The coverage table gives, per cell, the combinations and runs found and
 has runs); missing runs are named and make the exit status 1 unless
 --allow-missing. `--format csv` writes one row per cell, numbers only.
 A corrupt or partial results.json is named in a warning and left out.
-Exit status: 0 fine, 1 missing runs or no results, 2 bad usage.
+
+Runs are averaged only when they ran the same config: each results.json
+records the keys of its config that change results (`fingerprint_keys`,
+trainers/engine/fingerprint.py), and the runs of a cell (or of a row of
+--table domains) must agree on all of them but the seed and the forget
+domains, which a cell averages over. Otherwise nothing is tabulated: the
+differing keys and runs are named and the exit status is 1. Runs written
+before fingerprints (no `fingerprint_keys`) are averaged among themselves
+as before, with a warning, and never with runs that record a config.
+Exit status: 0 fine, 1 missing runs, runs of different configs in one cell
+or no results, 2 bad usage.
 """
 import argparse
 import csv
@@ -41,6 +51,10 @@ METHOD_ORDER = ["ZeroshotCLIP", "LPPlusPlusADU", "CLIPFitADU", "BBFADU", "CoOpAD
                 "MaPLeADU", "ADU-Baseline", "ADU-InstaPG-only", "ADU-DDL-only",
                 "ADU-DDL-CE-only", "ADU-DDL-MMD-only", "ADU"]
 DATASET_ORDER = ["imagenet", "office_home", "mini_domainnet", "domainnet", "pacs"]
+# Config keys the runs of one cell differ in by design: it averages over them.
+AVERAGED_KEYS = ("SEED", "DATASET.FORGET_DOMAINS")
+# Differing keys named per conflict; the rest are counted.
+MAX_NAMED_KEYS = 6
 
 
 class ResultError(Exception):
@@ -60,6 +74,9 @@ class Run:
     # per-domain accuracy and the optional accuracies (domain classifier,
     # probes) in percent, where the run has them: for --table domains
     details: dict = field(default_factory=dict, compare=False)
+    # its config's keys that change results, but AVERAGED_KEYS; None for a
+    # results.json written before fingerprints
+    config: object = field(default=None, compare=False)
 
 
 def require(record: dict, key: str, kind, what: str):
@@ -100,8 +117,11 @@ def read_result(path: str) -> Run:
     for name, row in (record.get("per_domain") or {}).items():
         if isinstance(row, dict) and isinstance(row.get("accuracy"), (int, float)):
             details[f"acc:{name}"] = row["accuracy"]
+    keys = record.get("fingerprint_keys")
+    config = ({k: v for k, v in keys.items() if k not in AVERAGED_KEYS}
+              if isinstance(keys, dict) else None)
     return Run(path, dataset, method, record.get("num_shots"), domains, forget, seed,
-               scores, details)
+               scores, details, config)
 
 
 def find_results(roots):
@@ -132,6 +152,48 @@ def load_runs(paths, warn):
         seen[key] = path
         runs.append(run)
     return runs
+
+
+def config_conflict(label, runs):
+    """A line naming the configs of `runs` (one cell or row) when they do not
+    all agree (a run without a recorded config agrees with none); else None."""
+    unrecorded = [r for r in runs if r.config is None]
+    if not unrecorded or len(unrecorded) == len(runs):
+        variants = {}
+        for run in runs:
+            variants.setdefault(json.dumps(run.config, sort_keys=True), []).append(run)
+        if len(variants) < 2:
+            return None
+        configs = [group[0].config for group in variants.values()]
+        keys = sorted(k for k in set().union(*configs)
+                      if len({json.dumps(c.get(k, "(absent)")) for c in configs}) > 1)
+        named = keys[:MAX_NAMED_KEYS]
+        more = f" and {len(keys) - len(named)} more" if len(keys) > len(named) else ""
+        parts = []
+        for group in variants.values():
+            values = ", ".join(f"{k}={group[0].config.get(k, '(absent)')}" for k in named)
+            parts.append(f"[{values}] in {len(group)} run(s), e.g. {group[0].path}")
+        return (f"{label}: runs of {len(variants)} different configs (they differ in "
+                f"{', '.join(named)}{more}): " + "; ".join(parts))
+    return (f"{label}: {len(unrecorded)} of {len(runs)} runs record no config fingerprint "
+            f"(written by older code), e.g. {unrecorded[0].path}; the others do")
+
+
+def config_conflicts(groups) -> list:
+    """config_conflict of every (label, runs) that has one."""
+    return [line for label, runs in groups if (line := config_conflict(label, runs))]
+
+
+def report_conflicts(conflicts) -> int:
+    """Name the conflicts on stderr; 1 when there are any (nothing is averaged)."""
+    if not conflicts:
+        return 0
+    print("parse_results.py: error: runs of different configs would be averaged into "
+          "one number; rerun them with one config, or keep them under separate output "
+          "roots (OUTPUT) or TAGs:", file=sys.stderr)
+    for line in conflicts:
+        print(f"  {line}", file=sys.stderr)
+    return 1
 
 
 def mean_std(values):
@@ -271,13 +333,19 @@ def coverage_rows(cells, seeds):
     return rows
 
 
+def domain_groups(runs):
+    """{(dataset, forget set, method): runs}, the rows of --table domains."""
+    groups = {}
+    for run in runs:
+        groups.setdefault((run.dataset, run.forget, run.method), []).append(run)
+    return groups
+
+
 def domain_table(runs):
     """(headers, rows) of --table domains: one row per (dataset, forget set,
     method), each domain's accuracy (forgotten ones marked *), Mem, For, H
     and the optional accuracies, averaged over the seeds found."""
-    groups = {}
-    for run in runs:
-        groups.setdefault((run.dataset, run.forget, run.method), []).append(run)
+    groups = domain_groups(runs)
     domains = []  # every domain column, in each dataset's order
     for run in sorted(runs, key=lambda r: order_key(DATASET_ORDER)(r.dataset)):
         domains += [d for d in run.domains if d not in domains]
@@ -423,7 +491,8 @@ def check_files(paths) -> int:
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n")[0],
-        epilog="Exit status: 0 fine, 1 missing runs or no results, 2 bad usage.")
+        epilog="Exit status: 0 fine, 1 missing runs, runs of different configs in one "
+               "cell or no results, 2 bad usage.")
     parser.add_argument("roots", nargs="+", metavar="OUTPUT_ROOT",
                         help="folders searched for results.json (with --check: the files)")
     parser.add_argument("--format", choices=["table", "markdown", "csv"], default="table",
@@ -463,10 +532,22 @@ def main(argv=None) -> int:
         print(f"parse_results.py: {what} under {', '.join(args.roots)}; nothing to "
               "tabulate (have the runs finished?)", file=sys.stderr)
         return 1
+    unrecorded = sum(r.config is None for r in runs)
+    if unrecorded:
+        warn(f"{unrecorded} of {len(runs)} runs record no config fingerprint (results.json "
+             "written by older code): those are averaged together unchecked")
     if args.table == "domains":
+        groups = [(f"{d} / forget {','.join(f)} / {m}", group)
+                  for (d, f, m), group in domain_groups(runs).items()]
+        if report_conflicts(config_conflicts(groups)):
+            return 1
         print(render_domains(runs, args.format))
         return 0
     cells = build_cells(runs, warn)
+    groups = [(f"{d} / {m} / |D_forget|={k}", cells[(d, m, k)].runs)
+              for d, m, k in cell_order(cells)]
+    if report_conflicts(config_conflicts(groups)):
+        return 1
     if args.format == "csv":
         print(render_csv(cells, args.seeds))
     else:

@@ -160,16 +160,21 @@ set_forget() {
     FORGET_DIR=$(IFS=+; echo "${chosen[*]}")
 }
 
-# DIR: true when DIR/results.json is a complete result. A corrupt one is
-# reported (the run is done again; train.py resumes from its checkpoints).
+# DIR CMD...: true when DIR/results.json is a complete result of the config
+# that CMD (a train.py command writing to DIR) resolves to: train.py
+# --check-done compares the fingerprint results.json records with CMD's,
+# without loading data. A corrupt result is reported and done again (train.py
+# resumes from its checkpoints); one of another config is run again too, and
+# train.py then refuses the folder, naming the keys that differ.
 results_exist() {
     local file=$1/results.json
+    shift
     [[ -f $file ]] || return 1
-    if "$PYTHON" "$REPO/tools/parse_results.py" --check "$file"; then
-        return 0
+    if ! "$PYTHON" "$REPO/tools/parse_results.py" --check "$file"; then
+        echo "$file is not a complete result (above); running again"
+        return 1
     fi
-    echo "$file is not a complete result (above); running again"
-    return 1
+    "$1" "$2" --check-done "${@:3}"
 }
 
 # ---- launching: here (the job queue) or on SLURM (tools/launcher.py) -----------
@@ -314,22 +319,23 @@ submit() {
 }
 
 # Train and evaluate every seed of SEEDS with the current settings, each
-# into its run folder, unless its results.json is complete. train.py exits 2
+# into its run folder, unless its results.json is complete and of the same
+# config (results_exist). train.py exits 2
 # on a problem the user must fix (missing data, a failed download, a bad
 # setting): the other runs would only repeat it, so the script stops at the first.
 train_seeds() {
     local seed dir cmd
     for seed in $SEEDS; do
         dir=$OUTPUT/$DATASET/${TRAINER}_$CFG_LABEL${TAG:+_$TAG}/forget_$FORGET_DIR/${SHOTS}shots/seed$seed
-        if results_exist "$dir"; then
-            echo "skip: $dir (results.json exists)"
-            SKIPPED=$((SKIPPED + 1))
-            continue
-        fi
         cmd=("$PYTHON" "$REPO/train.py" --root "$DATA" --seed "$seed" --trainer "$TRAINER"
             --dataset-config-file "$DATASET_CFG" --config-file "$TRAINER_CFG"
             --output-dir "$dir" --forget-domains "$FORGET_ARG" DATASET.NUM_SHOTS "$SHOTS")
         [[ -z $TAG ]] || cmd+=(TEST.METHOD_TAG "$TRAINER-$TAG")
+        if results_exist "$dir" "${cmd[@]}" "${OPTS[@]}"; then
+            echo "skip: $dir (done: results.json of the same config)"
+            SKIPPED=$((SKIPPED + 1))
+            continue
+        fi
         submit "$dir" "$dir/job.log" "${cmd[@]}" "${OPTS[@]}"
         if [[ " ${FAILED[*]-}" == *" (exit 2)"* || " ${FAILED[*]-}" == *" (exit 2, log "* ]]; then
             summarize "(stopped: train.py exited 2; fix the error above and run again)"

@@ -14,8 +14,9 @@
 # path parts (<dataset>/<trainer>_<cfg>[_<tag>]/forget_<a+b>/<shots>shots/seed<N>).
 # EVAL_OUTPUT defaults to output/adu_eval, or output/adu_eval_epoch<EPOCH>
 # when EPOCH is given, so that `tools/parse_results.py` never mixes them with
-# the training runs. A done evaluation is skipped. DATA, if set, replaces each
-# run's dataset root; DEVICES, DRY_RUN and PYTHON as in common.sh.
+# the training runs. A done evaluation (results.json of the same config) is
+# skipped. DATA, if set, replaces each run's dataset root; DEVICES, DRY_RUN
+# and PYTHON as in common.sh.
 set -uo pipefail
 RUN_DATA=${DATA:-}
 # shellcheck source=scripts/adu/common.sh
@@ -68,14 +69,14 @@ for CONFIG in "${CONFIGS[@]}"; do
         continue
     fi
     OUT=$(eval_dir "$RUN")
-    if results_exist "$OUT"; then
-        echo "skip: $OUT (results.json exists)"
-        SKIPPED=$((SKIPPED + 1))
-        continue
-    fi
     CMD=("$PYTHON" "$REPO/train.py" --config-file "$RUN/config.yaml" --output-dir "$OUT"
         --eval-only --model-dir "$RUN" --load-epoch "$LOAD")
     [[ -z $RUN_DATA ]] || CMD+=(--root "$RUN_DATA")
+    if results_exist "$OUT" "${CMD[@]}" "${OPTS[@]}"; then
+        echo "skip: $OUT (done: results.json of the same config)"
+        SKIPPED=$((SKIPPED + 1))
+        continue
+    fi
     submit "$OUT" "$OUT/job.log" "${CMD[@]}" "${OPTS[@]}"
 done
 

@@ -11,8 +11,10 @@
 #
 # Runs go to $OUTPUT/DATASET/<trainer>_<cfg>[_<tag>]/forget_<a+b>/<shots>shots/seed<N>
 # (<cfg> gains _<backbone> and _<size>px when options after -- change them);
-# a run whose results.json is complete is skipped. Environment settings
-# (DATA, TRAINER, OUTPUT, SEEDS, TAG, DEVICES, LAUNCHER, DRY_RUN, PYTHON): common.sh.
+# a run whose results.json is complete and of the same config is skipped (a
+# folder of another config makes train.py stop, naming the keys that differ).
+# Environment settings (DATA, TRAINER, OUTPUT, SEEDS, TAG, DEVICES, LAUNCHER,
+# DRY_RUN, PYTHON): common.sh.
 set -uo pipefail
 # shellcheck source=scripts/adu/common.sh
 source "$(dirname "$0")/common.sh"

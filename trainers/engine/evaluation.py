@@ -19,10 +19,13 @@ import torch
 from dassl.data.data_manager import build_data_loader
 from dassl.data.transforms import build_transform
 
+from user_errors import ConfigError
+
 from ..modules.metrics import format_scores, unlearning_scores
 from ..modules.probes import probe_scores
 from . import fault
 from .files import atomic_write
+from .fingerprint import results_fields
 
 RESULTS_FILE = "results.json"
 
@@ -66,9 +69,13 @@ def shots_loader(trainer):
 
 def evaluated_epoch(trainer) -> int:
     """Epochs behind the evaluated weights: the checkpoint loaded (--eval-only)
-    or, after training, the last epoch trained."""
+    or, after training, the last epoch trained. A run resumed after its last
+    epoch (killed before its results were written) trains no epoch, and Dassl's
+    loop leaves `epoch` at 0: its weights are those of the epoch it resumed at."""
     loaded = getattr(trainer, "loaded_epoch", None)
-    return loaded if loaded is not None else getattr(trainer, "epoch", 0) + 1
+    if loaded is not None:
+        return loaded
+    return max(getattr(trainer, "epoch", 0) + 1, getattr(trainer, "start_epoch", 0))
 
 
 def run_record(trainer, scores: dict) -> dict:
@@ -87,14 +94,23 @@ def run_record(trainer, scores: dict) -> dict:
         "epoch": evaluated_epoch(trainer),
         "max_epoch": cfg.OPTIM.MAX_EPOCH,
         **scores,
+        **results_fields(cfg),
     }
 
 
 def domain_test(trainer, split=None):
     """Score the test split per domain, print the table, write results.json.
 
-    Returns H, the number the trainer's loop tracks as "the" result.
+    Returns H, the number the trainer's loop tracks as "the" result. The ADU
+    datasets have no validation split: asked for one (Dassl's best_val model
+    selection, TEST.SPLIT val), it refuses instead of scoring the test split.
     """
+    split = split or trainer.cfg.TEST.SPLIT
+    if split != "test":
+        raise ConfigError(
+            f"the ADU datasets have no '{split}' split to score, only 'test' (model "
+            "selection on it would select on the test split): use TEST.SPLIT test and "
+            "TEST.FINAL_MODEL last_step")
     trainer.set_model_mode("eval")
     dataset = trainer.dm.dataset
     print("Evaluate on the *test* set, per domain")

@@ -1,7 +1,8 @@
 """What a run writes about itself so that it can be reproduced later.
 
-`config.yaml` (the resolved config) and `run_info.json` (the project's git
-commit, the package versions and the device) go into the output directory.
+`config.yaml` (the resolved config, under its fingerprint: fingerprint.py)
+and `run_info.json` (the project's git commit, the package versions and the
+device) go into the output directory.
 """
 import os.path as osp
 import platform
@@ -12,6 +13,7 @@ from importlib import metadata
 import torch
 
 from .files import PROJECT_ROOT, atomic_write, write_json_atomic
+from .fingerprint import config_yaml
 
 
 def git_commit(path: str = PROJECT_ROOT) -> dict:
@@ -67,5 +69,5 @@ def describe_device(device) -> str:
 def write_run_info(cfg, device) -> None:
     out = cfg.OUTPUT_DIR
     with atomic_write(osp.join(out, "config.yaml")) as f:
-        f.write(cfg.dump())
+        f.write(config_yaml(cfg))
     write_json_atomic(osp.join(out, "run_info.json"), run_info(device))

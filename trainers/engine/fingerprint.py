@@ -1,0 +1,191 @@
+"""A run folder belongs to one config: the fingerprint of a resolved config.
+
+A run folder is named after a few settings only (dataset, trainer config,
+forget domains, shots, seed), so without a check a command with other
+options would resume the folder's checkpoints, overwrite its config.yaml,
+or be skipped because its results.json exists. Every run therefore records
+the fingerprint of its resolved config: the sha256 of the canonical JSON of
+every key that can change its numbers (all keys but those in EXCLUDED).
+`config.yaml` carries it in a comment line above the config (whose keys are
+the kept ones plus the excluded ones), `results.json` carries it with the
+kept keys (`fingerprint`, `fingerprint_keys`), so that a mismatch can name
+the keys that differ.
+
+train.py refuses to resume, skip or write into a folder whose recorded
+fingerprint differs from its own config's (`check_run_folder`), and into a
+folder written before fingerprints were recorded: its checkpoints may come
+from another config, and nothing tells which. Plain Python and yacs (no
+Dassl, no torch), so that tools can use it.
+"""
+import hashlib
+import json
+import os.path as osp
+import re
+
+import yaml
+
+from user_errors import PathTakenError
+
+# Keys left out of the fingerprint: each names where the run reads or writes,
+# what it prints, or how fast it runs, not what it computes. A key ending in
+# "." leaves out its whole subtree. Everything else is kept, the keys of other
+# trainers included (a change there is rare and harmless to refuse).
+EXCLUDED = {
+    # The folder itself: where the run writes.
+    "OUTPUT_DIR": "where the run writes",
+    # Where checkpoints are read from; that folder's own fingerprint is checked.
+    "RESUME": "where checkpoints are resumed from",
+    # The same files under another root give the same run.
+    "DATASET.ROOT": "where the datasets are",
+    # Log lines only.
+    "TRAIN.PRINT_FREQ": "how often the training log prints",
+    "VERBOSE": "how much Dassl prints",
+    # Which epochs get a checkpoint; saving one draws no random number, and
+    # the last epoch is always saved.
+    "TRAIN.CHECKPOINT_FREQ": "which epochs are saved",
+    # Loader processes. With random augmentations each worker draws from its
+    # own seeded stream, so another count draws other crops, as another GPU
+    # rounds differently: the run is the same experiment. train.py caps the
+    # count at the machine's CPUs, so keeping it would tie a folder to one machine.
+    "DATALOADER.NUM_WORKERS": "how many loader processes run",
+    # Recomputes activations in the backward pass: the same numbers
+    # (tests/test_reproducibility.py), less memory; an out-of-memory run may
+    # be resumed with it switched on.
+    "TRAINER.ADU.GRAD_CHECKPOINTING": "memory against time, same numbers",
+    # The method's name in results.json and the tables, not its numbers; the
+    # scripts put their TAG into the folder name as well.
+    "TEST.METHOD_TAG": "the method's name in the tables",
+}
+HEADER = "# fingerprint: {} (sha256 of the keys that change results; " \
+         "trainers/engine/fingerprint.py)\n"
+HEADER_PATTERN = re.compile(r"# fingerprint: ([0-9a-f]{64})\b")
+# Differences named in one error line; the rest are counted.
+MAX_NAMED = 6
+ABSENT = "(absent)"
+
+
+def excluded(key: str) -> bool:
+    return any(key == e or (e.endswith(".") and key.startswith(e)) for e in EXCLUDED)
+
+
+def flatten(node, prefix: str = "") -> dict:
+    """{"A.B.C": value} of a nested dict (a CfgNode is one); tuples become lists."""
+    flat = {}
+    for key, value in node.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, name + "."))
+        else:
+            flat[name] = list(value) if isinstance(value, tuple) else value
+    return flat
+
+
+def kept_keys(config: dict) -> dict:
+    """The keys of a (nested) config that change results, flat and sorted."""
+    return {k: v for k, v in sorted(flatten(config).items()) if not excluded(k)}
+
+
+def digest(keys: dict) -> str:
+    canonical = json.dumps(keys, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def cfg_keys(cfg) -> dict:
+    """The kept keys of a yacs config, as config.yaml will give them back
+    (through its YAML dump, so that a recorded config compares equal)."""
+    return kept_keys(yaml.safe_load(cfg.dump()))
+
+
+def fingerprint(cfg) -> str:
+    return digest(cfg_keys(cfg))
+
+
+def results_fields(cfg) -> dict:
+    """What results.json records of the config."""
+    keys = cfg_keys(cfg)
+    return {"fingerprint": digest(keys), "fingerprint_keys": keys}
+
+
+def config_yaml(cfg) -> str:
+    """config.yaml: the fingerprint line, then the resolved config (which
+    train.py --config-file reads back; the line is a YAML comment)."""
+    return HEADER.format(fingerprint(cfg)) + cfg.dump()
+
+
+def recorded(folder: str):
+    """(file, fingerprint or None, kept keys) of what `folder` records about
+    its config (config.yaml, else results.json), or None for a folder that
+    records nothing (new, or holding neither file)."""
+    path = osp.join(folder, "config.yaml")
+    if osp.isfile(path):
+        with open(path) as f:
+            text = f.read()
+        match = HEADER_PATTERN.match(text)
+        try:
+            keys = kept_keys(yaml.safe_load(text) or {})
+        except yaml.YAMLError:
+            keys = {}
+        return path, match.group(1) if match else None, keys
+    path = osp.join(folder, "results.json")
+    if osp.isfile(path):
+        try:
+            with open(path) as f:
+                record = json.load(f)
+        except (OSError, ValueError):
+            record = None
+        if not isinstance(record, dict):
+            return None  # a damaged result records nothing; the run is done again
+        keys = record.get("fingerprint_keys")
+        return path, record.get("fingerprint"), keys if isinstance(keys, dict) else {}
+    return None
+
+
+def differences(old: dict, new: dict) -> list:
+    """'KEY: old -> new' for every key whose value differs, sorted by key."""
+    return [f"{k}: {old.get(k, ABSENT)} -> {new.get(k, ABSENT)}"
+            for k in sorted(set(old) | set(new))
+            if old.get(k, ABSENT) != new.get(k, ABSENT)]
+
+
+def describe_differences(old: dict, new: dict) -> str:
+    diffs = differences(old, new)
+    if not diffs:
+        return "no kept key differs, but the fingerprint does (another version of the code?)"
+    more = len(diffs) - MAX_NAMED
+    return "; ".join(diffs[:MAX_NAMED]) + (f"; and {more} more" if more > 0 else "")
+
+
+def check_run_folder(cfg, folder: str, role: str = "--output-dir") -> None:
+    """Refuse `folder` (the run's --output-dir or --resume folder) unless it
+    records nothing or records this config's fingerprint."""
+    found = recorded(folder)
+    if found is None:
+        return
+    path, old_fingerprint, old_keys = found
+    if role == "--resume":
+        fix = "resume from a folder of this config, or leave out --resume"
+    else:
+        fix = ("use another OUTPUT or TAG (another --output-dir), or delete the folder "
+               "to run it again")
+    if old_fingerprint is None:
+        raise PathTakenError(
+            f"{folder} was written before run folders recorded their config's "
+            f"fingerprint ({osp.basename(path)} has none), so its checkpoints may come "
+            f"from another config: {fix}.")
+    new_keys = cfg_keys(cfg)
+    if old_fingerprint == digest(new_keys):
+        return
+    raise PathTakenError(
+        f"{folder} holds a run of another config ({osp.basename(path)} -> this command: "
+        f"{describe_differences(old_keys, new_keys)}): {fix}.")
+
+
+def results_match(cfg, folder: str) -> bool:
+    """True when folder/results.json was written by this config (same fingerprint)."""
+    path = osp.join(folder, "results.json")
+    try:
+        with open(path) as f:
+            record = json.load(f)
+    except (OSError, ValueError):
+        return False
+    return isinstance(record, dict) and record.get("fingerprint") == fingerprint(cfg)
