@@ -1,4 +1,5 @@
-"""The comparison trainers (docs/METHOD.md section 8) on a tiny CLIP and a tiny dataset.
+"""The comparison trainers (docs/METHOD.md section 8), and ADU beside them, on a
+tiny CLIP and a tiny dataset.
 
 Each trainer is built as train.py builds it, trained for one epoch and
 scored in this process (Dassl's logger would otherwise take over the test's
@@ -118,6 +119,30 @@ def test_one_epoch_changes_exactly_what_the_trainer_tunes(trained):
     assert trainable == TRAINABLE[name]
     if name in GRADIENT_FREE:
         assert all(p.grad is None for p in trainer.model.parameters())
+
+
+# ADU's learner (prompts of 9 blocks, InstaPG at block 9, domain classifier),
+# by the name each tensor has in trainer.model.
+ADU_TUNED = {"learner.vision.prompts", "learner.domain_head.weight",
+             "learner.domain_head.bias"} | {
+    f"learner.vision.instapg.9.{name}" for name in (
+        "ln_query.weight", "ln_query.bias", "ln_patches.weight", "ln_patches.bias",
+        "cross_attn.in_proj_weight", "cross_attn.in_proj_bias", "cross_attn.out_proj.weight",
+        "cross_attn.out_proj.bias", "ln_mlp.weight", "ln_mlp.bias", "mlp.0.weight",
+        "mlp.0.bias", "mlp.2.weight", "mlp.2.bias")}
+
+
+def test_adu_through_the_dassl_trainer_changes_exactly_its_learner(data_root, tiny_clip_file,
+                                                                   tmp_path):
+    trainer = build("ADU", data_root, tmp_path, tiny_clip_file)
+    before = {k: v.detach().clone() for k, v in model_tensors(trainer.model).items()}
+    trainer.train()
+    after = model_tensors(trainer.model)
+    assert {k for k, v in after.items() if not torch.equal(v, before[k])} == ADU_TUNED
+    assert {k for k, p in trainer.model.named_parameters() if p.requires_grad} == ADU_TUNED
+    saved = torch.load(tmp_path / "learner" / "model.pth.tar-1", map_location="cpu",
+                       weights_only=True)["state_dict"]
+    assert {"learner." + k for k in saved} == ADU_TUNED
 
 
 def test_evaluation_writes_complete_results(trained):

@@ -3,7 +3,6 @@ import math
 
 import pytest
 import torch
-import torch.nn.functional as F
 
 from trainers.modules.losses import (
     ADULossConfig,
@@ -14,6 +13,9 @@ from trainers.modules.losses import (
     rbf_kernel,
     squared_distances,
 )
+
+# The expected values below are computed independently of the module under
+# test: explicit loops over samples, pairs and coordinates in float64.
 
 
 def normalized(n, d=8, seed=0):
@@ -37,6 +39,25 @@ def brute_force_mmd2(x, domains, h):
             total += kxx + kyy - 2 * kxy
             pairs += 1
     return total / pairs
+
+
+def loop_squared_distance(a, b):
+    return sum((float(a[k]) - float(b[k])) ** 2 for k in range(len(a)))
+
+
+def loop_kernel(x, h):
+    """exp(-||x_i - x_j||^2 / h) for every pair (i, j), one at a time."""
+    n = len(x)
+    return torch.tensor([[math.exp(-loop_squared_distance(x[i], x[j]) / h) for j in range(n)]
+                         for i in range(n)], dtype=torch.float64)
+
+
+def loop_log_softmax(row):
+    """log p_c = z_c - log sum_c' exp(z_c') of one row of logits, in float64."""
+    z = [float(v) for v in row]
+    top = max(z)
+    log_norm = top + math.log(sum(math.exp(v - top) for v in z))
+    return [v - log_norm for v in z]
 
 
 def brute_force_median(x):
@@ -67,11 +88,14 @@ def test_mmd2_is_zero_with_one_domain_and_keeps_the_graph():
     value.backward()
 
 
-def test_kernel_is_gaussian_of_squared_distance():
+def test_squared_distances_and_kernel_equal_the_pairwise_loops():
     x = normalized(6)
-    sq = squared_distances(x)
-    assert torch.allclose(sq.diagonal(), torch.zeros(6, dtype=x.dtype), atol=1e-12)
-    torch.testing.assert_close(rbf_kernel(x, 2.0), torch.exp(-sq / 2.0))
+    expected = torch.tensor([[loop_squared_distance(a, b) for b in x] for a in x],
+                            dtype=torch.float64)
+    torch.testing.assert_close(squared_distances(x), expected, rtol=0, atol=1e-12)
+    torch.testing.assert_close(rbf_kernel(x, 2.0), loop_kernel(x, 2.0), rtol=0, atol=1e-12)
+    torch.testing.assert_close(rbf_kernel(x, "median"), loop_kernel(x, brute_force_median(x)),
+                               rtol=0, atol=1e-12)
 
 
 def test_median_bandwidth_carries_no_gradient():
@@ -99,22 +123,31 @@ def test_forget_loss_is_minimal_at_the_uniform_prediction(kind):
         assert forget_loss(other, mask, kind) > best
 
 
-def test_forget_loss_uniform_ce_formula():
-    logits = torch.randn(4, 5)
+@pytest.mark.parametrize("kind", ["uniform_ce", "neg_entropy"])
+def test_forget_loss_equals_its_formula_over_the_forget_samples(kind):
+    logits = torch.randn(4, 5, generator=torch.Generator().manual_seed(2))
     mask = torch.tensor([True, False, True, False])
-    expected = -(F.log_softmax(logits, -1)[mask]).mean(-1).mean()
-    torch.testing.assert_close(forget_loss(logits, mask), expected)
+    per_sample = []
+    for row, forget in zip(logits, mask):
+        if forget:
+            log_p = loop_log_softmax(row)
+            per_sample.append(-sum(log_p) / len(log_p) if kind == "uniform_ce"
+                              else sum(math.exp(v) * v for v in log_p))
+    expected = sum(per_sample) / len(per_sample)
+    assert forget_loss(logits, mask, kind).item() == pytest.approx(expected, rel=1e-6)
 
 
-def test_memorize_loss_ignores_forget_samples():
-    logits = torch.randn(6, 4)
+def test_memorize_loss_is_the_cross_entropy_of_the_memorize_samples_only():
+    logits = torch.randn(6, 4, generator=torch.Generator().manual_seed(3))
     labels = torch.tensor([0, 1, 2, 3, 0, 1])
     forget = torch.tensor([False, False, True, True, False, True])
-    expected = F.cross_entropy(logits[~forget], labels[~forget])
-    torch.testing.assert_close(memorize_loss(logits, labels, forget), expected)
+    terms = [-loop_log_softmax(row)[label] for row, label, f in zip(logits, labels, forget)
+             if not f]
+    expected = sum(terms) / len(terms)
+    assert memorize_loss(logits, labels, forget).item() == pytest.approx(expected, rel=1e-6)
     relabeled = labels.clone()
     relabeled[forget] = 3 - relabeled[forget]
-    torch.testing.assert_close(memorize_loss(logits, relabeled, forget), expected)
+    assert memorize_loss(logits, relabeled, forget).item() == pytest.approx(expected, rel=1e-6)
 
 
 def test_losses_are_zero_not_nan_when_a_kind_of_sample_is_missing():
@@ -157,7 +190,8 @@ def test_total_has_the_papers_signs_and_weights():
     forget = domains == 1
     cfg = ADULossConfig(gamma=30.0, lam=10.0)
     t = adu_losses(logits, labels, domains, forget, feats, dlogits, config=cfg)
-    assert t["domain"].item() == pytest.approx(30 * t["domain_ce"].item() - 10 * t["mmd2"].item(), rel=1e-5)
+    assert t["domain"].item() == pytest.approx(
+        30 * t["domain_ce"].item() - 10 * t["mmd2"].item(), rel=1e-5)
     assert t["total"].item() == pytest.approx(
         t["memorize"].item() + t["forget"].item() + t["domain"].item(), rel=1e-5)
 
@@ -206,4 +240,4 @@ def test_the_kernel_checks_its_bandwidth_as_the_config_does(bad):
 
 def test_a_bandwidth_from_a_config_string_is_the_number():
     x = normalized(4)
-    torch.testing.assert_close(rbf_kernel(x, "0.5"), rbf_kernel(x, 0.5))
+    torch.testing.assert_close(rbf_kernel(x, "0.5"), loop_kernel(x, 0.5), rtol=0, atol=1e-12)

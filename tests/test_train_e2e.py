@@ -6,7 +6,7 @@ import pytest
 
 pytest.importorskip("dassl", reason="Dassl not installed (pip install it from GitHub, see README)")
 
-from train_harness import TINY_OPTS, run_in_process, train_py  # noqa: E402
+from train_harness import REPO, TINY_OPTS, run_in_process, train_py  # noqa: E402
 
 
 def base_args(root, out, clip_file, *extra, forget="art", opts=()):
@@ -95,6 +95,43 @@ def test_release_config_trains_saves_and_reloads_its_text_prompts(
     again = json.load(open(tmp_path / "eval" / "results.json"))
     for key in ("mem", "for", "h", "per_domain"):
         assert again[key] == first[key]
+
+
+# train.py --eval-only in a subprocess, then: does the learner inside the
+# evaluated model hold exactly the weights of each named checkpoint?
+EVAL_RUNNER = """
+import sys, torch
+sys.path.insert(0, {repo!r})
+import train
+trainer = train.run({args!r})
+state = trainer.model.learner.state_dict()
+for name, path in {checkpoints!r}.items():
+    saved = torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
+    same = set(saved) == set(state) and all(torch.equal(state[k], saved[k]) for k in saved)
+    print(name, "same" if same else "different")
+"""
+
+
+def test_eval_only_evaluates_the_weights_of_the_model_dir_it_names(
+        trained_run, data_root, tiny_clip_file, tmp_path):
+    import shutil
+
+    import torch
+    out, _ = trained_run
+    other = tmp_path / "other_run"  # the same run with every learner tensor moved
+    shutil.copytree(out, other)
+    path = other / "learner" / "model.pth.tar-1"
+    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    checkpoint["state_dict"] = {k: v + 0.5 for k, v in checkpoint["state_dict"].items()}
+    torch.save(checkpoint, path)
+    checkpoints = {"trained": str(out / "learner" / "model.pth.tar-1"), "other": str(path)}
+    for model_dir, expected in ((other, "other"), (out, "trained")):
+        args = base_args(data_root, tmp_path / f"eval_{expected}", tiny_clip_file, "--eval-only",
+                         "--model-dir", str(model_dir))
+        proc = train_py(code=EVAL_RUNNER.format(repo=REPO, args=args, checkpoints=checkpoints))
+        lines = proc.stdout.splitlines()
+        assert f"{expected} same" in lines
+        assert [line for line in lines if line.endswith(" same")] == [f"{expected} same"]
 
 
 def test_eval_only_with_missing_weights_fails_and_lists_what_it_searched(
