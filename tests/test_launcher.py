@@ -104,7 +104,8 @@ def status(env, root, **extra):
 
 def test_a_slurm_sweep_ends_with_the_same_results_as_the_local_path(env, tmp_path):
     local = dict(env, LAUNCHER="local", OUTPUT=str(tmp_path / "local"), SEEDS="1 2")
-    assert run_script("sweep.sh", "office_home", "1", env=local).returncode == 0
+    assert run_script("sweep.sh", "office_home", "1", "--", "OPTIM.MAX_EPOCH", "2",
+                      env=local).returncode == 0
     slurm = dict(env, SEEDS="1 2")
     proc = run_script("sweep.sh", "office_home", "1", "--", "OPTIM.MAX_EPOCH", "2", env=slurm)
     assert proc.returncode == 0, proc.stderr
@@ -125,7 +126,7 @@ def test_a_slurm_sweep_ends_with_the_same_results_as_the_local_path(env, tmp_pat
     record = json.load(open(os.path.join(run, "launch.json")))
     assert record["job_id"] == "1000_1" and record["domains"][0] == "art"
 
-    again = run_script("sweep.sh", "office_home", "1", env=slurm)
+    again = run_script("sweep.sh", "office_home", "1", "--", "OPTIM.MAX_EPOCH", "2", env=slurm)
     assert "0 submitted, 8 skipped (done)" in again.stdout
     assert len(slurm_calls(env, "sbatch")) == 1  # finished runs are never submitted
     proc, lines = status(env, env["OUTPUT"])
