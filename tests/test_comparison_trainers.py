@@ -143,6 +143,10 @@ def test_adu_through_the_dassl_trainer_changes_exactly_its_learner(data_root, ti
     saved = torch.load(tmp_path / "learner" / "model.pth.tar-1", map_location="cpu",
                        weights_only=True)["state_dict"]
     assert {"learner." + k for k in saved} == ADU_TUNED
+    # Dassl's best_val selection asks for the 'val' split, which ADU datasets lack.
+    from user_errors import ConfigError
+    with pytest.raises(ConfigError, match="no 'val' split to score, only 'test'"):
+        trainer.test(split="val")
 
 
 def test_evaluation_writes_complete_results(trained):
