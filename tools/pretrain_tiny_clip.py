@@ -95,11 +95,12 @@ def describes(labels, domains, caps):
     return same_class & same_domain
 
 
-def render_train_pool(per_pair):
-    """uint8 images [N, 3, H, W], labels, domain labels: train indices 0..per_pair-1."""
+def render_train_pool(per_pair, first=0):
+    """uint8 images [N, 3, H, W], labels, domain labels: train indices
+    first..first+per_pair-1."""
     keys = [(c, d) for d in range(len(DOMAINS)) for c in range(len(CLASSES))]
     images = np.stack([np.asarray(render_image(CLASSES[c], DOMAINS[d], "train", i))
-                       for c, d in keys for i in range(per_pair)])
+                       for c, d in keys for i in range(first, first + per_pair)])
     labels = torch.tensor([c for c, _ in keys for _ in range(per_pair)])
     domains = torch.tensor([d for _, d in keys for _ in range(per_pair)])
     return torch.from_numpy(images).permute(0, 3, 1, 2).contiguous(), labels, domains
@@ -154,7 +155,22 @@ def zero_unused_token_rows(model, tokens):
     return used
 
 
-def train(model, images, labels, domains, args):
+@torch.no_grad()
+def held_out_accuracy(model, held_out):
+    """Zero-shot accuracy per domain on train-stream images beyond the pool
+    (never the test split), to watch the pretraining converge."""
+    images, labels, domains = held_out
+    was_training = model.training
+    model.eval()
+    classifier = ZeroshotClassifier(model, CLASSES, EVAL_TEMPLATE)
+    x = (images.float() / 255 - CLIP_MEAN) / CLIP_STD
+    preds = torch.cat([classifier(x[i:i + 500]).argmax(1) for i in range(0, len(x), 500)])
+    model.train(was_training)
+    return [100 * (preds == labels)[domains == d].float().mean().item()
+            for d in range(len(DOMAINS))]
+
+
+def train(model, images, labels, domains, args, held_out=None):
     captions = caption_table()
     tokens = clip.tokenize(captions, context_length=model.context_length)
     used = zero_unused_token_rows(model, tokens)
@@ -202,6 +218,10 @@ def train(model, images, labels, domains, args):
         print(f"epoch {epoch + 1}/{args.epochs}  loss {loss.item():.3f}  "
               f"logit scale {model.logit_scale.exp().item():.1f}  "
               f"{time.time() - start:.0f}s", flush=True)
+        if held_out is not None and args.eval_every and (epoch + 1) % args.eval_every == 0:
+            accs = held_out_accuracy(model, held_out)
+            print("  held-out zero-shot: " + "  ".join(
+                f"{d} {a:.1f}" for d, a in zip(DOMAINS, accs)), flush=True)
     if model.token_embedding.weight[~used].abs().sum() != 0:
         raise RuntimeError("unused token-embedding rows became non-zero")
     if args.set_logit_scale:
@@ -259,6 +279,9 @@ def parse_args(argv=None):
                         help="share of batches with random prompt tokens (docstring)")
     parser.add_argument("--set-logit-scale", action="store_true",
                         help="set logit_scale.exp() to 100 at the end (docstring)")
+    parser.add_argument("--eval-every", type=int, default=0,
+                        help="every N epochs print zero-shot accuracy on 20 train-stream "
+                             "images per (class, domain) beyond the pool (0: never)")
     parser.add_argument("--noise-ctx", type=int, default=8, help="random tokens per block")
     parser.add_argument("--noise-depth", type=int, default=9, help="blocks that get them")
     # One thread: the matrices are tiny, and on a busy shared machine two
@@ -283,7 +306,8 @@ def main(argv=None):
         print(f"Continuing from {args.init}")
     else:
         model = build_clip(args.arch)
-    model = train(model, images, labels, domains, args)
+    held_out = render_train_pool(20, first=args.pool) if args.eval_every else None
+    model = train(model, images, labels, domains, args, held_out)
     print(f"Pretraining took {time.time() - start:.0f}s")
 
     os.makedirs(osp.dirname(osp.abspath(args.output)), exist_ok=True)
