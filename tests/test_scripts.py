@@ -383,3 +383,24 @@ def test_main_trains_a_tiny_run_whose_config_eval_can_reload(fake_python, tiny_c
         "office_home", ["art"], 2)
     assert (cfg.TRAINER.NAME, cfg.SEED, cfg.MODEL.BACKBONE.NAME) == ("ADU", 1, tiny_clip_file)
     assert tuple(cfg.INPUT.SIZE) == (32, 32) and cfg.TRAINER.ADU.PREC == "fp32"
+
+
+def test_toy_report_runs_every_row_for_each_forget_domain(fake_env):
+    proc = run_script("toy_report.sh", env=dict(fake_env, DRY_RUN="1", SEEDS="1",
+                                                 FORGETS="sketch clipart"))
+    assert proc.returncode == 0, proc.stderr
+    commands = dry_run_commands(proc.stdout)
+    runs = {(arg(c, "--forget-domains"), arg(c, "--output-dir").split("/")[-4])
+            for c in commands}
+    variants = {"ZeroshotCLIP_toy_tiny", "ADU_toy_tiny_Baseline", "ADU_toy_tiny",
+                "ADU_toy_tiny_InstaPG-only", "ADU_toy_tiny_DDL-only",
+                "ADU_toy_tiny_DDL-CE-only", "ADU_toy_tiny_DDL-MMD-only",
+                "ADU_toy_tiny_release_release"}
+    assert runs == {(f, v) for f in ("sketch", "clipart") for v in variants}
+    release = [c for c in commands if "toy_tiny_release.yaml" in arg(c, "--config-file")]
+    assert release and all(arg(c, "TEST.METHOD_TAG") == "ADU-release" for c in release)
+
+
+def test_toy_report_takes_no_arguments(fake_env):
+    proc = run_script("toy_report.sh", "office_home", env=dict(fake_env, DRY_RUN="1"))
+    assert proc.returncode == 2 and "usage" in proc.stderr
