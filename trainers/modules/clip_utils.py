@@ -40,15 +40,17 @@ ARCHITECTURES = {
                      vision_width=768, vision_patch_size=16, context_length=77,
                      vocab_size=49408, transformer_width=512,
                      transformer_heads=8, transformer_layers=12),
+    # The tests' CLIP (random weights): small and fast, out of the regime.
     "tiny": dict(embed_dim=32, image_resolution=32, vision_layers=12,
                  vision_width=64, vision_patch_size=8, context_length=77,
                  vocab_size=49408, transformer_width=64,
                  transformer_heads=1, transformer_layers=2),
-    # A toy CLIP in ViT-B/16's regime where it matters for prompts
-    # (tools/toy_regime.py; `pretrain_tiny_clip.py --arch toy`, not yet the
-    # shipped one): 64 patches of 4 px, so 8 prompts are 11 % of a prompted
-    # block's tokens; width 128 = 2 heads; embedding 128; 9 blocks, the fewest
-    # that take prompt depth 9 (a training step costs about 6x the tiny one's).
+    # The demo's CLIP (assets/tiny_clip_toy.pt, tools/pretrain_tiny_clip.py),
+    # in ViT-B/16's regime where it matters for prompts (tools/toy_regime.py):
+    # 64 patches of 4 px, so 8 prompts are 11 % of a prompted block's tokens;
+    # width 128 = 2 heads (OpenAI's CLIP gives a ViT width // 64 heads);
+    # embedding 128; 9 blocks, the fewest that take prompt depth 9 (a training
+    # step costs about 5x the tiny one's).
     # The text side stays narrow: its 49408-row token table is most of the file.
     "toy": dict(embed_dim=128, image_resolution=32, vision_layers=9,
                 vision_width=128, vision_patch_size=4, context_length=77,
