@@ -172,6 +172,7 @@ def measure(args) -> dict:
     return {
         "run_dir": osp.abspath(args.run_dir),
         "dataset": cfg.DATASET.NAME, "method": run.results.get("method", cfg.TRAINER.NAME),
+        "fingerprint": run.results.get("fingerprint"),
         "seed": cfg.SEED, "draw_seed": seed, "num_classes": dataset.num_classes,
         "forget_domains": list(dataset.forget_domains),
         "forget_test_images": len(test), "min_shots_available_per_class": available,
