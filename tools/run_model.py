@@ -9,6 +9,7 @@ images with the test-time transform, `zero_shot_outputs` gives zero-shot
 CLIP on the same backbone, and `sample_per_class` draws seeded k-shot sets.
 """
 import copy
+import glob
 import json
 import os
 import os.path as osp
@@ -68,6 +69,10 @@ def check_finished_run(run_dir: str) -> None:
     if not osp.isfile(osp.join(run_dir, RESULTS_FILE)):
         raise MissingFileError(f"{run_dir} has no {RESULTS_FILE}: the run has not finished; "
                                "run its train.py command again (it resumes) and retry.")
+    if not glob.glob(osp.join(run_dir, "*", "model.pth.tar-*")):
+        raise MissingFileError(f"{run_dir} holds no saved learner (<model>/model.pth.tar-N; "
+                               "a zero-shot run saves none): pass the folder of a trained "
+                               "run; these tools set it beside zero-shot CLIP themselves.")
 
 
 def load_run(run_dir: str, root: str = "", device: str = "") -> LoadedRun:
