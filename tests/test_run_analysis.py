@@ -80,8 +80,7 @@ def test_analyze_writes_its_files_and_the_run_numbers_match_results_json(analyze
                                           "domain_probe_accuracy", "class_accuracy"}
 
 
-def test_analyze_says_when_a_run_has_no_domain_classifier(finished_run, tmp_path):
-    results = {"run": {"class_accuracy": {}}}  # the record of a run without a head
+def test_analyze_says_when_a_run_has_no_domain_classifier():
     fake = run_model.Encoded(torch.zeros(4, 2), torch.zeros(4, dtype=torch.long),
                              torch.zeros(4, dtype=torch.long), torch.tensor([0, 0, 1, 1]), None)
     dataset = type("D", (), {"domains": ["a", "b"], "forget_domains": ["a"], "num_classes": 2})
@@ -89,7 +88,6 @@ def test_analyze_says_when_a_run_has_no_domain_classifier(finished_run, tmp_path
     record = analyze.domain_record(run, {"zero_shot": fake, "run": fake},
                                    {"zero_shot": fake, "run": fake})
     assert record["run"]["domain_classifier_accuracy"] is None and "note" in record["run"]
-    assert results  # the table prints dashes for it
     assert "-" in analyze.format_record(record, "CoOpADU").splitlines()[1]
 
 
@@ -139,8 +137,8 @@ def test_a_folder_without_a_finished_run_is_refused_in_one_line(tool, finished_r
 def test_the_command_line_exits_2_with_one_line(tmp_path):
     proc = train_py(str(tmp_path), script="tools/robustness.py", expect=2)
     assert proc.stderr.strip().splitlines()[-1].startswith("robustness.py: error: ")
-    proc = train_py(str(tmp_path), "--shots", "0,x", script="tools/robustness.py", expect=2)
-    assert "--shots" in proc.stderr
+    with pytest.raises(robustness.ConfigError, match="--shots"):
+        robustness.parse_args([str(tmp_path), "--shots", "0,x"])
 
 
 # ----- the shared pieces --------------------------------------------------------------
@@ -158,10 +156,10 @@ def test_probe_curve_reads_separable_classes_from_one_shot_and_random_labels_at_
     assert probe_curve(x_tr[order], y_tr[order], x_te, y_te, [1, 4, 8]) == {
         1: 100.0, 4: 100.0, 8: 100.0}
     gen = torch.Generator().manual_seed(0)
-    x_tr, x_te = torch.randn(400, 8, generator=gen), torch.randn(400, 8, generator=gen)
-    y_tr, y_te = torch.randint(0, 4, (400,), generator=gen), torch.randint(0, 4, (400,),
+    x_tr, x_te = torch.randn(200, 8, generator=gen), torch.randn(400, 8, generator=gen)
+    y_tr, y_te = torch.randint(0, 4, (200,), generator=gen), torch.randint(0, 4, (400,),
                                                                            generator=gen)
-    curve = probe_curve(x_tr, y_tr, x_te, y_te, [16, 100])
+    curve = probe_curve(x_tr, y_tr, x_te, y_te, [16, 50])
     assert all(v < 40.0 for v in curve.values())  # chance is 25
 
 
@@ -171,7 +169,6 @@ def test_first_k_per_class_keeps_the_first_k_of_each_class():
 
 
 def test_sample_per_class_is_seeded_and_nested():
-    Item = run_model.as_datum.__annotations__  # noqa: F841  (only the fields matter)
     from datasets.adu_base import Item
     items = [Item(f"/img/{c}_{i}.png", c, 0, str(c)) for c in range(3) for i in range(10)]
     four = run_model.sample_per_class(items, 4, seed=1)

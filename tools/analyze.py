@@ -9,8 +9,8 @@ Writes into --out (default: the run folder):
   attention over the patches in the last block and its attention rollout
   (trainers/modules/attention_maps.py), zero-shot CLIP | the run;
 - domains.json (atomically), also printed: the run's domain classifier
-  accuracy (the paper's domain-classification table, ADU-METHOD.md section
-  7; null for a run without one), a linear domain probe fitted on the
+  accuracy (the paper's domain-classification accuracy, docs/METHOD.md
+  section 7; null for a run without one), a linear domain probe fitted on the
   training shots' embeddings and scored on the test split, zero-shot and
   run, and the class accuracy of every test domain, zero-shot and run.
 The run is rebuilt from its own config.yaml and last checkpoint

@@ -1,4 +1,4 @@
-"""How shallow is the forgetting of a finished run? (beyond the paper, section 9)
+"""How shallow is the forgetting of a finished run? (docs/METHOD.md section 9)
 
     python tools/robustness.py RUN_DIR [--out DIR] [--shots 1,2,4,8,16]
         [--relearn-shots 8] [--steps 50] [--every 10]
