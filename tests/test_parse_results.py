@@ -286,3 +286,27 @@ def test_runs_without_a_fingerprint_are_never_averaged_with_runs_that_have_one(
     code, out, err = parse(capsys, tmp_path, "--seeds", "1,2", "--allow-missing")
     assert code == 1 and out == ""
     assert "|D_forget|=1: 2 of 3 runs record no config fingerprint" in err
+
+
+def test_domain_table_shows_rec_at_8_from_a_matching_robustness_json(tmp_path, capsys):
+    def robustness(path, fingerprint, rec8):
+        record = {"fingerprint": fingerprint, "probe": {"unlearned": {"1": 40.0, "8": rec8}}}
+        with open(os.path.join(os.path.dirname(path), "robustness.json"), "w") as f:
+            json.dump(record, f)
+    for seed, rec8 in ((1, 60.0), (2, 80.0)):
+        path = write_run(tmp_path, "art", seed, mem=85.0, for_=70.0, config=CONFIG)
+        robustness(path, "f" * 64, rec8)
+    code, out, _ = parse(capsys, tmp_path, "--table", "domains", "--format", "csv")
+    assert code == 0 and csv_rows(out)[0]["Rec@8"] == "70.00 ± 14.14"
+    # a robustness.json of another run (another fingerprint) is not shown
+    other = write_run(tmp_path, "clipart", 1, mem=85.0, for_=70.0, config=CONFIG)
+    robustness(other, "e" * 64, 10.0)
+    code, out, _ = parse(capsys, tmp_path, "--table", "domains", "--format", "csv")
+    assert {r["forget"]: r["Rec@8"] for r in csv_rows(out)} == {
+        "art": "70.00 ± 14.14", "clipart": "-"}
+
+
+def test_domain_table_has_no_rec_at_8_column_without_robustness_files(tmp_path, capsys):
+    write_run(tmp_path, "art", 1, mem=85.0, for_=70.0)
+    code, out, _ = parse(capsys, tmp_path, "--table", "domains", "--format", "csv")
+    assert code == 0 and "Rec@8" not in csv_rows(out)[0]

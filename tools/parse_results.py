@@ -45,7 +45,11 @@ RESULTS_FILE = "results.json"
 METRICS = (("h", "H"), ("mem", "Mem"), ("for", "For"))
 # Shown by --table domains where the runs have them.
 OPTIONAL_METRICS = (("domain_accuracy", "domain clf"), ("domain_probe_accuracy", "domain probe"),
-                    ("forget_class_probe_accuracy", "forget-class probe"))
+                    ("forget_class_probe_accuracy", "forget-class probe"),
+                    ("rec_at_8", "Rec@8"))
+# tools/robustness.py's file beside a results.json: "Rec@8" is its probe at
+# k = 8 shots per class on the run's embeddings (forget-domain test accuracy).
+ROBUSTNESS_FILE = "robustness.json"
 # The paper's row and column order; other names follow alphabetically.
 METHOD_ORDER = ["ZeroshotCLIP", "LPPlusPlusADU", "CLIPFitADU", "BBFADU", "CoOpADU",
                 "MaPLeADU", "ADU-Baseline", "ADU-InstaPG-only", "ADU-DDL-only",
@@ -86,6 +90,20 @@ def require(record: dict, key: str, kind, what: str):
     return value
 
 
+def robustness_details(results_path: str, fingerprint) -> dict:
+    """{"rec_at_8": ...} from the run's robustness.json when it is there, readable
+    and of the same run (fingerprint); else nothing."""
+    try:
+        with open(os.path.join(os.path.dirname(results_path), ROBUSTNESS_FILE)) as f:
+            record = json.load(f)
+        value = record["probe"]["unlearned"]["8"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+    if record.get("fingerprint") != fingerprint or not isinstance(value, (int, float)):
+        return {}
+    return {"rec_at_8": float(value)}
+
+
 def read_result(path: str) -> Run:
     """One results.json (as written by trainers/engine/evaluation.py) -> Run."""
     try:
@@ -117,6 +135,7 @@ def read_result(path: str) -> Run:
     for name, row in (record.get("per_domain") or {}).items():
         if isinstance(row, dict) and isinstance(row.get("accuracy"), (int, float)):
             details[f"acc:{name}"] = row["accuracy"]
+    details.update(robustness_details(path, record.get("fingerprint")))
     keys = record.get("fingerprint_keys")
     config = ({k: v for k, v in keys.items() if k not in AVERAGED_KEYS}
               if isinstance(keys, dict) else None)

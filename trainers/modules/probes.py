@@ -54,3 +54,26 @@ def probe_scores(train, test, forget_ids) -> dict:
     scores["forget_class_probe_accuracy"] = probe_accuracy(
         tr_x[tr_f], tr_y[tr_f], te_x[te_f], te_y[te_f])
     return scores
+
+
+def first_k_per_class(labels, k: int) -> torch.Tensor:
+    """Mask of the first `k` samples of each class, in the order given."""
+    labels = torch.as_tensor(labels)
+    rank = torch.zeros_like(labels)
+    for c in torch.unique(labels):
+        where = labels == c
+        rank[where] = torch.arange(int(where.sum()))
+    return rank < k
+
+
+def probe_curve(train_x, train_y, test_x, test_y, shots) -> dict:
+    """{k: accuracy (%) of a probe fitted on the first k samples of each class}.
+
+    With the training samples drawn as nested k-shot sets (each class's
+    samples in one seeded random order), the curve shows how much labelled
+    data a linear read-out needs to recover the classes."""
+    curve = {}
+    for k in shots:
+        keep = first_k_per_class(train_y, k)
+        curve[k] = probe_accuracy(train_x[keep], train_y[keep], test_x, test_y)
+    return curve

@@ -1,0 +1,72 @@
+"""Recovery by relearning: how fast a few labelled shots undo the forgetting.
+
+The trainable parameters of a rebuilt run (or of the same model before
+training) are fine-tuned with L_memorize only, plain cross-entropy with the
+run's own class text features, on k labelled forget-domain shots; the
+forget-domain test accuracy is scored every few steps. Forgetting that a
+few dozen steps undo is shallow. The step is the trainers' own
+(engine/precision.training_step: PREC's autocast, amp scaling).
+"""
+import os.path as osp
+import sys
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+if REPO not in sys.path:
+    sys.path.insert(0, REPO)
+
+import torch  # noqa: E402
+
+from trainers.engine.precision import (  # noqa: E402
+    autocast_context, make_grad_scaler, training_step)
+from trainers.modules.losses import memorize_loss  # noqa: E402
+
+
+def class_logits(outputs) -> torch.Tensor:
+    """The class logits of a model's forward output (ADU returns a record)."""
+    return outputs.logits if hasattr(outputs, "logits") else outputs
+
+
+@torch.no_grad()
+def accuracy(model, images, labels, prec, device, batch_size: int) -> float:
+    """Class accuracy (%) of `model` on preloaded images."""
+    correct = 0
+    for i in range(0, len(images), batch_size):
+        with autocast_context(prec, device):
+            logits = class_logits(model(images[i:i + batch_size].to(device)))
+        correct += (logits.argmax(dim=-1).cpu() == labels[i:i + batch_size]).sum().item()
+    return 100.0 * correct / len(labels)
+
+
+def relearn(model, train, test, steps: int, every: int, lr: float, batch_size: int,
+            prec: str = "fp32", device="cpu", seed: int = 1) -> dict:
+    """{step: forget-domain test accuracy} while fine-tuning `model`'s trainable
+    parameters on `train` = (images, labels) with SGD (momentum 0.9, constant
+    `lr`), mini-batches of `batch_size` drawn with `seed`; step 0 is the start."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise ValueError("the model has no trainable parameter to relearn with")
+    optim = torch.optim.SGD(params, lr=lr, momentum=0.9)
+    scaler = make_grad_scaler(prec, device)
+    images, labels = train
+    gen = torch.Generator().manual_seed(seed)
+    score = lambda: accuracy(model, *test, prec, device, batch_size)  # noqa: E731
+    curve = {0: score()}
+    order = torch.randperm(len(labels), generator=gen)
+    cursor = 0
+    for step in range(1, steps + 1):
+        if cursor >= len(order):
+            order, cursor = torch.randperm(len(labels), generator=gen), 0
+        idx = order[cursor:cursor + batch_size]
+        cursor += batch_size
+        y = labels[idx].to(device)
+        no_forget = torch.zeros_like(y, dtype=torch.bool)
+
+        def objective(outputs):
+            logits = class_logits(outputs)
+            return {"total": memorize_loss(logits, y, no_forget)}, logits
+        with torch.enable_grad():
+            training_step(model, images[idx].to(device), objective, [optim], scaler,
+                          prec, device, batch_idx=step - 1)
+        if step % every == 0 or step == steps:
+            curve[step] = score()
+    return curve

@@ -1,0 +1,169 @@
+"""A finished run rebuilt in memory, for the tools that study it (analyze.py,
+robustness.py).
+
+`load_run` does what `train.py --eval-only --model-dir RUN` does: the run's
+own config.yaml through train.py's config path, the registered trainer
+built by Dassl, the last checkpoint loaded; it only refuses, in one line, a
+folder that holds no finished run. `encode` runs a model over a list of
+images with the test-time transform, `zero_shot_outputs` gives zero-shot
+CLIP on the same backbone, and `sample_per_class` draws seeded k-shot sets.
+"""
+import copy
+import glob
+import json
+import os
+import os.path as osp
+import random
+import sys
+import types
+from collections import defaultdict
+from typing import NamedTuple
+
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
+if REPO not in sys.path:
+    sys.path.insert(0, REPO)
+os.environ.setdefault("OUTDATED_IGNORE", "1")
+
+import torch  # noqa: E402
+
+import train  # noqa: E402  (registers datasets and trainers; its config path)
+from dassl.data.data_manager import build_data_loader  # noqa: E402
+from dassl.data.datasets import Datum  # noqa: E402
+from dassl.data.transforms import build_transform  # noqa: E402
+from dassl.engine import build_trainer  # noqa: E402
+from dassl.utils import set_random_seed  # noqa: E402
+
+from datasets.adu_base import as_datum  # noqa: E402
+from trainers.engine.checkpoint import find_checkpoint  # noqa: E402
+from trainers.engine.evaluation import RESULTS_FILE, collect_outputs  # noqa: E402
+from trainers.engine.files import repo_path  # noqa: E402
+from trainers.engine.precision import autocast_context, cast_clip  # noqa: E402
+from trainers.modules.clip_utils import ZeroshotClassifier, freeze, load_clip  # noqa: E402
+from user_errors import ConfigError, MissingFileError  # noqa: E402
+
+
+class LoadedRun(NamedTuple):
+    trainer: object        # the run's Dassl trainer, its learner loaded
+    results: dict          # the run's results.json
+    initial_state: dict    # {model name: state_dict} before loading: an untrained learner
+
+
+class Encoded(NamedTuple):
+    """Per image: L2-normalised embedding [N, D], class prediction, label,
+    domain, and the domain classifier's prediction (None without one)."""
+    features: torch.Tensor
+    pred: torch.Tensor
+    label: torch.Tensor
+    domain: torch.Tensor
+    domain_pred: object
+
+
+def check_finished_run(run_dir: str) -> None:
+    """One clear error unless `run_dir` holds a finished run."""
+    if not osp.isdir(run_dir):
+        raise MissingFileError(f"{run_dir} is not a folder: pass a run's output directory "
+                               "(the --output-dir of train.py).")
+    if not osp.isfile(osp.join(run_dir, "config.yaml")):
+        raise MissingFileError(f"{run_dir} has no config.yaml, so it is not a run folder: "
+                               "pass the --output-dir of a train.py run.")
+    if not osp.isfile(osp.join(run_dir, RESULTS_FILE)):
+        raise MissingFileError(f"{run_dir} has no {RESULTS_FILE}: the run has not finished; "
+                               "run its train.py command again (it resumes) and retry.")
+    if not glob.glob(osp.join(run_dir, "*", "model.pth.tar-*")):
+        raise MissingFileError(f"{run_dir} holds no saved learner (<model>/model.pth.tar-N; "
+                               "a zero-shot run saves none): pass the folder of a trained "
+                               "run; these tools set it beside zero-shot CLIP themselves.")
+
+
+def load_run(run_dir: str, root: str = "", device: str = "") -> LoadedRun:
+    """The run's trainer with its last checkpoint, as train.py --eval-only builds it.
+
+    `root` replaces the DATASET.ROOT the run recorded (data moved); `device`
+    "cpu" forces the CPU (default: CUDA when the run's config allows it).
+    """
+    check_finished_run(run_dir)
+    with open(osp.join(run_dir, RESULTS_FILE)) as f:
+        results = json.load(f)
+    argv = ["--config-file", osp.join(run_dir, "config.yaml"), "--output-dir", run_dir]
+    if root:
+        argv += ["--root", root]
+    if device == "cpu":
+        argv += ["USE_CUDA", "False"]
+    cfg = train.setup_cfg(train.parse_args(argv))
+    train.check_names(cfg)
+    if cfg.SEED >= 0:
+        set_random_seed(cfg.SEED)
+    trainer = build_trainer(cfg)
+    names = trainer.get_model_names()
+    if not names:
+        raise ConfigError(f"{cfg.TRAINER.NAME} saves no learner (zero-shot CLIP?): "
+                          "these tools study a trained run; pass the folder of one.")
+    for name in names:
+        find_checkpoint(run_dir, name)  # the one-line error when none was saved
+    initial = {n: copy.deepcopy(trainer._models[n].state_dict()) for n in names}
+    trainer.load_model(run_dir)
+    trainer.set_model_mode("eval")
+    return LoadedRun(trainer, results, initial)
+
+
+def items_loader(trainer, items):
+    """Dassl Datums (or the datasets' Items) through the test-time transform, in order."""
+    cfg = trainer.cfg
+    datums = [it if isinstance(it, Datum) else as_datum(it) for it in items]
+    return build_data_loader(
+        cfg, sampler_type="SequentialSampler", data_source=datums,
+        batch_size=cfg.DATALOADER.TEST.BATCH_SIZE, tfm=build_transform(cfg, is_train=False),
+        is_train=False)
+
+
+def zero_shot_outputs(trainer):
+    """evaluation_outputs(images) -> dict of zero-shot CLIP on the run's backbone
+    and text template: the "before unlearning" model."""
+    cfg = trainer.cfg
+    clip_model = load_clip(repo_path(cfg.MODEL.BACKBONE.NAME))
+    cast_clip(clip_model.to(trainer.device), trainer.prec)
+    node = trainer.method_cfg
+    template = node.get("TEXT_TEMPLATE", cfg.TRAINER.ZEROSHOTCLIP.TEXT_TEMPLATE)
+    model = ZeroshotClassifier(freeze(clip_model), trainer.dm.dataset.classnames,
+                               template).to(trainer.device).eval()
+
+    @torch.no_grad()
+    def outputs(images):
+        with autocast_context(trainer.prec, trainer.device):
+            logits, features = model.logits_and_features(images)
+        return {"logits": logits.float(), "features": features.float()}
+    outputs.model = model
+    return outputs
+
+
+def encode(trainer, items, outputs=None) -> Encoded:
+    """The run's (or `outputs`', e.g. zero-shot CLIP's) outputs on `items`."""
+    model = trainer if outputs is None else types.SimpleNamespace(
+        parse_batch_test=trainer.parse_batch_test, evaluation_outputs=outputs)
+    got = collect_outputs(model, items_loader(trainer, items))
+    if got["features"] is None:
+        raise ConfigError(f"{trainer.cfg.TRAINER.NAME} does not expose its image "
+                          "embeddings (no 'features' in evaluation_outputs): these tools "
+                          "need them; use a trainer that does (ADU, CoOpADU, MaPLeADU...).")
+    return Encoded(got["features"], got["pred"], got["label"], got["domain"],
+                   got["domain_pred"])
+
+
+def train_pool(trainer):
+    """Every training candidate of the run's dataset (the shots were drawn from it)."""
+    return trainer.dm.dataset.read_splits()["train"]
+
+
+def sample_per_class(items, k: int, seed: int):
+    """Up to `k` items per class, drawn with `seed`; a smaller k draws the first
+    items of a larger one's draw (same seed), so the k-shot sets are nested."""
+    by_class = defaultdict(list)
+    for item in sorted(items, key=lambda it: it.impath):
+        by_class[item.label].append(item)
+    rng = random.Random(seed)
+    chosen = []
+    for label in sorted(by_class):
+        group = by_class[label]
+        rng.shuffle(group)
+        chosen += group[:k]
+    return chosen
