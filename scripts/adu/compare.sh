@@ -12,7 +12,8 @@
 # Methods, in the table's order: ZeroshotCLIP, LPPlusPlusADU, CLIPFitADU,
 # BBFADU, CoOpADU, MaPLeADU, the Baseline (ADU without InstaPG and DDL, the
 # folder ADU_<cfg>_Baseline as ablation.sh and demo.sh name it) and ADU.
-# Every trainer's config is checked before the first run. Finished runs are
+# METHODS (environment) runs a subset, e.g. METHODS="CoOpADU ADU" (names as
+# above, the Baseline as ADU-Baseline). Every config is checked before the first run. Finished runs are
 # skipped; the first exit 2 of train.py (a setting to fix) stops the script.
 # The table is tools/parse_results.py --table 1 over $OUTPUT/DATASET: Table 1
 # averages every forget domain, so run this once per domain (the coverage
@@ -22,7 +23,8 @@ set -uo pipefail
 source "$(dirname "$0")/common.sh"
 
 # TRAINER|TAG of each method ("" TAG: the plain trainer).
-METHODS=(ZeroshotCLIP LPPlusPlusADU CLIPFitADU BBFADU CoOpADU MaPLeADU "ADU|Baseline" ADU)
+ALL_METHODS=(ZeroshotCLIP LPPlusPlusADU CLIPFitADU BBFADU CoOpADU MaPLeADU "ADU|Baseline" ADU)
+METHODS_WANTED=${METHODS:-}
 
 [[ -z $TAG ]] || die "the comparison sets TAG itself (the Baseline); unset TAG"
 split_args "$@"
@@ -36,6 +38,21 @@ DEFAULT_CFG=vit_b16_ep50
 CFG_NAME=${POSITIONAL[2]:-$DEFAULT_CFG}
 SHOTS=${POSITIONAL[3]:-8}
 [[ $SHOTS =~ ^[1-9][0-9]*$ ]] || die "SHOTS must be a positive integer, got '$SHOTS'"
+
+# METHODS_WANTED -> METHODS, in the table's order; an unknown name is an error.
+METHODS=()
+if [[ -z $METHODS_WANTED ]]; then
+    METHODS=("${ALL_METHODS[@]}")
+else
+    read -r -a WANTED <<<"$METHODS_WANTED"
+    for NAME in "${WANTED[@]}"; do
+        [[ " ${ALL_METHODS[*]/|/-} " == *" $NAME "* ]] ||
+            die "unknown method '$NAME' in METHODS; methods: ${ALL_METHODS[*]/|/-}"
+    done
+    for METHOD in "${ALL_METHODS[@]}"; do
+        [[ " ${WANTED[*]} " != *" ${METHOD/|/-} "* ]] || METHODS+=("$METHOD")
+    done
+fi
 
 # METHOD -> TRAINER and TAG.
 select_method() {
