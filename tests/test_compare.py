@@ -51,8 +51,9 @@ def test_toy_config_keeps_the_recipe_and_comments_every_change(trainer):
     toy, recipe = load(trainer, "toy_tiny"), load(trainer, "vit_b16_ep50")
     node = f"TRAINER.{trainer.upper()}."
     changed = {k for k in set(toy) | set(recipe) if toy.get(k) != recipe.get(k)}
-    allowed = SIZE_KEYS | {node + "PREC"} | ({node + "PROMPT_DEPTH"} if trainer == "MaPLeADU"
-                                              else set())
+    # MaPLe's depth must fit the tiny text encoders; BBF's iterations are its epochs
+    depth = {"MaPLeADU": {node + "PROMPT_DEPTH"}, "BBFADU": {node + "ITERATIONS"}}
+    allowed = SIZE_KEYS | {node + "PREC"} | depth.get(trainer, set())
     assert changed <= allowed, f"{trainer} toy_tiny changes {sorted(changed - allowed)}"
     assert toy["MODEL.BACKBONE.NAME"] == "assets/tiny_clip_toy.pt"
     assert toy["INPUT.SIZE"] == "(32, 32)" and toy[node + "PREC"] == "fp32"
