@@ -174,9 +174,9 @@ def test_a_real_tiny_comparison_ends_with_table_1(toy_data_root, tmp_path, tiny_
                       env=env, timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "compare.sh: 2 ran, 0 skipped (done), 0 failed" in proc.stdout
-    table = proc.stdout[proc.stdout.index("Table 1"):]
-    rows = [line.split()[0] for line in table.split("Coverage")[0].splitlines()[3:]
-            if line.strip()]
+    table = proc.stdout[proc.stdout.index("Table 1"):].split("Coverage")[0].splitlines()
+    rule = next(i for i, line in enumerate(table) if line.startswith("---"))
+    rows = [line.split()[0] for line in table[rule + 1:] if line.strip()]
     assert rows == ["ZeroshotCLIP", "CoOpADU"]
     for folder in ("ZeroshotCLIP_toy_tiny_tiny_clip", "CoOpADU_toy_tiny_tiny_clip"):
         assert os.path.isfile(tmp_path / "toy_domains" / folder / "forget_sketch" / "1shots"
