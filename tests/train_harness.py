@@ -58,7 +58,8 @@ def run_script(name, *args, env=None, cwd=None, timeout=300):
     PATH may be one without Dassl (a virtual environment not activated)."""
     full_env = dict(os.environ, **QUIET_ENV, PYTHON=sys.executable)
     for key in ("DATA", "TRAINER", "OUTPUT", "SEEDS", "TAG", "DEVICES", "DRY_RUN",
-                "EVAL_OUTPUT", "QUIET", "FORGET", *LAUNCHER_SETTINGS):
+                "EVAL_OUTPUT", "QUIET", "FORGET", "METHODS", "CFG", "SHOTS",
+                *LAUNCHER_SETTINGS):
         full_env.pop(key, None)
     full_env.update(env or {})
     return subprocess.run(["bash", os.path.join(SCRIPTS, name), *args], cwd=cwd or REPO,

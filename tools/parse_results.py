@@ -2,6 +2,8 @@
 
     python tools/parse_results.py output/adu [more roots] [--format markdown]
     python tools/parse_results.py output/adu --seeds 1,2,3 --allow-missing --plot h.png
+    python tools/parse_results.py output/demo/toy_domains --table domains --plot domains.png
+    python tools/parse_results.py output/adu/toy_domains --sweep TRAINER.ADU.DDL_GAMMA --plot g.png
     python tools/parse_results.py --check output/adu/.../seed1/results.json
 
 Every results.json under the roots is one run. Runs are grouped into cells
@@ -27,6 +29,9 @@ domains, which a cell averages over. Otherwise nothing is tabulated: the
 differing keys and runs are named and the exit status is 1. Runs written
 before fingerprints (no `fingerprint_keys`) are averaged among themselves
 as before, with a warning, and never with runs that record a config.
+`--sweep KEY` tabulates the runs of scripts/adu/sensitivity.sh instead
+(tools/sweep_table.py); `--plot` draws the figure of the table asked for
+(tools/plots.py).
 Exit status: 0 fine, 1 missing runs, runs of different configs in one cell
 or no results, 2 bad usage.
 """
@@ -40,6 +45,14 @@ import statistics
 import sys
 from dataclasses import dataclass, field
 from itertools import combinations
+
+# The sibling modules of tools/, also when this file is imported from elsewhere.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import plots  # noqa: E402
+from sweep_table import SweepError, sweep_points, value_order  # noqa: E402
+from sweep_tags import value_text  # noqa: E402
+
+sys.path.pop(0)
 
 RESULTS_FILE = "results.json"
 METRICS = (("h", "H"), ("mem", "Mem"), ("for", "For"))
@@ -447,42 +460,65 @@ def render_csv(cells, seeds):
 
 
 def plot_h(cells, path):
-    """Bars of mean H (error bar: std) per method, grouped by dataset; a panel per k."""
-    try:
-        import matplotlib
-    except ImportError:
-        raise SystemExit("parse_results.py: error: --plot needs matplotlib "
-                         "(pip install matplotlib)") from None
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    """--plot: bars of mean H (error bar: std) per method, grouped by dataset."""
+    plots.plot_h(sorted({d for d, _, _ in cells}, key=order_key(DATASET_ORDER)),
+                 sorted({m for _, m, _ in cells}, key=order_key(METHOD_ORDER)),
+                 sorted({k for _, _, k in cells}),
+                 {key: cell.stats("h") for key, cell in cells.items()}, path)
 
-    ks = sorted({k for _, _, k in cells})
-    datasets = sorted({d for d, _, _ in cells}, key=order_key(DATASET_ORDER))
-    methods = sorted({m for _, m, _ in cells}, key=order_key(METHOD_ORDER))
-    fig, axes = plt.subplots(1, len(ks), figsize=(max(6, 2.2 * len(datasets)) * len(ks), 4.5),
-                             squeeze=False, sharey=True)
-    color = {m: f"C{i % 10}" for i, m in enumerate(methods)}
-    for ax, k in zip(axes[0], ks):
-        shown = [m for m in methods if any((d, m, k) in cells for d in datasets)]
-        width = 0.8 / max(len(shown), 2)
-        for i, method in enumerate(shown):
-            for j, dataset in enumerate(datasets):
-                cell = cells.get((dataset, method, k))
-                if cell is not None:
-                    mean, std = cell.stats("h")
-                    ax.bar(j - 0.4 + width * (i + 0.5), mean, width, yerr=std or 0.0,
-                           capsize=2, color=color[method])
-        ax.set_xticks(range(len(datasets)), datasets)
-        ax.set_title(f"|D_forget| = {k}")
-        ax.set_ylim(0, 100)
-        ax.grid(axis="y", alpha=0.3)
-    axes[0][0].set_ylabel("H (%)")
-    handles = [plt.Rectangle((0, 0), 1, 1, color=color[m]) for m in methods]
-    fig.legend(handles, methods, fontsize="small", loc="center right")
-    fig.tight_layout(rect=(0, 0, 0.88, 1))
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fig.savefig(path, dpi=150)
-    plt.close(fig)
+
+def plot_domains(runs, path):
+    """--table domains --plot: each domain's accuracy per method, a panel per
+    (dataset, forget set), the forgotten domains marked."""
+    panels = {}
+    for (dataset, forget, method), group in domain_groups(runs).items():
+        accs = {}
+        for domain in group[0].domains:
+            values = [r.details[f"acc:{domain}"] for r in group
+                      if f"acc:{domain}" in r.details]
+            if values:
+                accs[domain] = mean_std(values)
+        panel = panels.setdefault((dataset, forget), (group[0].domains, {}))
+        panel[1][method] = accs
+    order = sorted(panels, key=lambda p: (order_key(DATASET_ORDER)(p[0]), p[1]))
+    plots.plot_domains(
+        [(f"{d}, forget {','.join(f)}", panels[(d, f)][0], f,
+          {m: panels[(d, f)][1][m] for m in sorted(panels[(d, f)][1],
+                                                   key=order_key(METHOD_ORDER))})
+         for d, f in order], path)
+
+
+def sweep_table(points, key, fmt):
+    """--sweep KEY: H / Mem / For (mean ± std over seeds) per series and value."""
+    headers = ["dataset", "forget", "method", key] + [n for _, n in METRICS] + ["seeds"]
+    rows = []
+    for p in points:
+        stats = [mean_std([r.scores[k] for r in p.runs]) for k, _ in METRICS]
+        seeds = ",".join(str(r.seed) for r in sorted(p.runs, key=lambda r: r.seed))
+        row = [p.dataset, ",".join(p.forget), p.method, value_text(p.value)]
+        if fmt == "csv":
+            row += [f"{v:.4f}" if v is not None else "" for s in stats for v in s]
+        else:
+            row += [format_stat(*s) for s in stats]
+        rows.append(row + [seeds])
+    if fmt == "csv":
+        headers = headers[:4] + [f"{k}_{s}" for k, _ in METRICS for s in ("mean", "std")] + [
+            "seeds"]
+        return csv_text([headers] + rows)
+    title = f"Sensitivity to {key}: H / Mem / For (%), mean ± std over seeds"
+    return f"{title}\n" + text_table(rows, headers, fmt)
+
+
+def plot_sweep(points, key, path):
+    values = list(dict.fromkeys(value_text(v) for v in value_order([p.value for p in points])))
+    series = {}
+    for p in points:
+        label = f"{p.method} ({p.dataset}, forget {','.join(p.forget)})"
+        by_metric = series.setdefault(label, {})
+        for k, name in METRICS:
+            by_metric.setdefault(name, {})[value_text(p.value)] = mean_std(
+                [r.scores[k] for r in p.runs])
+    plots.plot_sweep(key, values, series, path)
 
 
 def parse_seeds(text):
@@ -525,7 +561,14 @@ def parse_args(argv=None):
                         help="expected seeds, comma-separated (default: 1,2,3)")
     parser.add_argument("--allow-missing", action="store_true",
                         help="report missing runs but exit 0")
-    parser.add_argument("--plot", metavar="PNG", help="also save a bar chart of H")
+    parser.add_argument("--plot", metavar="PNG",
+                        help="also save a figure: bars of H per method; with --table "
+                             "domains, every domain's accuracy per method (forgotten "
+                             "domains marked); with --sweep, H / Mem / For against the value")
+    parser.add_argument("--sweep", metavar="KEY",
+                        help="the runs of scripts/adu/sensitivity.sh over config key KEY: "
+                             "H / Mem / For (mean ± std over seeds) per method and value "
+                             "(read from each results.json's config; no coverage check)")
     parser.add_argument("--check", action="store_true",
                         help="only check that the given results.json files are complete")
     return parser.parse_args(argv)
@@ -555,12 +598,28 @@ def main(argv=None) -> int:
     if unrecorded:
         warn(f"{unrecorded} of {len(runs)} runs record no config fingerprint (results.json "
              "written by older code): those are averaged together unchecked")
+    if args.sweep:
+        try:
+            points, groups = sweep_points(runs, args.sweep, warn)
+        except SweepError as err:
+            print(f"parse_results.py: {err}", file=sys.stderr)
+            return 1
+        if report_conflicts(config_conflicts(groups)):
+            return 1
+        print(sweep_table(points, args.sweep, args.format))
+        if args.plot:
+            plot_sweep(points, args.sweep, args.plot)
+            print(f"plot written to {args.plot}", file=sys.stderr)
+        return 0
     if args.table == "domains":
         groups = [(f"{d} / forget {','.join(f)} / {m}", group)
                   for (d, f, m), group in domain_groups(runs).items()]
         if report_conflicts(config_conflicts(groups)):
             return 1
         print(render_domains(runs, args.format))
+        if args.plot:
+            plot_domains(runs, args.plot)
+            print(f"plot written to {args.plot}", file=sys.stderr)
         return 0
     cells = build_cells(runs, warn)
     groups = [(f"{d} / {m} / |D_forget|={k}", cells[(d, m, k)].runs)

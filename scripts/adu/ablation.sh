@@ -17,7 +17,7 @@ source "$(dirname "$0")/common.sh"
 
 # TAG and TRAINER.ADU switches of each variant ("" = full ADU).
 VARIANTS=(
-    "Baseline|TRAINER.ADU.INSTAPG False TRAINER.ADU.DDL False"
+    "Baseline|${BASELINE_SWITCHES[*]}"
     "InstaPG-only|TRAINER.ADU.DDL False"
     "DDL-only|TRAINER.ADU.INSTAPG False"
     "DDL-CE-only|TRAINER.ADU.DDL_MMD False"

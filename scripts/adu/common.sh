@@ -133,6 +133,11 @@ parse_run_args() {
     load_dataset "${POSITIONAL[0]}"
 }
 
+# The paper's Baseline: ADU's deep vision prompts without InstaPG and DDL,
+# run as TAG=Baseline (folder ADU_<cfg>_Baseline, method ADU-Baseline) by
+# demo.sh, ablation.sh and compare.sh.
+BASELINE_SWITCHES=(TRAINER.ADU.INSTAPG False TRAINER.ADU.DDL False)
+
 # "art,clipart" -> FORGET_ARG ("art,clipart", in the dataset's domain order)
 # and FORGET_DIR ("art+clipart"). Needs load_dataset first.
 set_forget() {

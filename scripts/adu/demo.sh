@@ -39,7 +39,7 @@ load_trainer_config toy_tiny
 train_seeds
 
 echo "== 2/3 Baseline (deep vision prompts, no InstaPG, no DDL)"
-TRAINER=ADU TAG=Baseline OPTS=("${USER_OPTS[@]}" TRAINER.ADU.INSTAPG False TRAINER.ADU.DDL False)
+TRAINER=ADU TAG=Baseline OPTS=("${USER_OPTS[@]}" "${BASELINE_SWITCHES[@]}")
 load_trainer_config toy_tiny
 train_seeds
 
