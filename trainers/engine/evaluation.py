@@ -94,6 +94,10 @@ def run_record(trainer, scores: dict) -> dict:
         "epoch": evaluated_epoch(trainer),
         "max_epoch": cfg.OPTIM.MAX_EPOCH,
         **scores,
+        # Only with DATASET.DOMAIN_LABELS pseudo/soft, so that a given-label
+        # run's record is what it was before the option existed.
+        **({"pseudo_domains": trainer.pseudo_domain_record}
+           if getattr(trainer, "pseudo_domain_record", None) else {}),
         **results_fields(cfg),
     }
 
