@@ -1,0 +1,123 @@
+"""DATASET.DOMAIN_LABELS through train.py: pseudo and soft domain labels are
+inferred once, recorded, reused on resume, refused where they cannot work,
+and the given labels (the default) leave runs and fingerprints as they were."""
+import json
+import os
+from types import SimpleNamespace
+
+import pytest
+
+pytest.importorskip("dassl", reason="Dassl not installed (pip install it from GitHub, see README)")
+
+from train_harness import REPO, TINY_OPTS, run_in_process, train_py  # noqa: E402
+
+from trainers.engine.domain_labels import CACHE_FILE, check_enough_images  # noqa: E402
+from user_errors import ConfigError  # noqa: E402
+
+DOMAINS = ["art", "clipart", "product", "real_world"]
+
+
+def args_for(root, out, clip_file, *opts, trainer="ADU", config="ADU/vit_b16_ep50"):
+    return ["--root", str(root), "--seed", "1", "--trainer", trainer,
+            "--dataset-config-file", "configs/datasets/office_home.yaml",
+            "--config-file", f"configs/trainers/{config}.yaml",
+            "--output-dir", str(out), "--forget-domains", "art",
+            "MODEL.BACKBONE.NAME", clip_file, *TINY_OPTS, *opts]
+
+
+@pytest.fixture(scope="module", params=["pseudo", "soft"])
+def labelled_run(request, office_home_root, tiny_clip_file, tmp_path_factory):
+    out = tmp_path_factory.mktemp(request.param)
+    args = args_for(office_home_root, out, tiny_clip_file,
+                    "DATASET.DOMAIN_LABELS", request.param)
+    return request.param, out, args, train_py(*args)
+
+
+def test_the_run_records_and_prints_the_agreement_with_the_true_domains(labelled_run):
+    mode, out, _, proc = labelled_run
+    with open(out / "results.json") as f:
+        record = json.load(f)["pseudo_domains"]
+    assert record["mode"] == mode and record["labelled_per_domain"] == 1
+    assert -1.0 <= record["ari"] <= 1.0
+    assert 0.0 <= record["accuracy"] <= record["best_match_accuracy"] <= 100.0
+    assert f"ARI {record['ari']:.3f}" in proc.stdout
+    # The test split is scored on the true domains: every domain has its row.
+    assert set(json.load(open(out / "results.json"))["domains"]) == set(DOMAINS)
+
+
+def test_the_labels_are_saved_with_the_labelled_images_true(labelled_run):
+    mode, out, _, _ = labelled_run
+    with open(out / CACHE_FILE) as f:
+        saved = json.load(f)
+    n = len(saved["impaths"])
+    assert len(saved["labels"]) == len(saved["soft"]) == n == 3 * 2 * len(DOMAINS)
+    assert len(saved["labelled"]) == len(DOMAINS)
+    for i in saved["labelled"]:
+        # office_home_dg/<domain>/train/<Class>/<image>
+        assert saved["labels"][i] == DOMAINS.index(saved["impaths"][i].split(os.sep)[-4])
+    for row, label in zip(saved["soft"], saved["labels"]):
+        assert sum(row) == pytest.approx(1.0) and max(row) == row[label]
+
+
+def test_a_resumed_run_reads_the_saved_labels(labelled_run):
+    _, out, args, _ = labelled_run
+    saved = (out / CACHE_FILE).read_text()
+    before = json.load(open(out / "results.json"))
+    proc = train_py(*args)
+    assert "Pseudo domain labels read from" in proc.stdout
+    assert (out / CACHE_FILE).read_text() == saved
+    after = json.load(open(out / "results.json"))
+    assert after["pseudo_domains"] == before["pseudo_domains"]
+
+
+def test_given_labels_add_nothing_to_the_run(office_home_root, tiny_clip_file, tmp_path):
+    train_py(*args_for(office_home_root, tmp_path, tiny_clip_file))
+    record = json.load(open(tmp_path / "results.json"))
+    assert "pseudo_domains" not in record
+    assert not any(k.startswith("DATASET.DOMAIN_LABELS") or k.startswith("DATASET.LABELLED")
+                   or k.startswith("DATASET.SOFT") for k in record["fingerprint_keys"])
+    assert not (tmp_path / CACHE_FILE).exists()
+
+
+@pytest.mark.parametrize("opts, message", [
+    (["DATASET.DOMAIN_LABELS", "pseudo", "DATASET.LABELLED_PER_DOMAIN", "7"],
+     "DATASET.LABELLED_PER_DOMAIN 7 is more than the 6 training images of domain"),
+    (["DATASET.DOMAIN_LABELS", "pseudo", "DATASET.LABELLED_PER_DOMAIN", "0"],
+     "DATASET.LABELLED_PER_DOMAIN must be >= 1"),
+    (["DATASET.DOMAIN_LABELS", "guess"], "DATASET.DOMAIN_LABELS must be one of"),
+    (["DATASET.DOMAIN_LABELS", "soft", "DATASET.SOFT_TEMPERATURE", "0.0"],
+     "DATASET.SOFT_TEMPERATURE must be > 0"),
+    (["DATASET.DOMAIN_LABELS", "pseudo", "DATALOADER.TRAIN_X.SAMPLER", "RandomDomainSampler"],
+     "reads the domains before they are inferred"),
+])
+def test_bad_domain_label_settings_fail_with_one_clear_line(office_home_root, tiny_clip_file,
+                                                            tmp_path, capsys, opts, message):
+    err = run_in_process(args_for(office_home_root, tmp_path, tiny_clip_file, *opts), capsys)
+    assert message in err
+    assert err.count("\n") == 1, err
+
+
+def test_a_trainer_without_pseudo_labels_refuses_them(office_home_root, tiny_clip_file,
+                                                      tmp_path, capsys):
+    err = run_in_process(args_for(office_home_root, tmp_path, tiny_clip_file,
+                                  "DATASET.DOMAIN_LABELS", "pseudo", trainer="CoOpADU",
+                                  config="CoOpADU/vit_b16_ep50"), capsys)
+    assert "supported by the ADU trainer only, not CoOpADU" in err
+    assert err.count("\n") == 1, err
+
+
+def test_fewer_images_than_domains_are_refused():
+    items = [SimpleNamespace(domain=0), SimpleNamespace(domain=1)]
+    with pytest.raises(ConfigError, match="clusters 2 training images into 4 domains"):
+        check_enough_images(items, DOMAINS, 1)
+
+
+def test_pseudo_and_soft_runs_get_their_own_folders():
+    config = os.path.join(REPO, "configs/trainers/ADU/toy_tiny.yaml")
+    out = {mode: train_py(config, "DATASET.DOMAIN_LABELS", mode,
+                          script="tools/run_label.py").stdout.strip()
+           for mode in ("given", "pseudo", "soft")}
+    assert out == {"given": "", "pseudo": "_pseudo", "soft": "_soft"}
+    more = train_py(config, "DATASET.DOMAIN_LABELS", "soft", "DATASET.LABELLED_PER_DOMAIN", "3",
+                    "DATASET.SOFT_TEMPERATURE", "0.5", script="tools/run_label.py")
+    assert more.stdout.strip() == "_soft3l_t0.5"
