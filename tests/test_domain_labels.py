@@ -3,6 +3,7 @@ inferred once, recorded, reused on resume, refused where they cannot work,
 and the given labels (the default) leave runs and fingerprints as they were."""
 import json
 import os
+import re
 from types import SimpleNamespace
 
 import pytest
@@ -25,16 +26,23 @@ def args_for(root, out, clip_file, *opts, trainer="ADU", config="ADU/vit_b16_ep5
             "MODEL.BACKBONE.NAME", clip_file, *TINY_OPTS, *opts]
 
 
-@pytest.fixture(scope="module", params=["pseudo", "soft"])
-def labelled_run(request, office_home_root, tiny_clip_file, tmp_path_factory):
-    out = tmp_path_factory.mktemp(request.param)
-    args = args_for(office_home_root, out, tiny_clip_file,
-                    "DATASET.DOMAIN_LABELS", request.param)
-    return request.param, out, args, train_py(*args)
+@pytest.fixture(scope="module")
+def run_of(office_home_root, tiny_clip_file, tmp_path_factory):
+    """mode -> (output folder, train.py args, finished process), one run per mode."""
+    runs = {}
+
+    def run(mode):
+        if mode not in runs:
+            out = tmp_path_factory.mktemp(mode)
+            args = args_for(office_home_root, out, tiny_clip_file, "DATASET.DOMAIN_LABELS", mode)
+            runs[mode] = out, args, train_py(*args)
+        return runs[mode]
+    return run
 
 
-def test_the_run_records_and_prints_the_agreement_with_the_true_domains(labelled_run):
-    mode, out, _, proc = labelled_run
+@pytest.mark.parametrize("mode", ["pseudo", "soft"])
+def test_the_run_records_and_prints_the_agreement_with_the_true_domains(run_of, mode):
+    out, _, proc = run_of(mode)
     with open(out / "results.json") as f:
         record = json.load(f)["pseudo_domains"]
     assert record["mode"] == mode and record["labelled_per_domain"] == 1
@@ -45,8 +53,9 @@ def test_the_run_records_and_prints_the_agreement_with_the_true_domains(labelled
     assert set(json.load(open(out / "results.json"))["domains"]) == set(DOMAINS)
 
 
-def test_the_labels_are_saved_with_the_labelled_images_true(labelled_run):
-    mode, out, _, _ = labelled_run
+@pytest.mark.parametrize("mode", ["pseudo", "soft"])
+def test_the_labels_are_saved_with_the_labelled_images_true(run_of, mode):
+    out, _, _ = run_of(mode)
     with open(out / CACHE_FILE) as f:
         saved = json.load(f)
     n = len(saved["impaths"])
@@ -59,8 +68,26 @@ def test_the_labels_are_saved_with_the_labelled_images_true(labelled_run):
         assert sum(row) == pytest.approx(1.0) and max(row) == row[label]
 
 
-def test_a_resumed_run_reads_the_saved_labels(labelled_run):
-    _, out, args, _ = labelled_run
+def first_logged(stdout: str, term: str) -> float:
+    return float(re.search(rf"{term} ([0-9.]+) ", stdout).group(1))
+
+
+def test_soft_labels_change_the_domain_ce_only(run_of):
+    """Same clusters, same hard labels, same first batch: the class losses
+    agree, the domain CE differs because it reads the posteriors."""
+    pseudo, soft = run_of("pseudo"), run_of("soft")
+    for out in (pseudo, soft):
+        assert "loss_domain_ce" in out[2].stdout
+    assert (json.load(open(pseudo[0] / CACHE_FILE))["labels"]
+            == json.load(open(soft[0] / CACHE_FILE))["labels"])
+    for term in ("loss_memorize", "loss_forget"):
+        assert first_logged(pseudo[2].stdout, term) == first_logged(soft[2].stdout, term)
+    assert first_logged(pseudo[2].stdout, "loss_domain_ce") != \
+        first_logged(soft[2].stdout, "loss_domain_ce")
+
+
+def test_a_resumed_run_reads_the_saved_labels(run_of):
+    out, args, _ = run_of("pseudo")
     saved = (out / CACHE_FILE).read_text()
     before = json.load(open(out / "results.json"))
     proc = train_py(*args)
