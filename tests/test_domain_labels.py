@@ -44,7 +44,9 @@ def run_of(office_home_root, tiny_clip_file, tmp_path_factory):
 def test_the_run_records_and_prints_the_agreement_with_the_true_domains(run_of, mode):
     out, _, proc = run_of(mode)
     with open(out / "results.json") as f:
-        record = json.load(f)["pseudo_domains"]
+        whole = json.load(f)
+    record = whole["pseudo_domains"]
+    assert whole["method"] == f"ADU-{mode}"  # its own cell in the tables
     assert record["mode"] == mode and record["labelled_per_domain"] == 1
     assert -1.0 <= record["ari"] <= 1.0
     assert 0.0 <= record["accuracy"] <= record["best_match_accuracy"] <= 100.0
@@ -100,7 +102,7 @@ def test_a_resumed_run_reads_the_saved_labels(run_of):
 def test_given_labels_add_nothing_to_the_run(office_home_root, tiny_clip_file, tmp_path):
     train_py(*args_for(office_home_root, tmp_path, tiny_clip_file))
     record = json.load(open(tmp_path / "results.json"))
-    assert "pseudo_domains" not in record
+    assert "pseudo_domains" not in record and record["method"] == "ADU"
     assert not any(k.startswith("DATASET.DOMAIN_LABELS") or k.startswith("DATASET.LABELLED")
                    or k.startswith("DATASET.SOFT") for k in record["fingerprint_keys"])
     assert not (tmp_path / CACHE_FILE).exists()
