@@ -26,8 +26,10 @@ class ADU(UnlearningTrainer):
     supports_pseudo_domains = True
     # Soft domain-CE targets of the batch being trained on (DATASET.DOMAIN_LABELS
     # soft; None otherwise): set by training_batch, read by compute_losses,
-    # whose signature all trainers share.
+    # whose signature all trainers share. soft_domain_targets: those of every
+    # training item, by loader index (engine/domain_labels.py).
     batch_domain_targets = None
+    soft_domain_targets = None
 
     def check_cfg(self, cfg):
         ADULossConfig.from_cfg(cfg.TRAINER.ADU)  # raises on bad loss settings
