@@ -6,7 +6,9 @@ import pytest
 from yacs.config import CfgNode as CN
 
 from trainers.engine.fingerprint import (
+    ADDED_WITH_DEFAULT,
     EXCLUDED,
+    cfg_keys,
     check_run_folder,
     config_yaml,
     fingerprint,
@@ -69,6 +71,41 @@ def test_every_excluded_key_exists_in_the_real_config_tree():
         for part in key.split("."):
             assert part in node, f"EXCLUDED names {key}, which the config does not have"
             node = node[part]
+
+
+def test_keys_added_later_are_left_out_at_their_default_only(tmp_path):
+    """A config that has the added keys at their defaults has the fingerprint
+    of one from before they existed (finished runs stay valid); another
+    value is kept, and a folder of the old config refuses it by name."""
+    pytest.importorskip("dassl", reason="Dassl not installed (pip install it from GitHub, "
+                                        "see README)")
+    from dassl.config import get_cfg_default
+
+    from trainers.config import extend_cfg
+    cfg = get_cfg_default()
+    extend_cfg(cfg)
+    for key, default in ADDED_WITH_DEFAULT.items():
+        node = cfg
+        *path, last = key.split(".")
+        for part in path:
+            node = node[part]
+        assert node[last] == default, f"{key}'s default is {node[last]}, not {default}"
+    keys = cfg_keys(cfg)
+    assert not set(ADDED_WITH_DEFAULT) & set(keys)
+    # The config as it was before: no DOMAIN_LABELS node at all.
+    old = cfg.clone()
+    for key in ADDED_WITH_DEFAULT:
+        del old.DATASET[key.split(".")[-1]]
+    assert fingerprint(old) == fingerprint(cfg)
+    (tmp_path / "config.yaml").write_text(config_yaml(old))
+    check_run_folder(cfg, str(tmp_path))
+    for key, value in (("DOMAIN_LABELS", "pseudo"), ("LABELLED_PER_DOMAIN", 2),
+                       ("SOFT_TEMPERATURE", 0.5)):
+        changed = cfg.clone()
+        changed.DATASET[key] = value
+        assert cfg_keys(changed)[f"DATASET.{key}"] == value
+        with pytest.raises(PathTakenError, match=f"DATASET.{key}: \\(absent\\) -> {value}"):
+            check_run_folder(changed, str(tmp_path))
 
 
 def test_config_yaml_records_the_fingerprint_and_gives_the_keys_back(tmp_path):

@@ -136,6 +136,12 @@ def test_shots_seeds_and_tag_shape_the_folder_and_method(fake_env):
     (["MODEL.BACKBONE.NAME", "/models/ViT-B-16.pt", "INPUT.SIZE", "(224, 224)"],
      "ADU_vit_b16_ep50"),
     (["OPTIM.MAX_EPOCH", "2"], "ADU_vit_b16_ep50"),
+    # Inferred domain labels never share the given-label runs' folder.
+    (["DATASET.DOMAIN_LABELS", "given"], "ADU_vit_b16_ep50"),
+    (["DATASET.DOMAIN_LABELS", "pseudo"], "ADU_vit_b16_ep50_pseudo"),
+    (["DATASET.DOMAIN_LABELS", "soft", "DATASET.LABELLED_PER_DOMAIN", "3",
+      "DATASET.SOFT_TEMPERATURE", "0.5", "INPUT.SIZE", "(32, 32)"],
+     "ADU_vit_b16_ep50_32px_soft3l_t0.5"),
 ])
 def test_a_backbone_or_image_size_given_after_the_config_is_in_the_folder_name(
         fake_env, opts, folder):

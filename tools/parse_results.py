@@ -66,7 +66,7 @@ ROBUSTNESS_FILE = "robustness.json"
 # The paper's row and column order; other names follow alphabetically.
 METHOD_ORDER = ["ZeroshotCLIP", "LPPlusPlusADU", "CLIPFitADU", "BBFADU", "CoOpADU",
                 "MaPLeADU", "ADU-Baseline", "ADU-InstaPG-only", "ADU-DDL-only",
-                "ADU-DDL-CE-only", "ADU-DDL-MMD-only", "ADU"]
+                "ADU-DDL-CE-only", "ADU-DDL-MMD-only", "ADU", "ADU-pseudo", "ADU-soft"]
 DATASET_ORDER = ["imagenet", "office_home", "mini_domainnet", "domainnet", "pacs"]
 # Config keys the runs of one cell differ in by design: it averages over them.
 AVERAGED_KEYS = ("SEED", "DATASET.FORGET_DOMAINS")

@@ -1,5 +1,6 @@
 """What a run folder's name adds to its config name when the command line
-changes the backbone or the image size, for the experiment scripts.
+changes the backbone, the image size or the training domain labels, for the
+experiment scripts.
 
     python tools/run_label.py configs/trainers/ADU/vit_b16_ep50.yaml \
         MODEL.BACKBONE.NAME /models/tiny_clip.pt INPUT.SIZE "(32, 32)"   ->  _tiny_clip_32px
@@ -9,7 +10,12 @@ the image size. Options after `--` that set MODEL.BACKBONE.NAME or
 INPUT.SIZE to something else would leave that name wrong, so the folder gets
 _<backbone> (the model's name or checkpoint file name) and _<size>px. A
 checkpoint of the config's own backbone (`ViT-B-16.pt`, CLIP's file of
-"ViT-B/16", for offline use) adds nothing. Prints the suffix, or nothing.
+"ViT-B/16", for offline use) adds nothing. DATASET.DOMAIN_LABELS pseudo or
+soft adds _pseudo or _soft, with the number of labelled images per domain
+when DATASET.LABELLED_PER_DOMAIN is not 1 (_pseudo3l), and the temperature
+of soft when DATASET.SOFT_TEMPERATURE is not 1 (_soft_t0.5): runs on
+inferred domains never share a folder with the given-label runs. Prints the
+suffix, or nothing.
 """
 import os
 import re
@@ -35,6 +41,22 @@ def size_label(value) -> str:
     return f"{numbers[0]}px" if len(set(numbers)) == 1 else "x".join(map(str, numbers)) + "px"
 
 
+def domain_labels_label(given: dict, config: dict) -> str:
+    """"pseudo", "pseudo3l", "soft_t0.5" ... for DATASET.DOMAIN_LABELS other than given."""
+    def value(key, default):
+        found = given.get(key, config_value(config, key))
+        return str(default if found is None else found)
+    mode = value("DATASET.DOMAIN_LABELS", "given")
+    if mode == "given":
+        return ""
+    label = mode
+    if float(value("DATASET.LABELLED_PER_DOMAIN", 1)) != 1:
+        label += f"{int(float(value('DATASET.LABELLED_PER_DOMAIN', 1)))}l"
+    if mode == "soft" and float(value("DATASET.SOFT_TEMPERATURE", 1.0)) != 1.0:
+        label += f"_t{float(value('DATASET.SOFT_TEMPERATURE', 1.0)):g}"
+    return re.sub(r"[^A-Za-z0-9._-]", "_", label)
+
+
 def config_value(config: dict, key: str):
     node = config
     for part in key.split("."):
@@ -57,6 +79,9 @@ def suffix(config_path: str, opts) -> str:
         label = size_label(given["INPUT.SIZE"])
         if label and label != size_label(config_value(config, "INPUT.SIZE") or ""):
             parts.append(label)
+    label = domain_labels_label(given, config)
+    if label:
+        parts.append(label)
     return "".join("_" + p for p in parts)
 
 

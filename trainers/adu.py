@@ -11,6 +11,7 @@ import torch
 from dassl.engine import TRAINER_REGISTRY
 
 from .engine.base import UnlearningTrainer
+from .engine.domain_labels import relabel_training_domains
 from .engine.precision import autocast_context
 from .modules.adu_clip import ADUCLIP, adu_objective
 from .modules.instapg import INSTAPG_STYLES
@@ -22,6 +23,13 @@ class ADU(UnlearningTrainer):
     """Deep vision prompts + InstaPG + Domain Disentangling Loss on a frozen CLIP."""
 
     config_key = "ADU"
+    supports_pseudo_domains = True
+    # Soft domain-CE targets of the batch being trained on (DATASET.DOMAIN_LABELS
+    # soft; None otherwise): set by training_batch, read by compute_losses,
+    # whose signature all trainers share. soft_domain_targets: those of every
+    # training item, by loader index (engine/domain_labels.py).
+    batch_domain_targets = None
+    soft_domain_targets = None
 
     def check_cfg(self, cfg):
         ADULossConfig.from_cfg(cfg.TRAINER.ADU)  # raises on bad loss settings
@@ -51,10 +59,20 @@ class ADU(UnlearningTrainer):
         self.register_learner(self.model.learner, empty_hint=(
             " PROMPT_DEPTH_VISION is 0, INSTAPG is off and the domain classifier "
             "is off: set PROMPT_DEPTH_VISION >= 1."))
+        # Before the first epoch and any resume, with the stock (unprompted) encoder.
+        self.pseudo_domain_record = relabel_training_domains(self, clip_model,
+                                                             acfg.TEXT_TEMPLATE)
+
+    def training_batch(self, batch):
+        images, labels, domains, forget_mask = super().training_batch(batch)
+        if self.soft_domain_targets is not None:
+            self.batch_domain_targets = self.soft_domain_targets[batch["index"].to(self.device)]
+        return images, labels, domains, forget_mask
 
     def compute_losses(self, outputs, labels, domains, forget_mask):
         """L_memorize + L_forget + L_domain of the model's outputs (the step is the base's)."""
-        return adu_objective(outputs, labels, domains, forget_mask, self.loss_cfg)
+        return adu_objective(outputs, labels, domains, forget_mask, self.loss_cfg,
+                             self.batch_domain_targets)
 
     @torch.no_grad()
     def evaluation_outputs(self, images):

@@ -14,6 +14,18 @@ def add_dataset_config(cfg):
     cfg.DATASET.FORGET_DOMAINS = []
     # Labelled shots per (class, domain) pair, drawn with the run seed.
     cfg.DATASET.NUM_SHOTS = 8
+    # Domain labels of the training images: "given" (the dataset's), "pseudo"
+    # (inferred before training by clustering frozen CLIP features, only
+    # LABELLED_PER_DOMAIN images per domain keep theirs; trainers/modules/
+    # pseudo_domains.py) or "soft" (pseudo, with the domain CE on the cluster
+    # posteriors). Test-time scores always use the true domains.
+    cfg.DATASET.DOMAIN_LABELS = "given"
+    # With pseudo/soft: training images per domain whose true label is known;
+    # they name the clusters.
+    cfg.DATASET.LABELLED_PER_DOMAIN = 1
+    # With soft: temperature of the cluster posteriors, in units of the mean
+    # squared distance of an image to its own cluster centre.
+    cfg.DATASET.SOFT_TEMPERATURE = 1.0
 
 
 def add_adu_config(cfg):

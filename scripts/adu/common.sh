@@ -91,7 +91,8 @@ load_dataset() {
 # CFG -> TRAINER_CFG, the method config of $TRAINER, and CFG_LABEL, what the
 # run folders are named after: CFG, plus _<backbone> and _<size>px when the
 # options after -- (OPTS, split first) change the config's backbone or image
-# size (tools/run_label.py), so that a folder never names a model it did not run.
+# size, and _pseudo / _soft for inferred domain labels (tools/run_label.py),
+# so that a folder never names a model or labels it did not run.
 load_trainer_config() {
     local dir=$REPO/configs/trainers/$TRAINER names
     if [[ ! -d $dir ]]; then
@@ -109,7 +110,8 @@ load_trainer_config() {
     CFG_LABEL=$CFG
     local i
     for ((i = 0; i < ${#OPTS[@]}; i += 2)); do
-        if [[ ${OPTS[i]} == MODEL.BACKBONE.NAME || ${OPTS[i]} == INPUT.SIZE ]]; then
+        if [[ ${OPTS[i]} == MODEL.BACKBONE.NAME || ${OPTS[i]} == INPUT.SIZE ||
+            ${OPTS[i]} == DATASET.DOMAIN_LABELS ]]; then
             CFG_LABEL+=$("$PYTHON" "$REPO/tools/run_label.py" "$TRAINER_CFG" "${OPTS[@]}") ||
                 die "cannot read $TRAINER_CFG"
             break

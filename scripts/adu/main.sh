@@ -10,7 +10,8 @@
 #   -- ...   config options appended to train.py's command line
 #
 # Runs go to $OUTPUT/DATASET/<trainer>_<cfg>[_<tag>]/forget_<a+b>/<shots>shots/seed<N>
-# (<cfg> gains _<backbone> and _<size>px when options after -- change them);
+# (<cfg> gains _<backbone> and _<size>px when options after -- change them,
+# and _pseudo / _soft with DATASET.DOMAIN_LABELS pseudo / soft);
 # a run whose results.json is complete and of the same config is skipped (a
 # folder of another config makes train.py stop, naming the keys that differ).
 # Environment settings (DATA, TRAINER, OUTPUT, SEEDS, TAG, DEVICES, LAUNCHER,

@@ -18,6 +18,7 @@ from user_errors import ConfigError
 from ..modules.clip_utils import freeze, load_clip, require_vit
 from . import fault
 from .checkpoint import load_models, resume_models, save_models
+from .domain_labels import check_domain_labels
 from .evaluation import domain_test, is_adu_dataset
 from .files import repo_path
 from .lr_scheduler import build_lr_scheduler
@@ -47,6 +48,10 @@ class UnlearningTrainer(TrainerX):
     scaler = None
     # The trainer's config node under cfg.TRAINER (it holds at least PREC).
     config_key = ""
+    # Whether build_model infers pseudo domains (DATASET.DOMAIN_LABELS, domain_labels.py).
+    supports_pseudo_domains = False
+    # What results.json records of the pseudo domain labels (None: the given ones).
+    pseudo_domain_record = None
 
     @property
     def method_cfg(self):
@@ -76,6 +81,7 @@ class UnlearningTrainer(TrainerX):
         self.scaler = make_grad_scaler(self.prec, self.device)
 
     def build_data_loader(self):
+        check_domain_labels(self.cfg, self.supports_pseudo_domains)
         super().build_data_loader()
         dataset = self.dm.dataset
         if not is_adu_dataset(dataset):

@@ -78,13 +78,23 @@ def evaluated_epoch(trainer) -> int:
     return max(getattr(trainer, "epoch", 0) + 1, getattr(trainer, "start_epoch", 0))
 
 
+def method_name(cfg) -> str:
+    """The method's name in results.json and the tables: TEST.METHOD_TAG or
+    the trainer's name, with "-pseudo" / "-soft" when the training domains
+    were inferred (DATASET.DOMAIN_LABELS), so that those runs never fall
+    into the cells of the given-label ones."""
+    name = cfg.TEST.METHOD_TAG or cfg.TRAINER.NAME
+    labels = cfg.DATASET.get("DOMAIN_LABELS", "given")
+    return name if labels == "given" else f"{name}-{labels}"
+
+
 def run_record(trainer, scores: dict) -> dict:
     """What results.json holds: the run's identity and its scores."""
     cfg, dataset = trainer.cfg, trainer.dm.dataset
     return {
         "dataset": cfg.DATASET.NAME,
         "trainer": cfg.TRAINER.NAME,
-        "method": cfg.TEST.METHOD_TAG or cfg.TRAINER.NAME,
+        "method": method_name(cfg),
         "backbone": cfg.MODEL.BACKBONE.NAME,
         "seed": cfg.SEED,
         "num_shots": cfg.DATASET.NUM_SHOTS,
@@ -94,6 +104,10 @@ def run_record(trainer, scores: dict) -> dict:
         "epoch": evaluated_epoch(trainer),
         "max_epoch": cfg.OPTIM.MAX_EPOCH,
         **scores,
+        # Only with DATASET.DOMAIN_LABELS pseudo/soft, so that a given-label
+        # run's record is what it was before the option existed.
+        **({"pseudo_domains": trainer.pseudo_domain_record}
+           if getattr(trainer, "pseudo_domain_record", None) else {}),
         **results_fields(cfg),
     }
 

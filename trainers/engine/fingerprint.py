@@ -5,7 +5,8 @@ forget domains, shots, seed), so without a check a command with other
 options would resume the folder's checkpoints, overwrite its config.yaml,
 or be skipped because its results.json exists. Every run therefore records
 the fingerprint of its resolved config: the sha256 of the canonical JSON of
-every key that can change its numbers (all keys but those in EXCLUDED).
+every key that can change its numbers (all keys but those in EXCLUDED, and
+those of ADDED_WITH_DEFAULT at their default).
 `config.yaml` carries it in a comment line above the config (whose keys are
 the kept ones plus the excluded ones), `results.json` carries it with the
 kept keys (`fingerprint`, `fingerprint_keys`), so that a mismatch can name
@@ -56,6 +57,18 @@ EXCLUDED = {
     # scripts put their TAG into the folder name as well.
     "TEST.METHOD_TAG": "the method's name in the tables",
 }
+# Keys added after runs were recorded, left out while at these values: at
+# them the code computes what it computed before the key existed, so the
+# folders of finished runs keep their fingerprint; any other value is kept.
+ADDED_WITH_DEFAULT = {
+    # Training domain labels (trainers/engine/domain_labels.py): "given" is
+    # the dataset's own, the only labels there were.
+    "DATASET.DOMAIN_LABELS": "given",
+    # Read only with pseudo/soft labels; at their defaults there they are
+    # still not needed to tell two configs apart, as DOMAIN_LABELS is kept.
+    "DATASET.LABELLED_PER_DOMAIN": 1,
+    "DATASET.SOFT_TEMPERATURE": 1.0,
+}
 HEADER = "# fingerprint: {} (sha256 of the keys that change results; " \
          "trainers/engine/fingerprint.py)\n"
 HEADER_PATTERN = re.compile(r"# fingerprint: ([0-9a-f]{64})\b")
@@ -80,9 +93,14 @@ def flatten(node, prefix: str = "") -> dict:
     return flat
 
 
+def at_added_default(key: str, value) -> bool:
+    return key in ADDED_WITH_DEFAULT and value == ADDED_WITH_DEFAULT[key]
+
+
 def kept_keys(config: dict) -> dict:
     """The keys of a (nested) config that change results, flat and sorted."""
-    return {k: v for k, v in sorted(flatten(config).items()) if not excluded(k)}
+    return {k: v for k, v in sorted(flatten(config).items())
+            if not excluded(k) and not at_added_default(k, v)}
 
 
 def digest(keys: dict) -> str:

@@ -149,9 +149,11 @@ class ADUCLIP(nn.Module):
         return ADUOutput(logits, feats, domain_logits)
 
 
-def adu_objective(out: ADUOutput, labels, domains, forget_mask, config: ADULossConfig = None):
+def adu_objective(out: ADUOutput, labels, domains, forget_mask, config: ADULossConfig = None,
+                  domain_targets=None):
     """(every term of the ADU objective on `out` and their sum "total", the
-    class logits): what the trainer and tools/benchmark.py step on."""
+    class logits): what the trainer and tools/benchmark.py step on.
+    `domain_targets`: soft domain-CE targets [B, num_domains] (pseudo labels)."""
     terms = adu_losses(out.logits, labels, domains, forget_mask, out.features,
-                       out.domain_logits, config)
+                       out.domain_logits, config, domain_targets)
     return terms, out.logits

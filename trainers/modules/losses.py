@@ -187,7 +187,9 @@ def check_choice(value: str, choices, key: str) -> str:
 
 
 def domain_ce_loss(domain_logits, domains):
-    """L_CE of the domain classifier over all samples of the batch."""
+    """L_CE of the domain classifier over all samples of the batch. `domains`
+    is a label per sample [B], or a distribution over domains per sample
+    [B, num_domains] (soft pseudo labels): -sum_d q_d log p_d, averaged."""
     return F.cross_entropy(domain_logits.float(), domains)
 
 
@@ -221,12 +223,14 @@ class ADULossConfig:
 
 
 def adu_losses(logits, labels, domains, forget_mask, features=None,
-               domain_logits=None, config: ADULossConfig = None):
+               domain_logits=None, config: ADULossConfig = None, domain_targets=None):
     """Every term of the ADU objective and their sum ("total").
 
     features: L2-normalised image embeddings (needed when the MMD term is on
     with MMD_INPUT embedding); domain_logits: the domain classifier's output
-    (needed for the CE term, and for the MMD term with MMD_INPUT domain_logits).
+    (needed for the CE term, and for the MMD term with MMD_INPUT domain_logits);
+    domain_targets: soft targets [B, num_domains] the CE term reads instead of
+    `domains` (the MMD term always groups by `domains`).
     """
     config = config or ADULossConfig()
     terms = memorize_forget_losses(logits, labels, forget_mask, config.forget_loss)
@@ -234,7 +238,8 @@ def adu_losses(logits, labels, domains, forget_mask, features=None,
     if config.ddl:
         l_domain = logits.sum() * 0.0
         if config.ddl_ce:
-            terms["domain_ce"] = domain_ce_loss(domain_logits, domains)
+            targets = domains if domain_targets is None else domain_targets
+            terms["domain_ce"] = domain_ce_loss(domain_logits, targets)
             l_domain = l_domain + config.gamma * terms["domain_ce"]
         if config.ddl_mmd:
             mmd_in = domain_logits.float() if config.mmd_input == "domain_logits" else features
