@@ -189,41 +189,39 @@ def test_the_scripts_fake_interpreter_knows_the_real_domains():
 def test_training_lowers_the_accuracy_of_the_forgotten_domain(toy_data_root, tmp_path):
     """A behaviour test of the whole training path (train.py's config, the
     Dassl trainer, the losses, the optimiser at the real learning rate):
-    the same seed and start, three epochs of L_memorize + L_forget (the
-    Baseline) at lr 0.0025 without warm-up, once forgetting sketch and once
-    forgetting photo. Sketch ends far lower when it is forgotten than when
-    it is memorised, and below the domains memorised beside it. (Measured
-    at seeds 1, 2, 3: sketch 37.5 / 40.0 / 34.0 forgotten against 65.0 /
-    59.0 / 64.5 memorised. The untrained prompts alone already cost the
-    tiny CLIP most of its accuracy, README "Demo", so a comparison with
-    zero-shot CLIP would not show what training does; and with the full
-    DDL the domain loss dominates the first epochs.)"""
+    three epochs of L_memorize + L_forget (the Baseline) at lr 0.0025
+    without warm-up, forgetting sketch, from the shipped tiny CLIP. Sketch
+    ends far below its zero-shot accuracy and below the domains memorised
+    beside it. (Seed 1 measured: sketch 88.0 zero-shot -> 52.0, the others
+    55.5 / 66.0 / 67.5. The shipped CLIP is in CLIP's regime, so untrained
+    prompts alone move zero-shot accuracy by at most 2 points and the drop
+    is what training does.)"""
     pytest.importorskip("dassl", reason="Dassl not installed (pip install it from GitHub, "
                                         "see README)")
     from dassl.engine import build_trainer
     from dassl.utils import set_random_seed
 
     import train
+    from tools.pretrain_tiny_clip import zero_shot_table
 
-    accuracy = {}
-    for forget in ("sketch", "photo"):
-        out = tmp_path / forget
-        args = ["--root", str(toy_data_root), "--seed", "1", "--trainer", "ADU",
-                "--dataset-config-file", osp.join(REPO, "configs/datasets/toy_domains.yaml"),
-                "--config-file", osp.join(REPO, "configs/trainers/ADU/toy_tiny.yaml"),
-                "--output-dir", str(out), "--forget-domains", forget,
-                "OPTIM.MAX_EPOCH", "3", "OPTIM.WARMUP_EPOCH", "0",
-                "TRAINER.ADU.INSTAPG", "False", "TRAINER.ADU.DDL", "False",
-                "TEST.LINEAR_PROBES", "False"]
-        cfg = train.setup_cfg(train.parse_args(args))
-        set_random_seed(cfg.SEED)
-        trainer = build_trainer(cfg)
-        assert trainer.optim.param_groups[0]["lr"] == pytest.approx(0.0025)
-        trainer.train()
-        with open(out / "results.json") as f:
-            record = json.load(f)
-        accuracy[forget] = {d: r["accuracy"] for d, r in record["per_domain"].items()}
-    forgotten, memorised = accuracy["sketch"]["sketch"], accuracy["photo"]["sketch"]
-    assert forgotten < memorised - 10, accuracy
-    others = [accuracy["sketch"][d] for d in DOMAINS if d != "sketch"]
+    zero_shot = {d: 100 * acc for d, _, acc in
+                 zero_shot_table(CHECKPOINT, str(toy_data_root / "toy_domains"))[0]}
+    out = tmp_path / "sketch"
+    args = ["--root", str(toy_data_root), "--seed", "1", "--trainer", "ADU",
+            "--dataset-config-file", osp.join(REPO, "configs/datasets/toy_domains.yaml"),
+            "--config-file", osp.join(REPO, "configs/trainers/ADU/toy_tiny.yaml"),
+            "--output-dir", str(out), "--forget-domains", "sketch",
+            "OPTIM.MAX_EPOCH", "3", "OPTIM.WARMUP_EPOCH", "0",
+            "TRAINER.ADU.INSTAPG", "False", "TRAINER.ADU.DDL", "False",
+            "TEST.LINEAR_PROBES", "False"]
+    cfg = train.setup_cfg(train.parse_args(args))
+    set_random_seed(cfg.SEED)
+    trainer = build_trainer(cfg)
+    assert trainer.optim.param_groups[0]["lr"] == pytest.approx(0.0025)
+    trainer.train()
+    with open(out / "results.json") as f:
+        accuracy = {d: r["accuracy"] for d, r in json.load(f)["per_domain"].items()}
+    forgotten = accuracy["sketch"]
+    assert forgotten < zero_shot["sketch"] - 20, (accuracy, zero_shot)
+    others = [accuracy[d] for d in DOMAINS if d != "sketch"]
     assert forgotten < sum(others) / len(others), accuracy
