@@ -389,3 +389,15 @@ summarize() {
     fi
 }
 
+# summarize, then exit unless the runs' table can be printed now (not in a
+# dry run, nor while SLURM jobs may still be queued): for scripts that end
+# with a table.
+summarize_before_table() {
+    summarize "$@"
+    dry_run && exit 0
+    if [[ $LAUNCHER == slurm ]]; then
+        echo "the table: run this again once the jobs are done (bash scripts/adu/status.sh $OUTPUT)"
+        exit 0
+    fi
+}
+

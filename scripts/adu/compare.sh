@@ -78,12 +78,7 @@ for METHOD in "${METHODS[@]}"; do
     train_seeds
 done
 
-summarize "in $((SECONDS - START)) s"
-dry_run && exit 0
-if [[ $LAUNCHER == slurm ]]; then
-    echo "the table: run this again once the jobs are done (bash scripts/adu/status.sh $OUTPUT)"
-    exit 0
-fi
+summarize_before_table "in $((SECONDS - START)) s"
 read -r -a SEED_ARRAY <<<"$SEEDS"
 echo
 "$PYTHON" "$REPO/tools/parse_results.py" "$OUTPUT/$DATASET" --table 1 \

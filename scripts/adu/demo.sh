@@ -47,11 +47,6 @@ echo "== 3/3 ADU (prompts + InstaPG + Domain Disentangling Loss)"
 TRAINER=ADU TAG= OPTS=("${USER_OPTS[@]}")
 train_seeds
 
-summarize "in $((SECONDS - START)) s"
-dry_run && exit 0
-if [[ $LAUNCHER == slurm ]]; then
-    echo "the table: run this again once the jobs are done (bash scripts/adu/status.sh $OUTPUT)"
-    exit 0
-fi
+summarize_before_table "in $((SECONDS - START)) s"
 echo
 "$PYTHON" "$REPO/tools/parse_results.py" "$OUTPUT/toy_domains" --table domains
