@@ -1,7 +1,7 @@
 """Stands in for `python` (the scripts' $PYTHON) in tests/test_scripts.py.
 
 It answers quickly what would otherwise import Dassl (about 10 s a call):
-- `tools/dataset_info.py office_home` (or `toy_domains`) prints the domains;
+- `-m experiments.launch.dataset_info office_home` (or `toy_domains`) prints the domains;
 - `train.py ...` with FAKE_TRAIN=1 appends its arguments and
   CUDA_VISIBLE_DEVICES as one JSON line to $FAKE_LOG, sleeps $FAKE_SLEEP
   seconds, and writes into --output-dir what a finished run leaves there:
@@ -88,8 +88,9 @@ def fake_train(args):
 
 def main(args):
     script = args[0] if args else ""
-    if script.endswith("tools/dataset_info.py") and len(args) == 2 and args[1] in DOMAINS:
-        print(" ".join(DOMAINS[args[1]]))
+    if args[:2] == ["-m", "experiments.launch.dataset_info"] and len(args) == 3 \
+            and args[2] in DOMAINS:
+        print(" ".join(DOMAINS[args[2]]))
         return 0
     if script.endswith("train.py") and os.environ.get("FAKE_TRAIN") == "1":
         return fake_train(args[1:])

@@ -18,10 +18,7 @@ pytest.importorskip("submitit", reason="submitit not installed (pip install subm
 
 from train_harness import REPO, TINY_OPTS, run_script, train_py  # noqa: E402
 
-sys.path.insert(0, os.path.join(REPO, "tools"))
-import launcher  # noqa: E402
-
-sys.path.pop(0)
+from experiments.launch import slurm as launcher  # noqa: E402
 
 SLURM_COMMANDS = ("sbatch", "srun", "squeue", "sacct", "scancel", "scontrol")
 

@@ -48,9 +48,10 @@ from itertools import combinations
 
 # The sibling modules of tools/, also when this file is imported from elsewhere.
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(1, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import plots  # noqa: E402
 from sweep_table import SweepError, sweep_points, value_order  # noqa: E402
-from sweep_tags import value_text  # noqa: E402
+from experiments.launch.sweep_values import value_text  # noqa: E402
 
 sys.path.pop(0)
 

@@ -14,7 +14,7 @@ averaging and the rendering are parse_results.py's.
 import json
 from dataclasses import dataclass, field, replace
 
-from sweep_tags import value_tag, value_text
+from experiments.launch.sweep_values import value_tag, value_text
 
 
 class SweepError(Exception):

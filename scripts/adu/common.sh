@@ -80,7 +80,7 @@ check_settings() {
 # dataset class (tools/dataset_info.py), which also rejects unknown names.
 load_dataset() {
     local out
-    out=$("$PYTHON" "$REPO/tools/dataset_info.py" "$1" 2>&1) || die "$out"
+    out=$(PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}" "$PYTHON" -m experiments.launch.dataset_info "$1" 2>&1) || die "$out"
     read -r -a DOMAINS <<<"${out##*$'\n'}"
     ((${#DOMAINS[@]} >= 2)) || die "dataset $1 reports domains '$out'; ADU needs two or more"
     DATASET=$1
@@ -112,7 +112,7 @@ load_trainer_config() {
     for ((i = 0; i < ${#OPTS[@]}; i += 2)); do
         if [[ ${OPTS[i]} == MODEL.BACKBONE.NAME || ${OPTS[i]} == INPUT.SIZE ||
             ${OPTS[i]} == DATASET.DOMAIN_LABELS ]]; then
-            CFG_LABEL+=$("$PYTHON" "$REPO/tools/run_label.py" "$TRAINER_CFG" "${OPTS[@]}") ||
+            CFG_LABEL+=$(PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}" "$PYTHON" -m experiments.launch.run_label "$TRAINER_CFG" "${OPTS[@]}") ||
                 die "cannot read $TRAINER_CFG"
             break
         fi
@@ -197,7 +197,7 @@ check_launcher() {
         [[ -z $DEVICES ]] || die "DEVICES places runs on this machine's GPUs; with LAUNCHER=slurm the scheduler places them (GPUS_PER_RUN): unset DEVICES"
         local out args=(check)
         ! dry_run || args+=(--dry-run)
-        out=$(LAUNCHER_CALLER=$SCRIPT "$PYTHON" "$REPO/tools/launcher.py" "${args[@]}" 2>&1) ||
+        out=$(LAUNCHER_CALLER=$SCRIPT PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}" "$PYTHON" -m experiments.launch.slurm "${args[@]}" 2>&1) ||
             die "${out#"$SCRIPT: error: "}"
         ;;
     *) die "LAUNCHER must be local or slurm, got '$LAUNCHER'" ;;
@@ -355,7 +355,7 @@ submit_slurm_array() {
     local args=(submit --tasks "$SLURM_TASKS" --job-name "adu_${SCRIPT%.sh}"
         --domains "${DOMAINS[*]-}")
     ! dry_run || args+=(--dry-run)
-    if LAUNCHER_CALLER=$SCRIPT "$PYTHON" "$REPO/tools/launcher.py" "${args[@]}"; then
+    if LAUNCHER_CALLER=$SCRIPT PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}" "$PYTHON" -m experiments.launch.slurm "${args[@]}"; then
         # Runs an earlier submission still has pending or running were left out.
         [[ ! -s $SLURM_TASKS.queued ]] || QUEUED=$(<"$SLURM_TASKS.queued")
         STARTED=$((STARTED - QUEUED))

@@ -34,7 +34,7 @@ check_settings
 KEY=${POSITIONAL[2]}
 VALUES=("${POSITIONAL[@]:3}")
 # One "TAG<TAB>VALUE" line per value, or the one line naming a bad key or value.
-OUT=$(OUTDATED_IGNORE=1 "$PYTHON" "$REPO/tools/sweep_tags.py" "$KEY" "${VALUES[@]}" 2>&1) ||
+OUT=$(OUTDATED_IGNORE=1 PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}" "$PYTHON" -m experiments.launch.sweep_values "$KEY" "${VALUES[@]}" 2>&1) ||
     die "${OUT##*"sweep_tags.py: error: "}"
 mapfile -t SWEEP < <(grep $'\t' <<<"$OUT")
 for ((i = 0; i < ${#OPTS[@]}; i += 2)); do

@@ -20,7 +20,6 @@ if __name__ == "__main__":
     # deprecated: a line in the scripts' output that no user can act on.
     # Filtered only in this tool's own process; imported, it sets no filter.
     warnings.filterwarnings("ignore", message="pkg_resources is deprecated")
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import datasets  # noqa: E402  (registers the ADU datasets)
 

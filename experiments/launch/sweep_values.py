@@ -19,7 +19,7 @@ import re
 import sys
 import warnings
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # Keys a sweep may not vary: the scripts vary them already.
 SCRIPT_KEYS = {"SEED": "SEEDS", "DATASET.FORGET_DOMAINS": "FORGET", "TRAINER.NAME": "TRAINER",
                "DATASET.NAME": "the DATASET argument"}
