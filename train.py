@@ -37,8 +37,8 @@ import trainers  # noqa: E402,F401  (registers the trainers)
 from datasets.adu_base import adu_datasets  # noqa: E402
 from trainers.config import extend_cfg  # noqa: E402
 from trainers.engine.evaluation import install_domain_test  # noqa: E402
-from trainers.engine.fingerprint import check_run_folder, results_match  # noqa: E402
-from trainers.engine.run_info import describe_device, write_run_info  # noqa: E402
+from trainers.run.fingerprint import check_run_folder, results_match  # noqa: E402
+from trainers.run.run_info import describe_device, write_run_info  # noqa: E402
 from user_errors import ConfigError, MissingFileError, UserError  # noqa: E402
 
 

@@ -16,9 +16,9 @@ import pytest
 import torch
 from train_harness import QUIET_ENV, REPO, SCRIPTS, train_py
 
-from trainers.engine import checkpoint as ckpt
+from trainers.run import checkpoint as ckpt
 from trainers.engine import fault
-from trainers.engine.files import atomic_write, write_json_atomic
+from trainers.run.files import atomic_write, write_json_atomic
 from user_errors import BadFileError, ConfigError
 
 sys.path.insert(0, os.path.join(REPO, "tools"))
@@ -80,7 +80,7 @@ def test_a_killed_write_leaves_only_a_hidden_temporary_file(tmp_path):
             "with files.atomic_write(%r, 'wb') as f:\n"
             "    f.write(b'new' * 1000); f.flush()\n"
             "    os.kill(os.getpid(), signal.SIGKILL)\n"
-            ) % (os.path.join(REPO, "trainers", "engine", "files.py"), str(path))
+            ) % (os.path.join(REPO, "trainers", "run", "files.py"), str(path))
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True)
     assert proc.returncode == -signal.SIGKILL
     assert path.read_bytes() == b"old"

@@ -1,11 +1,11 @@
-"""The config fingerprint (trainers/engine/fingerprint.py): what it keeps,
+"""The config fingerprint (trainers/run/fingerprint.py): what it keeps,
 how it is computed and recorded, and how a mismatch is named."""
 import hashlib
 
 import pytest
 from yacs.config import CfgNode as CN
 
-from trainers.engine.fingerprint import (
+from trainers.run.fingerprint import (
     ADDED_WITH_DEFAULT,
     EXCLUDED,
     cfg_keys,

@@ -35,10 +35,10 @@ def test_every_method_module_imports_with_dassl_blocked():
     modules = module_names("trainers/modules")
     assert {"trainers.modules.losses", "trainers.modules.instapg",
             "trainers.modules.adu_clip"} <= set(modules)
-    dassl_free_engine = ["trainers.engine.checkpoint", "trainers.engine.fault",
-                         "trainers.engine.files", "trainers.engine.fingerprint",
+    dassl_free_engine = ["trainers.run.checkpoint", "trainers.engine.fault",
+                         "trainers.run.files", "trainers.run.fingerprint",
                          "trainers.engine.lr_scheduler",
-                         "trainers.engine.precision", "trainers.engine.run_info"]
+                         "trainers.engine.precision", "trainers.run.run_info"]
     code = BLOCK_DASSL + "".join(f"import {m}\n" for m in modules + dassl_free_engine) + (
         "assert not any(m == 'dassl' or m.startswith('dassl.') for m in sys.modules)\n"
         "print('ok')\n")
@@ -70,7 +70,7 @@ def recording(original):
     return add
 warnings.filterwarnings = recording(warnings.filterwarnings)
 warnings.simplefilter = recording(warnings.simplefilter)
-import trainers, trainers.modules.clip_utils, trainers.engine.run_info
+import trainers, trainers.modules.clip_utils, trainers.run.run_info
 import trainers.engine.evaluation, datasets
 assert added, 'clip_utils silences its import warning: the recorder saw nothing'
 left = [(c, f) for c, f in added if any(f is g for g in warnings.filters)]

@@ -76,7 +76,7 @@ def test_unknown_dataset_lists_the_adu_datasets_only(capsys):
 
 def test_eval_without_epoch_says_what_it_looked_for(tmp_path):
     pytest.importorskip("dassl", reason="Dassl not installed")
-    from trainers.engine.checkpoint import find_checkpoint
+    from trainers.run.checkpoint import find_checkpoint
     with pytest.raises(FileNotFoundError) as info:
         find_checkpoint(str(tmp_path), "learner")
     text = str(info.value)

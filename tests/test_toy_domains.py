@@ -169,7 +169,7 @@ def test_the_regime_check_names_each_property_out_of_range():
 
 
 def test_the_configs_relative_checkpoint_path_resolves_from_any_folder(tmp_path, monkeypatch):
-    from trainers.engine.files import repo_path
+    from trainers.run.files import repo_path
 
     monkeypatch.chdir(tmp_path)
     assert repo_path("assets/tiny_clip_toy.pt") == CHECKPOINT

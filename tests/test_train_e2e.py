@@ -173,10 +173,10 @@ def test_missing_backbone_file_is_refused(data_root, tmp_path, capsys):
     assert missing in err
 
 
-# A run folder belongs to one config (trainers/engine/fingerprint.py).
+# A run folder belongs to one config (trainers/run/fingerprint.py).
 
 def test_the_run_records_its_config_fingerprint_in_config_yaml_and_results(trained_run):
-    from trainers.engine.fingerprint import recorded
+    from trainers.run.fingerprint import recorded
     out, _ = trained_run
     res = json.load(open(out / "results.json"))
     path, fingerprint, keys = recorded(str(out))

@@ -17,10 +17,10 @@ from user_errors import ConfigError
 
 from ..modules.clip_utils import freeze, load_clip, require_vit
 from . import fault
-from .checkpoint import load_models, resume_models, save_models
+from ..run.checkpoint import load_models, resume_models, save_models
 from .domain_labels import check_domain_labels
 from .evaluation import domain_test, is_adu_dataset
-from .files import repo_path
+from ..run.files import repo_path
 from .lr_scheduler import build_lr_scheduler
 from .precision import (
     cast_clip,

@@ -27,7 +27,7 @@ from user_errors import ConfigError
 from ..modules.clip_utils import encode_class_texts, frozen_image_features
 from ..modules.pseudo_domains import infer_domains
 from .evaluation import shots_loader
-from .files import write_json_atomic
+from ..run.files import write_json_atomic
 from .precision import autocast_context
 
 MODES = ("given", "pseudo", "soft")

@@ -24,8 +24,8 @@ from user_errors import ConfigError
 from ..modules.metrics import format_scores, unlearning_scores
 from ..modules.probes import probe_scores
 from . import fault
-from .files import atomic_write
-from .fingerprint import results_fields
+from ..run.files import atomic_write
+from ..run.fingerprint import results_fields
 
 RESULTS_FILE = "results.json"
 

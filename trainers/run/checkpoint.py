@@ -28,7 +28,7 @@ import torch
 
 from user_errors import BadFileError, ConfigError, MissingFileError
 
-from . import fault
+from ..engine import fault
 from .files import atomic_write, stale_temporaries
 
 CKPT_PATTERN = re.compile(r"^model\.pth\.tar-(\d+)$")

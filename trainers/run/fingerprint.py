@@ -70,7 +70,7 @@ ADDED_WITH_DEFAULT = {
     "DATASET.SOFT_TEMPERATURE": 1.0,
 }
 HEADER = "# fingerprint: {} (sha256 of the keys that change results; " \
-         "trainers/engine/fingerprint.py)\n"
+         "trainers/run/fingerprint.py)\n"
 HEADER_PATTERN = re.compile(r"# fingerprint: ([0-9a-f]{64})\b")
 # Differences named in one error line; the rest are counted.
 MAX_NAMED = 6
