@@ -12,7 +12,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
-from trainers.modules.clip_utils import build_clip, save_clip_archive  # noqa: E402
+from trainers.modules.tiny_clip import build_clip, save_clip_archive  # noqa: E402
 
 torch.set_num_threads(min(2, torch.get_num_threads()))
 

@@ -82,7 +82,7 @@ def toy_arch_clip_file(tmp_path_factory):
     """The in-regime toy CLIP's architecture (9 vision blocks, 4 text blocks)."""
     import torch
 
-    from trainers.modules.clip_utils import build_clip, save_clip_archive
+    from trainers.modules.tiny_clip import build_clip, save_clip_archive
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("clip") / "toy_clip.pt"
     save_clip_archive(build_clip("toy"), str(path))

@@ -40,13 +40,13 @@ from trainers.lp_plus_plus_adu import (  # noqa: E402
     weight_step_size,
 )
 from trainers.maple_adu import CoupledPrompts, MaPLeCLIP  # noqa: E402
-from trainers.modules.clip_utils import (  # noqa: E402
-    build_clip,
+from trainers.modules.clip_heads import (  # noqa: E402
     encode_class_texts,
-    freeze,
     frozen_image_features,
     normalize,
 )
+from trainers.modules.clip_loading import freeze  # noqa: E402
+from trainers.modules.tiny_clip import build_clip  # noqa: E402
 from trainers.modules.losses import memorize_forget_losses  # noqa: E402
 from trainers.modules.metrics import unlearning_scores  # noqa: E402
 

@@ -21,7 +21,8 @@ from train_harness import REPO, TINY_OPTS, run_in_process, train_py  # noqa: E40
 
 import train  # noqa: E402
 from trainers.engine.evaluation import install_domain_test  # noqa: E402
-from trainers.modules.clip_utils import build_clip, freeze  # noqa: E402
+from trainers.modules.clip_loading import freeze  # noqa: E402
+from trainers.modules.tiny_clip import build_clip  # noqa: E402
 
 COMPARISON = ["ZeroshotCLIP", "CoOpADU", "MaPLeADU", "LPPlusPlusADU", "CLIPFitADU", "BBFADU"]
 # Steps large enough that every tuned tensor visibly moves in one epoch.
@@ -256,7 +257,7 @@ def images(n=4, seed=1):
 
 
 def zeroshot_logits(clip_model, template="a photo of a {}."):
-    from trainers.modules.clip_utils import ZeroshotClassifier
+    from trainers.modules.clip_heads import ZeroshotClassifier
     return ZeroshotClassifier(clip_model, CLASSNAMES, template)(images())
 
 

@@ -70,9 +70,9 @@ def recording(original):
     return add
 warnings.filterwarnings = recording(warnings.filterwarnings)
 warnings.simplefilter = recording(warnings.simplefilter)
-import trainers, trainers.modules.clip_utils, trainers.run.run_info
+import trainers, trainers.modules.clip_loading, trainers.run.run_info
 import trainers.engine.evaluation, datasets
-assert added, 'clip_utils silences its import warning: the recorder saw nothing'
+assert added, 'clip_loading silences its import warning: the recorder saw nothing'
 left = [(c, f) for c, f in added if any(f is g for g in warnings.filters)]
 assert not left, left
 print('ok')

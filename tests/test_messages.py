@@ -8,8 +8,8 @@ import warnings
 
 import pytest
 
-from trainers.modules import clip_utils
-from trainers.modules.clip_utils import load_clip
+from trainers.modules import clip_loading
+from trainers.modules.clip_loading import load_clip
 from user_errors import BadFileError, DownloadError
 
 
@@ -17,7 +17,7 @@ def fail_download(monkeypatch):
     """No network: clip's urlopen fails as it does offline."""
     def urlopen(*args, **kwargs):
         raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
-    monkeypatch.setattr(clip_utils.clip.clip.urllib.request, "urlopen", urlopen)
+    monkeypatch.setattr(clip_loading.clip.clip.urllib.request, "urlopen", urlopen)
 
 
 def test_failed_download_is_named_with_the_real_cache_path_and_the_offline_fix(
@@ -37,7 +37,7 @@ def test_bad_download_is_a_bad_file_at_the_real_cache_path(monkeypatch, tmp_path
     class Response(io.BytesIO):  # a download that completes with the wrong bytes
         def info(self):
             return {"Content-Length": "5"}
-    monkeypatch.setattr(clip_utils.clip.clip.urllib.request, "urlopen",
+    monkeypatch.setattr(clip_loading.clip.clip.urllib.request, "urlopen",
                         lambda *args, **kwargs: Response(b"trunc"))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -9,13 +9,8 @@ import torch
 import torch.nn.functional as F
 
 from trainers.modules.adu_clip import ADUCLIP
-from trainers.modules.clip_utils import (
-    CosineLogits,
-    ZeroshotClassifier,
-    frozen_image_features,
-    load_clip,
-    require_vit,
-)
+from trainers.modules.clip_heads import CosineLogits, ZeroshotClassifier, frozen_image_features
+from trainers.modules.clip_loading import load_clip, require_vit
 from trainers.modules.text_prompts import ClassPrompts, PromptTextEncoder, PromptTextFeatures
 from trainers.modules.vision_prompts import PromptedImageEncoder, VisionPrompts
 

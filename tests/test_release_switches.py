@@ -160,7 +160,7 @@ def test_fixed_template_by_default_is_a_cached_buffer(tiny_clip):
 
 
 def test_text_context_from_the_template_starts_at_the_template(tiny_clip):
-    from trainers.modules.clip_utils import encode_class_texts
+    from trainers.modules.clip_heads import encode_class_texts
     model = ADUCLIP(tiny_clip, CLASSNAMES, 4, n_ctx_text=4, depth_text=1, text_ctx_init=True)
     with torch.no_grad():
         torch.testing.assert_close(

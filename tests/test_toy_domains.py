@@ -100,7 +100,7 @@ def test_dataset_builds_with_dassl_config(toy_data_root):
 def test_checkpoint_loads_through_clip_load():
     import clip
 
-    from trainers.modules.clip_utils import load_clip
+    from trainers.modules.clip_loading import load_clip
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
@@ -120,7 +120,7 @@ def test_the_shipped_tiny_clip_is_in_clip_regime(toy_data_root):
     zero-shot >= 60 % per domain, moved <= 3 points by untrained prompts."""
     from tools.pretrain_tiny_clip import zero_shot_table
     from tools.toy_regime import failures, measure
-    from trainers.modules.clip_utils import load_clip
+    from trainers.modules.clip_loading import load_clip
 
     dataset_dir = str(toy_data_root / "toy_domains")
     props = measure(load_clip(CHECKPOINT), dataset_dir)
@@ -137,7 +137,7 @@ def test_the_regime_tool_measures_a_clip_file(tiny_clip_file, toy_data_root):
     """tools/toy_regime.py on an OpenAI-format file: shape properties, and the
     zero-shot accuracy with and without untrained prompts on the toy TEST split."""
     from tools.toy_regime import failures, main, measure, report
-    from trainers.modules.clip_utils import load_clip
+    from trainers.modules.clip_loading import load_clip
 
     props = measure(load_clip(tiny_clip_file), str(toy_data_root / "toy_domains"))
     assert (props["blocks"], props["heads"], props["patches"], props["embed_dim"]) == (
@@ -153,7 +153,7 @@ def test_the_regime_tool_measures_a_clip_file(tiny_clip_file, toy_data_root):
 
 def test_the_regime_check_names_each_property_out_of_range():
     from tools.toy_regime import architecture, failures
-    from trainers.modules.clip_utils import build_clip
+    from trainers.modules.tiny_clip import build_clip
 
     props = architecture(build_clip("tiny"))  # the tests' CLIP: out of the regime
     props.update(zero_shot=dict.fromkeys(DOMAINS, 80.0), prompt_shift=5.0)

@@ -55,7 +55,7 @@ from user_errors import ConfigError
 from .engine.memorize_forget import MemorizeForgetTrainer
 from .engine.precision import autocast_context
 from .engine.shot_features import ShotFeatures, encode_shots, held_out_shots, unlearning_h
-from .modules.clip_utils import CosineLogits, frozen_image_features
+from .modules.clip_heads import CosineLogits, frozen_image_features
 from .modules.losses import memorize_forget_losses
 from .modules.text_prompts import PromptTextFeatures
 

@@ -34,7 +34,7 @@ from dassl.engine import TRAINER_REGISTRY
 from user_errors import ConfigError
 
 from .engine.memorize_forget import MemorizeForgetTrainer
-from .modules.clip_utils import (
+from .modules.clip_heads import (
     CosineLogits,
     class_texts,
     encode_class_texts,

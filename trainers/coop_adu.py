@@ -12,7 +12,7 @@ import torch.nn as nn
 from dassl.engine import TRAINER_REGISTRY
 
 from .engine.memorize_forget import MemorizeForgetTrainer
-from .modules.clip_utils import CosineLogits, frozen_image_features
+from .modules.clip_heads import CosineLogits, frozen_image_features
 from .modules.text_prompts import PromptTextFeatures, initial_context
 
 

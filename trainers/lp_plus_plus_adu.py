@@ -37,7 +37,7 @@ from user_errors import ConfigError
 
 from .engine.memorize_forget import MemorizeForgetTrainer
 from .engine.shot_features import encode_shots
-from .modules.clip_utils import encode_class_texts, frozen_image_features
+from .modules.clip_heads import encode_class_texts, frozen_image_features
 
 # The release's scale of the initial blending ratio (calculate_init_alpha).
 ALPHA_INIT_SCALE = 250.0

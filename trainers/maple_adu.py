@@ -30,7 +30,7 @@ from dassl.engine import TRAINER_REGISTRY
 from user_errors import ConfigError
 
 from .engine.memorize_forget import MemorizeForgetTrainer
-from .modules.clip_utils import CosineLogits, normalize
+from .modules.clip_heads import CosineLogits, normalize
 from .modules.text_prompts import PromptTextFeatures, initial_context
 from .modules.vision_prompts import PromptedImageEncoder
 

@@ -5,13 +5,13 @@ Supervision", ICML 2021. Nothing is trained: the class text features of a
 fixed template ("a photo of a {}.") are computed once, and `train()` only
 scores the test split per domain, so `train.py --trainer ZeroshotCLIP`
 needs neither `--eval-only` nor a checkpoint. The classifier itself is
-`ZeroshotClassifier` (modules/clip_utils.py), which the tiny CLIP's
+`ZeroshotClassifier` (modules/clip_heads.py), which the tiny CLIP's
 pretraining tool scores with too.
 """
 from dassl.engine import TRAINER_REGISTRY
 
 from .engine.memorize_forget import MemorizeForgetTrainer
-from .modules.clip_utils import ZeroshotClassifier
+from .modules.clip_heads import ZeroshotClassifier
 
 
 @TRAINER_REGISTRY.register()

@@ -15,7 +15,7 @@ from dassl.optim import build_optimizer
 
 from user_errors import ConfigError
 
-from ..modules.clip_utils import freeze, load_clip, require_vit
+from ..modules.clip_loading import freeze, load_clip, require_vit
 from . import fault
 from ..run.checkpoint import load_models, resume_models, save_models
 from .domain_labels import check_domain_labels

@@ -24,7 +24,7 @@ from dassl.data.datasets import Datum
 
 from user_errors import ConfigError
 
-from ..modules.clip_utils import encode_class_texts, frozen_image_features
+from ..modules.clip_heads import encode_class_texts, frozen_image_features
 from ..modules.pseudo_domains import infer_domains
 from .evaluation import shots_loader
 from ..run.files import write_json_atomic

@@ -16,7 +16,8 @@ import torch.nn as nn
 
 from user_errors import ConfigError
 
-from .clip_utils import CosineLogits, encode_class_texts, freeze, normalize, tokenize_prompts
+from .clip_heads import CosineLogits, encode_class_texts, normalize, tokenize_prompts
+from .clip_loading import freeze
 from .losses import ADULossConfig, adu_losses
 from .text_prompts import PromptTextFeatures, initial_context
 from .vision_prompts import PromptedImageEncoder, VisionPrompts

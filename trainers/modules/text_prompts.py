@@ -21,7 +21,7 @@ import torch.nn as nn
 
 from user_errors import ConfigError
 
-from .clip_utils import normalize, tokenize_prompts
+from .clip_heads import normalize, tokenize_prompts
 
 PLACEHOLDER = "X"
 
