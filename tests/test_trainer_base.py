@@ -7,7 +7,7 @@ import torch.nn as nn
 
 pytest.importorskip("dassl", reason="Dassl not installed (pip install it from GitHub, see README)")
 
-from trainers.engine.precision import check_finite, training_step  # noqa: E402
+from trainers.engine.training_step import Batch, check_finite, training_step  # noqa: E402
 
 
 def test_non_finite_loss_names_the_term_epoch_batch_and_the_fix():
@@ -25,8 +25,14 @@ def test_finite_losses_pass_and_fp32_runs_get_no_precision_hint():
     assert "PREC" not in str(err.value)
 
 
-def squared_output(out):
+def squared_output(out, batch):
     return {"square": out.pow(2).mean(), "total": out.pow(2).mean()}, out
+
+
+def as_batch(x):
+    """A Batch of inputs `x` whose labels no objective here reads."""
+    no_labels = torch.zeros(len(x), dtype=torch.long)
+    return Batch(x, no_labels, no_labels, no_labels.bool())
 
 
 def test_training_step_is_forward_losses_then_a_fresh_backward_and_step():
@@ -36,7 +42,7 @@ def test_training_step_is_forward_losses_then_a_fresh_backward_and_step():
     optim = torch.optim.SGD(model.parameters(), lr=0.1)
     for p in model.parameters():  # a stale gradient: the step must zero it first
         p.grad = torch.ones_like(p)
-    terms, logits = training_step(model, x, squared_output, [optim, None])
+    terms, logits = training_step(model, as_batch(x), squared_output, [optim, None])
 
     out = by_hand(x)
     loss = out.pow(2).mean()
@@ -53,10 +59,10 @@ def test_training_step_stops_on_a_non_finite_loss_before_stepping():
     before = [p.detach().clone() for p in model.parameters()]
     optim = torch.optim.SGD(model.parameters(), lr=0.1)
 
-    def nan_loss(out):
+    def nan_loss(out, batch):
         return {"total": out.sum() * float("nan")}, out
 
     with pytest.raises(FloatingPointError, match="'total' is nan at epoch 2, batch 3"):
-        training_step(model, x, nan_loss, [optim], epoch=1, batch_idx=2)
+        training_step(model, as_batch(x), nan_loss, [optim], epoch=1, batch_idx=2)
     assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
     assert all(p.grad is None for p in model.parameters())

@@ -13,9 +13,10 @@ from dassl.engine import TRAINER_REGISTRY
 from .engine.base import UnlearningTrainer
 from .engine.domain_labels import relabel_training_domains
 from .engine.precision import autocast_context
-from .modules.adu_clip import ADUCLIP, adu_objective
+from .engine.training_step import Batch
+from .modules.adu_clip import ADUCLIP
 from .modules.instapg import INSTAPG_STYLES
-from .modules.losses import ADULossConfig, check_choice
+from .modules.losses import ADULossConfig, adu_losses, check_choice
 
 
 @TRAINER_REGISTRY.register()
@@ -24,11 +25,8 @@ class ADU(UnlearningTrainer):
 
     config_key = "ADU"
     supports_pseudo_domains = True
-    # Soft domain-CE targets of the batch being trained on (DATASET.DOMAIN_LABELS
-    # soft; None otherwise): set by training_batch, read by compute_losses,
-    # whose signature all trainers share. soft_domain_targets: those of every
-    # training item, by loader index (engine/domain_labels.py).
-    batch_domain_targets = None
+    # Soft domain-CE targets of every training item, by loader index
+    # (DATASET.DOMAIN_LABELS soft, engine/domain_labels.py; None otherwise).
     soft_domain_targets = None
 
     def check_cfg(self, cfg):
@@ -63,16 +61,20 @@ class ADU(UnlearningTrainer):
         self.pseudo_domain_record = relabel_training_domains(self, clip_model,
                                                              acfg.TEXT_TEMPLATE)
 
-    def training_batch(self, batch):
-        images, labels, domains, forget_mask = super().training_batch(batch)
-        if self.soft_domain_targets is not None:
-            self.batch_domain_targets = self.soft_domain_targets[batch["index"].to(self.device)]
-        return images, labels, domains, forget_mask
+    def training_batch(self, batch) -> Batch:
+        """The base's batch, with its items' soft domain targets when there are any."""
+        parsed = super().training_batch(batch)
+        if self.soft_domain_targets is None:
+            return parsed
+        return parsed._replace(
+            domain_targets=self.soft_domain_targets[batch["index"].to(self.device)])
 
-    def compute_losses(self, outputs, labels, domains, forget_mask):
+    def compute_losses(self, outputs, batch: Batch):
         """L_memorize + L_forget + L_domain of the model's outputs (the step is the base's)."""
-        return adu_objective(outputs, labels, domains, forget_mask, self.loss_cfg,
-                             self.batch_domain_targets)
+        terms = adu_losses(outputs.logits, batch.labels, batch.domains, batch.forget_mask,
+                           outputs.features, outputs.domain_logits, self.loss_cfg,
+                           batch.domain_targets)
+        return terms, outputs.logits
 
     @torch.no_grad()
     def evaluation_outputs(self, images):

@@ -34,6 +34,7 @@ from dassl.engine import TRAINER_REGISTRY
 from user_errors import ConfigError
 
 from .engine.memorize_forget import MemorizeForgetTrainer
+from .engine.training_step import Batch
 from .modules.clip_heads import (
     CosineLogits,
     class_texts,
@@ -164,8 +165,8 @@ class CLIPFitADU(MemorizeForgetTrainer):
                                   node.TEXT_TEMPLATE, node.TEXT_BIAS).to(self.device)
         self.register_learner(self.model.learner)
 
-    def compute_losses(self, outputs, labels, domains, forget_mask):
+    def compute_losses(self, outputs, batch: Batch):
         node = self.method_cfg
-        terms = clipfit_objective(outputs, self.model.zero_shot_text, labels, forget_mask,
-                                  node.FORGET_LOSS, node.DISTILL_WEIGHT)
+        terms = clipfit_objective(outputs, self.model.zero_shot_text, batch.labels,
+                                  batch.forget_mask, node.FORGET_LOSS, node.DISTILL_WEIGHT)
         return terms, outputs.logits

@@ -37,6 +37,7 @@ from user_errors import ConfigError
 
 from .engine.memorize_forget import MemorizeForgetTrainer
 from .engine.shot_features import encode_shots
+from .engine.training_step import Batch
 from .modules.clip_heads import encode_class_texts, frozen_image_features
 
 # The release's scale of the initial blending ratio (calculate_init_alpha).
@@ -157,7 +158,8 @@ class LPPlusPlusADU(MemorizeForgetTrainer):
         self.set_model_mode("train")
         learner, shots = self.model.learner, self.shots
         logits = learner(shots.features)
-        terms, _ = self.compute_losses(logits, shots.labels, shots.domains, shots.forget)
+        terms, _ = self.compute_losses(
+            logits, Batch(shots.features, shots.labels, shots.domains, shots.forget))
         self.optim.zero_grad()
         learner.alpha.grad = None
         terms["total"].backward()

@@ -1,9 +1,10 @@
 """What every trainer of the project shares, on top of Dassl's TrainerX.
 
 - it refuses datasets without forget/memorize domains,
-- `training_batch` unpacks a batch and marks its forget-domain samples,
-- `forward_backward` is one training step (precision.training_step) on the
-  losses a trainer defines in `compute_losses`, and
+- `training_batch` unpacks a Dassl batch into a `Batch` (its forget-domain
+  samples marked), once per step,
+- `forward_backward` is one training step (training_step.py) on that batch and
+  the losses a trainer defines in `compute_losses(outputs, batch)`, and
   `batch_summary` is what the training log shows for it,
 - `test` scores each test domain and writes results.json (evaluation.py),
 - checkpoints carry the RNG states, so `--resume` reproduces an
@@ -22,18 +23,15 @@ from .domain_labels import check_domain_labels
 from .evaluation import domain_test, is_adu_dataset
 from ..run.files import repo_path
 from .lr_scheduler import build_lr_scheduler
-from .precision import (
-    cast_clip,
-    make_grad_scaler,
-    resolve_precision,
-    training_step,
-)
+from .precision import cast_clip, make_grad_scaler, resolve_precision
+from .training_step import Batch, training_step
 
 
-def batch_summary(terms: dict, logits, labels, forget_mask) -> dict:
+def batch_summary(terms: dict, logits, batch: Batch) -> dict:
     """Every loss term, and the batch accuracy on memorize and forget samples."""
     summary = {f"loss_{k}": v.item() for k, v in terms.items()}
-    correct = logits.argmax(dim=-1) == labels
+    correct = logits.argmax(dim=-1) == batch.labels
+    forget_mask = batch.forget_mask
     if (~forget_mask).any():
         summary["acc_mem"] = 100.0 * correct[~forget_mask].float().mean().item()
     if forget_mask.any():
@@ -96,29 +94,28 @@ class UnlearningTrainer(TrainerX):
     def forget_mask(self, domains: torch.Tensor) -> torch.Tensor:
         return torch.isin(domains, self.forget_ids)
 
-    def training_batch(self, batch):
-        """(images, labels, domain labels, forget mask) of a training batch, on the device."""
+    def training_batch(self, batch) -> Batch:
+        """The `Batch` of a Dassl training batch, on the device."""
         images, labels, domains = self.parse_batch_train(batch)
-        return images, labels, domains, self.forget_mask(domains)
+        return Batch(images, labels, domains, self.forget_mask(domains))
 
-    def compute_losses(self, outputs, labels, domains, forget_mask):
+    def compute_losses(self, outputs, batch: Batch):
         """(loss terms with their sum "total", class logits) of `self.model`'s
-        outputs on a batch: the one thing a gradient-trained trainer defines."""
+        outputs on `batch`: the one thing a gradient-trained trainer defines."""
         raise NotImplementedError(f"{type(self).__name__} defines no compute_losses")
 
     def forward_backward(self, batch):
         """One training step on the trainer's losses, every registered optimiser
         stepped; the learning rate moves at the end of an epoch."""
-        images, labels, domains, forget_mask = self.training_batch(batch)
+        batch = self.training_batch(batch)
         fault.point("step")
         terms, logits = training_step(
-            self.model, images,
-            lambda outputs: self.compute_losses(outputs, labels, domains, forget_mask),
+            self.model, batch, self.compute_losses,
             [self._optims[name] for name in self.get_model_names()], self.scaler,
             self.prec, self.device, self.epoch, self.batch_idx)
         if (self.batch_idx + 1) == self.num_batches:
             self.update_lr()
-        return batch_summary(terms, logits, labels, forget_mask)
+        return batch_summary(terms, logits, batch)
 
     def model_inference(self, images):
         """The class logits of `evaluation_outputs`, which every trainer of

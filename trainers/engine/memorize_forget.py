@@ -15,6 +15,7 @@ import torch
 from ..modules.losses import check_forget_loss, memorize_forget_losses
 from .base import UnlearningTrainer
 from .precision import autocast_context
+from .training_step import Batch
 
 
 class MemorizeForgetTrainer(UnlearningTrainer):
@@ -25,9 +26,10 @@ class MemorizeForgetTrainer(UnlearningTrainer):
         if "FORGET_LOSS" in node:
             check_forget_loss(node.FORGET_LOSS, f"TRAINER.{self.config_key}.FORGET_LOSS")
 
-    def compute_losses(self, logits, labels, domains, forget_mask):
+    def compute_losses(self, logits, batch: Batch):
         """L_memorize + L_forget of the class logits `self.model` returns."""
-        terms = memorize_forget_losses(logits, labels, forget_mask, self.method_cfg.FORGET_LOSS)
+        terms = memorize_forget_losses(logits, batch.labels, batch.forget_mask,
+                                       self.method_cfg.FORGET_LOSS)
         return terms, logits
 
     @torch.no_grad()

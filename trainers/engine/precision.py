@@ -3,9 +3,7 @@
 Trainable parameters always stay in fp32; only the frozen CLIP is cast. A CPU
 cannot run CLIP in half precision efficiently (and autocast fp16 is a GPU
 feature), so fp16 and amp fall back to fp32 there, with one notice. The
-training step that goes with a PREC (the forward under autocast, the check
-for an overflowed loss, amp's loss scaling) lives here too, so every
-gradient-trained trainer and tools/benchmark.py take the same step.
+training step that goes with a PREC is training_step.py.
 """
 import contextlib
 
@@ -47,56 +45,3 @@ def make_grad_scaler(prec: str, device: torch.device):
     if prec == "amp":
         return torch.amp.GradScaler(torch.device(device).type)
     return None
-
-
-def check_finite(terms: dict, epoch: int, batch_idx: int, prec: str):
-    """Stop on a non-finite loss, naming the term and where it happened.
-
-    One device sync for all terms; the terms are looked at one by one only
-    when something is wrong.
-    """
-    if torch.cat([v.detach().float().reshape(-1) for v in terms.values()]).isfinite().all():
-        return
-    for name, value in terms.items():
-        if not torch.isfinite(value).all():
-            hint = " Try PREC fp32 or amp." if prec == "fp16" else ""
-            raise FloatingPointError(
-                f"Loss term '{name}' is {value.item()} at epoch {epoch + 1}, "
-                f"batch {batch_idx + 1}.{hint}"
-            )
-
-
-def backward_and_step(loss: torch.Tensor, optimizers, scaler=None):
-    """Backward `loss` and step every optimiser (None entries skipped), through
-    amp's GradScaler when there is one. Gradients must have been zeroed."""
-    optimizers = [o for o in optimizers if o is not None]
-    if scaler is not None:
-        scaler.scale(loss).backward()
-        for optim in optimizers:
-            scaler.step(optim)
-        scaler.update()
-    else:
-        loss.backward()
-        for optim in optimizers:
-            optim.step()
-
-
-def training_step(model, images, objective, optimizers, scaler=None, prec: str = "fp32",
-                  device="cpu", epoch: int = 0, batch_idx: int = 0):
-    """One optimisation step; returns (loss terms, class logits).
-
-    The forward pass `model(images)` runs under PREC's autocast;
-    `objective(outputs) -> (terms, logits)` computes the losses outside it
-    (in fp32), `terms["total"]` the one to minimise. Every term is checked
-    to be finite before the gradients of `optimizers` are zeroed, and the
-    backward and step go through amp's `scaler` when there is one.
-    """
-    with autocast_context(prec, device):
-        outputs = model(images)
-    terms, logits = objective(outputs)
-    check_finite(terms, epoch, batch_idx, prec)
-    optimizers = [o for o in optimizers if o is not None]
-    for optim in optimizers:
-        optim.zero_grad()
-    backward_and_step(terms["total"], optimizers, scaler)
-    return terms, logits

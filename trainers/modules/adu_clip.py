@@ -5,8 +5,9 @@ domain classifier and, in the release's variant, text prompts); ADUCLIP
 composes it with the frozen CLIP and the class text features: by default
 those of the fixed template, computed once at construction (docs/METHOD.md
 section 2); with learned text prompts (the authors' release, section 10)
-recomputed at every training step and once per evaluation. `adu_objective`
-scores its output with the ADU losses (section 3).
+recomputed at every training step and once per evaluation. Its output's
+logits, features and domain logits are what the ADU losses (losses.py,
+section 3) score.
 """
 from dataclasses import dataclass
 from typing import Optional, Sequence
@@ -18,7 +19,6 @@ from user_errors import ConfigError
 
 from .clip_heads import CosineLogits, encode_class_texts, normalize, tokenize_prompts
 from .clip_loading import freeze
-from .losses import ADULossConfig, adu_losses
 from .text_prompts import PromptTextFeatures, initial_context
 from .vision_prompts import PromptedImageEncoder, VisionPrompts
 
@@ -148,13 +148,3 @@ class ADUCLIP(nn.Module):
         head = self.learner.domain_head
         domain_logits = head(feats) if head is not None else None
         return ADUOutput(logits, feats, domain_logits)
-
-
-def adu_objective(out: ADUOutput, labels, domains, forget_mask, config: ADULossConfig = None,
-                  domain_targets=None):
-    """(every term of the ADU objective on `out` and their sum "total", the
-    class logits): what the trainer and tools/benchmark.py step on.
-    `domain_targets`: soft domain-CE targets [B, num_domains] (pseudo labels)."""
-    terms = adu_losses(out.logits, labels, domains, forget_mask, out.features,
-                       out.domain_logits, config, domain_targets)
-    return terms, out.logits

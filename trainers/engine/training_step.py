@@ -1,0 +1,77 @@
+"""One training step, the same for every gradient-trained trainer and the tools.
+
+`training_step` takes a `Batch` (the per-batch inputs, as data) and an
+objective `(outputs, batch) -> (terms, logits)`: the forward under PREC's
+autocast (precision.py), the check for an overflowed loss, amp's loss
+scaling, the backward and every optimiser's step. No Dassl, so that
+tools/benchmark.py times the step the trainers take.
+"""
+from typing import NamedTuple, Optional
+
+import torch
+
+from .precision import autocast_context
+
+
+class Batch(NamedTuple):
+    """A training batch on the device: images (or cached features) [B, ...],
+    class and domain labels [B], the forget-domain mask [B], and the soft
+    domain-CE targets [B, num_domains] of DATASET.DOMAIN_LABELS soft (else None)."""
+    images: torch.Tensor
+    labels: torch.Tensor
+    domains: torch.Tensor
+    forget_mask: torch.Tensor
+    domain_targets: Optional[torch.Tensor] = None
+
+
+def check_finite(terms: dict, epoch: int, batch_idx: int, prec: str):
+    """Stop on a non-finite loss, naming the term and where it happened.
+
+    One device sync for all terms; the terms are looked at one by one only
+    when something is wrong.
+    """
+    if torch.cat([v.detach().float().reshape(-1) for v in terms.values()]).isfinite().all():
+        return
+    for name, value in terms.items():
+        if not torch.isfinite(value).all():
+            hint = " Try PREC fp32 or amp." if prec == "fp16" else ""
+            raise FloatingPointError(
+                f"Loss term '{name}' is {value.item()} at epoch {epoch + 1}, "
+                f"batch {batch_idx + 1}.{hint}"
+            )
+
+
+def backward_and_step(loss: torch.Tensor, optimizers, scaler=None):
+    """Backward `loss` and step every optimiser (None entries skipped), through
+    amp's GradScaler when there is one. Gradients must have been zeroed."""
+    optimizers = [o for o in optimizers if o is not None]
+    if scaler is not None:
+        scaler.scale(loss).backward()
+        for optim in optimizers:
+            scaler.step(optim)
+        scaler.update()
+    else:
+        loss.backward()
+        for optim in optimizers:
+            optim.step()
+
+
+def training_step(model, batch: Batch, objective, optimizers, scaler=None, prec: str = "fp32",
+                  device="cpu", epoch: int = 0, batch_idx: int = 0):
+    """One optimisation step on `batch`; returns (loss terms, class logits).
+
+    The forward pass `model(batch.images)` runs under PREC's autocast;
+    `objective(outputs, batch) -> (terms, logits)` computes the losses outside
+    it (in fp32), `terms["total"]` the one to minimise. Every term is checked
+    to be finite before the gradients of `optimizers` are zeroed, and the
+    backward and step go through amp's `scaler` when there is one.
+    """
+    with autocast_context(prec, device):
+        outputs = model(batch.images)
+    terms, logits = objective(outputs, batch)
+    check_finite(terms, epoch, batch_idx, prec)
+    optimizers = [o for o in optimizers if o is not None]
+    for optim in optimizers:
+        optim.zero_grad()
+    backward_and_step(terms["total"], optimizers, scaler)
+    return terms, logits
