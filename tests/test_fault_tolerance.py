@@ -16,10 +16,10 @@ import pytest
 import torch
 from train_harness import QUIET_ENV, REPO, SCRIPTS, train_py
 
+from experiments.faults import child, hooks, trials
 from trainers.run import checkpoint as ckpt
-from trainers.engine import fault
 from trainers.run.files import atomic_write, write_json_atomic
-from user_errors import BadFileError, ConfigError
+from user_errors import BadFileError
 
 sys.path.insert(0, os.path.join(REPO, "tools"))
 import fault_inject  # noqa: E402
@@ -201,11 +201,40 @@ def test_loading_a_truncated_checkpoint_for_evaluation_names_it(tmp_path):
     assert "\n" not in message
 
 
-def test_a_malformed_fault_variable_is_one_clear_error(monkeypatch):
-    monkeypatch.setattr(fault, "_target", None)
-    monkeypatch.setenv(fault.PHASE_ENV, "checkpoint:3")
-    with pytest.raises(ConfigError, match="expected PHASE:K with PHASE one of step, "):
-        fault.point("step")
+def test_a_malformed_kill_target_is_one_clear_error(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        child.parse_args(["--kill", "checkpoint:3", "--", "--root", "data"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "'checkpoint:3': expected PHASE:K with PHASE one of step, " in err
+
+
+def test_the_child_passes_everything_after_the_separator_to_train_py():
+    args, train_argv = child.parse_args(["--kill", "step:2", "--", "--root", "d", "--seed", "1"])
+    assert args.kill == ("step", 2) and args.count == ""
+    assert train_argv == ["--root", "d", "--seed", "1"]
+
+
+def test_a_fault_point_counts_every_phase_and_kills_only_at_its_target(tmp_path):
+    # A real SIGKILL, in a child process: at the 3rd checkpoint byte, after
+    # 2 steps counted; the counts of a run without a kill reach the file.
+    code = ("from experiments.faults.hooks import FaultPoints\n"
+            "points = FaultPoints(*{target!r})\n"
+            "points.write_counts_at_exit({counts!r})\n"
+            "points.point('step'); points.point('step')\n"
+            "points.point('checkpoint_write', 2); print('alive', flush=True)\n"
+            "points.point('checkpoint_write', 1); print('not reached')\n")
+    counts = tmp_path / "counts.json"
+    killed = subprocess.run([sys.executable, "-c", code.format(
+        target=("checkpoint_write", 3), counts=str(counts))], cwd=REPO, capture_output=True,
+        text=True)
+    assert killed.returncode == -signal.SIGKILL and killed.stdout == "alive\n"
+    assert not counts.exists()
+    finished = subprocess.run([sys.executable, "-c", code.format(
+        target=("", 0), counts=str(counts))], cwd=REPO, capture_output=True, text=True)
+    assert finished.returncode == 0, finished.stderr
+    assert json.loads(counts.read_text()) == {"step": 2, "checkpoint_write": 3,
+                                              "evaluation": 0, "results_write": 0}
 
 
 # ---- whole runs: the fault-injection tool, a truncated checkpoint, a sweep ----------
@@ -231,7 +260,7 @@ def table_rows(stdout) -> dict:
 def test_fault_injection_every_phase_killed_recovered_identical(injected):
     status, stdout, _ = injected
     rows = table_rows(stdout)
-    assert rows == {**{phase: [1, 1, 1, 1] for phase in fault.PHASES}, "all": [4, 4, 4, 4]}, \
+    assert rows == {**{phase: [1, 1, 1, 1] for phase in hooks.PHASES}, "all": [4, 4, 4, 4]}, \
         stdout
     assert status == 0
 
@@ -241,9 +270,9 @@ def reference(injected):
 
 
 def same_run(run_dir, ref_dir) -> bool:
-    return (fault_inject.results(run_dir) == fault_inject.results(ref_dir)
-            and fault_inject.same_weights(fault_inject.final_weights(run_dir, 2),
-                                          fault_inject.final_weights(ref_dir, 2)))
+    return (trials.results(run_dir) == trials.results(ref_dir)
+            and trials.same_weights(trials.final_weights(run_dir, 2),
+                                    trials.final_weights(ref_dir, 2)))
 
 
 def test_a_truncated_latest_checkpoint_resumes_to_the_uninterrupted_result(
@@ -253,7 +282,7 @@ def test_a_truncated_latest_checkpoint_resumes_to_the_uninterrupted_result(
     os.remove(run_dir / "results.json")
     shutil.rmtree(run_dir / "tensorboard")
     truncate(run_dir / "learner" / "model.pth.tar-2")
-    cmd = fault_inject.train_command(str(toy_data_root), str(run_dir))
+    cmd = trials.train_command(str(toy_data_root), str(run_dir))
     proc = train_py(*cmd[2:])
     assert f"{run_dir}/learner/model.pth.tar-2 does not load (" in proc.stdout
     assert f"Resuming learner from {run_dir}/learner/model.pth.tar-1 (epoch 1)" in proc.stdout
@@ -273,7 +302,7 @@ def test_a_sweep_killed_mid_way_and_started_again_completes_every_run_once(
     # seed 2 first, then seed 1: the run the tool's reference repeats
     env = script_env(DATA=str(toy_data_root), OUTPUT=str(tmp_path), SEEDS="2 1")
     cmd = ["bash", os.path.join(SCRIPTS, "main.sh"), "toy_domains", "sketch", "toy_tiny", "1",
-           "--", *fault_inject.run_options(2)]
+           "--", *trials.run_options(2)]
     runs = tmp_path / "toy_domains" / "ADU_toy_tiny" / "forget_sketch" / "1shots"
     first, second = runs / "seed2", runs / "seed1"
     sweep = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL,
@@ -297,7 +326,7 @@ def test_a_sweep_killed_mid_way_and_started_again_completes_every_run_once(
             os.stat(first / "results.json").st_mtime_ns) == done
     for run_dir in (first, second):
         assert [name for name in os.listdir(run_dir) if "results" in name] == ["results.json"]
-        assert not fault_inject.temporaries(str(run_dir))
+        assert not trials.temporaries(str(run_dir))
     assert same_run(str(second), reference(injected))
 
 

@@ -17,7 +17,6 @@ from dassl.optim import build_optimizer
 from user_errors import ConfigError
 
 from ..modules.clip_loading import freeze, load_clip, require_vit
-from . import fault
 from ..run.checkpoint import load_models, resume_models, save_models
 from .domain_labels import check_domain_labels
 from .evaluation import domain_test, is_adu_dataset
@@ -108,7 +107,6 @@ class UnlearningTrainer(TrainerX):
         """One training step on the trainer's losses, every registered optimiser
         stepped; the learning rate moves at the end of an epoch."""
         batch = self.training_batch(batch)
-        fault.point("step")
         terms, logits = training_step(
             self.model, batch, self.compute_losses,
             [self._optims[name] for name in self.get_model_names()], self.scaler,

@@ -23,7 +23,6 @@ from user_errors import ConfigError
 
 from ..modules.metrics import format_scores, unlearning_scores
 from ..modules.probes import probe_scores
-from . import fault
 from ..run.files import atomic_write
 from ..run.fingerprint import results_fields
 
@@ -47,7 +46,6 @@ def collect_outputs(trainer, data_loader) -> dict:
     for batch in data_loader:
         inputs, label = trainer.parse_batch_test(batch)
         res = evaluation_outputs(trainer, inputs)
-        fault.point("evaluation")
         out["pred"].append(res["logits"].argmax(dim=-1).cpu())
         out["label"].append(label.cpu())
         out["domain"].append(batch["domain"].cpu())
@@ -142,7 +140,6 @@ def domain_test(trainer, split=None):
     path = osp.join(trainer.output_dir, RESULTS_FILE)
     with atomic_write(path) as f:  # the sweep scripts skip a run by this file: never half of it
         json.dump(record, f, indent=2)
-        fault.point("results_write")
     print(f"Results written to {path}")
     for key in ("mem", "for", "h"):
         trainer.write_scalar(f"test/{key}", scores[key], getattr(trainer, "epoch", 0))

@@ -28,7 +28,6 @@ import torch
 
 from user_errors import BadFileError, ConfigError, MissingFileError
 
-from ..engine import fault
 from .files import atomic_write, stale_temporaries
 
 CKPT_PATTERN = re.compile(r"^model\.pth\.tar-(\d+)$")
@@ -133,7 +132,7 @@ def save_checkpoint(state: dict, folder: str, is_best=False, model_name="") -> s
                           for k, v in state["state_dict"].items())
     path = osp.join(folder, model_name or f"model.pth.tar-{state['epoch']}")
     with atomic_write(path, "wb") as f:
-        torch.save({**state, "state_dict": weights}, fault.watched(f, "checkpoint_write"))
+        torch.save({**state, "state_dict": weights}, f)
     print(f"Checkpoint saved to {path}")
     write_pointer(folder, osp.basename(path))
     if is_best:
