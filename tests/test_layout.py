@@ -1,7 +1,10 @@
-"""The package layout holds: the method's modules and the Dassl-free parts of
-the engine import without Dassl, importing the package changes no global
-warnings filter, and trainers/ holds only registered trainers."""
+"""The package layout holds: the method's modules, the run folder's code and
+the Dassl-free parts of the engine import without Dassl (the run folder's
+without the engine too), importing the package changes no global warnings
+filter, trainers/ holds only registered trainers, and no production code
+carries a fault-injection hook."""
 import os
+import re
 import subprocess
 import sys
 
@@ -35,12 +38,31 @@ def test_every_method_module_imports_with_dassl_blocked():
     modules = module_names("trainers/modules")
     assert {"trainers.modules.losses", "trainers.modules.instapg",
             "trainers.modules.adu_clip"} <= set(modules)
-    dassl_free_engine = ["trainers.run.checkpoint", "trainers.engine.fault",
-                         "trainers.run.files", "trainers.run.fingerprint",
-                         "trainers.engine.lr_scheduler",
-                         "trainers.engine.precision", "trainers.run.run_info"]
-    code = BLOCK_DASSL + "".join(f"import {m}\n" for m in modules + dassl_free_engine) + (
+    dassl_free_engine = ["trainers.engine.lr_scheduler", "trainers.engine.precision",
+                         "trainers.engine.training_step"]
+    code = BLOCK_DASSL + "".join(f"import {m}\n"
+                                 for m in modules + run_modules() + dassl_free_engine) + (
         "assert not any(m == 'dassl' or m.startswith('dassl.') for m in sys.modules)\n"
+        "print('ok')\n")
+    result = run_python(code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
+
+
+def run_modules():
+    modules = module_names("trainers/run")
+    assert {"trainers.run.checkpoint", "trainers.run.files", "trainers.run.fingerprint",
+            "trainers.run.run_info"} <= set(modules)
+    return modules
+
+
+def test_the_run_folders_code_imports_without_dassl_and_without_the_engine():
+    # The last import guards the check: importing the engine shows up.
+    code = BLOCK_DASSL + "".join(f"import {m}\n" for m in run_modules()) + (
+        "engine = lambda: [m for m in sys.modules if m.startswith('trainers.engine')]\n"
+        "assert not engine(), engine()\n"
+        "import trainers.engine.precision\n"
+        "assert engine()\n"
         "print('ok')\n")
     result = run_python(code)
     assert result.returncode == 0, result.stderr
@@ -91,6 +113,34 @@ def test_trainers_folder_holds_only_registered_trainers_and_config():
             continue
         with open(os.path.join(REPO, "trainers", name)) as f:
             assert "@TRAINER_REGISTRY.register()" in f.read(), name
+
+
+# An import of Dassl, of the package (trainers...) or of a parent package (from ..).
+PACKAGE_IMPORT = re.compile(r"^\s*(?:from|import)\s+(?:dassl|trainers|\.\.)", re.M)
+
+
+def test_the_run_folders_code_imports_nothing_of_the_package_or_dassl():
+    assert PACKAGE_IMPORT.search("from ..engine import base\n")  # the pattern is real
+    for name in run_modules():
+        path = os.path.join(REPO, *name.split(".")) + ".py"
+        with open(path) as f:
+            assert not PACKAGE_IMPORT.search(f.read()), path
+
+
+def production_files():
+    yield os.path.join(REPO, "train.py")
+    for top, _, files in os.walk(os.path.join(REPO, "trainers")):
+        yield from (os.path.join(top, f) for f in files if f.endswith(".py"))
+
+
+def test_no_production_code_carries_a_fault_hook_or_imports_the_experiments():
+    # Fault injection wraps the seams from outside (experiments/faults/).
+    forbidden = re.compile(r"\bfault|^\s*(?:from|import)\s+experiments", re.M | re.I)
+    assert forbidden.search("from . import fault\n")  # the pattern is real
+    assert not forbidden.search("the default step")
+    for path in production_files():
+        with open(path) as f:
+            assert not forbidden.search(f.read()), path
 
 
 def test_modules_never_import_the_engine_or_the_trainers():

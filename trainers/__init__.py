@@ -2,9 +2,13 @@
 
 `trainers/` holds one file per registered trainer (and `config.py`, every
 config key the project adds). The method's plain-PyTorch modules are in
-`trainers/modules/` (never importing Dassl), and the run machinery shared by
-the trainers in `trainers/engine/`. The trainers are registered only where
-Dassl is installed, so that the modules stay importable without it.
+`trainers/modules/` (never importing Dassl), the training logic the trainers
+share in `trainers/engine/`, and the run folder's files (atomic writes,
+checkpoints and resume, the config fingerprint, run_info) in `trainers/run/`.
+train.py, the tools, experiments/ and the tests import it; nothing here
+imports tools/ or experiments/. The trainers are registered only where Dassl
+is installed, so that the modules and the run folder's code stay importable
+without it.
 """
 try:
     import dassl  # noqa: F401

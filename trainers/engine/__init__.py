@@ -1,7 +1,13 @@
-"""The run machinery shared by the registered trainers, on Dassl's TrainerX.
+"""The training logic the registered trainers share, on Dassl's TrainerX.
 
-`base.py`, `memorize_forget.py` and `evaluation.py` use Dassl;
-`checkpoint.py`, `fault.py`, `files.py`, `fingerprint.py`, `lr_scheduler.py`,
-`precision.py` and `run_info.py` do not, so tools can use them without it. Importing this
+`base.py` (the trainers' base: data checks, the training step, evaluation and
+checkpoints wired into Dassl), `memorize_forget.py` (the comparison trainers'
+base), `training_step.py` (a `Batch` and one optimisation step on it),
+`precision.py` (PREC), `lr_scheduler.py`, `evaluation.py` (per-domain test,
+results.json), `domain_labels.py` (pseudo domain labels) and
+`shot_features.py` (shot sets encoded once). `training_step.py`,
+`precision.py` and `lr_scheduler.py` need no Dassl, so that the tools take
+the trainers' step without it. The trainers, the tools and experiments/ may
+import it; trainers/modules and trainers/run never do. Importing this
 package imports none of them.
 """

@@ -1,6 +1,10 @@
 """The method as plain PyTorch modules on an unmodified OpenAI CLIP.
 
-Prompts, InstaPG, the ADU model, learned text prompts, the losses, the
-metrics and the linear probes. Nothing here imports Dassl (a test checks it):
-the registered trainers in `trainers/` only wire these into Dassl.
+Loading CLIP (`clip_loading.py`), small CLIPs for the tests and the toy
+benchmark (`tiny_clip.py`), features, logits and the zero-shot classifier
+(`clip_heads.py`), prompts, InstaPG, the ADU model, learned text prompts,
+the losses, the metrics, the linear probes, attention maps and pseudo
+domains. Nothing here imports Dassl, trainers.engine, trainers.run or a
+trainer (a test checks it), so the registered trainers in `trainers/`, the
+engine, the tools and experiments/ may all import it; they only wire it in.
 """

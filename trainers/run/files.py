@@ -1,7 +1,7 @@
 """Where the repository is, and how a run writes its files.
 
-Kept free of Dassl and of the rest of the package, so that the method's
-modules, the engine and the tools can all import it without a cycle.
+Kept free of Dassl and of the rest of the package, so that train.py, the
+engine, the tools and experiments/ can all import it without a cycle.
 """
 import json
 import os
