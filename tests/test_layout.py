@@ -28,6 +28,12 @@ def run_python(code: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=300)
 
 
+def assert_prints_ok(code: str) -> None:
+    result = run_python(code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
+
+
 def module_names(folder: str):
     package = folder.replace("/", ".")
     return sorted(f"{package}.{f[:-3]}" for f in os.listdir(os.path.join(REPO, folder))
@@ -44,9 +50,7 @@ def test_every_method_module_imports_with_dassl_blocked():
                                  for m in modules + run_modules() + dassl_free_engine) + (
         "assert not any(m == 'dassl' or m.startswith('dassl.') for m in sys.modules)\n"
         "print('ok')\n")
-    result = run_python(code)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "ok"
+    assert_prints_ok(code)
 
 
 def run_modules():
@@ -64,9 +68,7 @@ def test_the_run_folders_code_imports_without_dassl_and_without_the_engine():
         "import trainers.engine.precision\n"
         "assert engine()\n"
         "print('ok')\n")
-    result = run_python(code)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "ok"
+    assert_prints_ok(code)
 
 
 def test_the_block_is_real():
@@ -99,9 +101,7 @@ left = [(c, f) for c, f in added if any(f is g for g in warnings.filters)]
 assert not left, left
 print('ok')
 """
-    result = run_python(code)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "ok"
+    assert_prints_ok(code)
 
 
 def test_trainers_folder_holds_only_registered_trainers_and_config():
