@@ -8,7 +8,7 @@
   `batch_summary` is what the training log shows for it,
 - `test` scores each test domain and writes results.json (evaluation.py),
 - checkpoints carry the RNG states, so `--resume` reproduces an
-  uninterrupted run, and loading says where it looked (checkpoint.py).
+  uninterrupted run, and loading says where it looked (run/checkpoint.py).
 """
 import torch
 from dassl.engine import TrainerX
@@ -18,9 +18,9 @@ from user_errors import ConfigError
 
 from ..modules.clip_loading import freeze, load_clip, require_vit
 from ..run.checkpoint import load_models, resume_models, save_models
+from ..run.files import repo_path
 from .domain_labels import check_domain_labels
 from .evaluation import domain_test, is_adu_dataset
-from ..run.files import repo_path
 from .lr_scheduler import build_lr_scheduler
 from .precision import cast_clip, make_grad_scaler, resolve_precision
 from .training_step import Batch, training_step

@@ -26,8 +26,8 @@ from user_errors import ConfigError
 
 from ..modules.clip_heads import encode_class_texts, frozen_image_features
 from ..modules.pseudo_domains import infer_domains
-from .evaluation import shots_loader
 from ..run.files import write_json_atomic
+from .evaluation import shots_loader
 from .precision import autocast_context
 
 MODES = ("given", "pseudo", "soft")
