@@ -1,6 +1,6 @@
 """The figures of tools/parse_results.py --plot (matplotlib, Agg backend).
 
-Each takes numbers parse_results.py has already averaged (mean, std or
+Each takes numbers experiments.results.figures has already averaged (mean, std or
 None) and writes one PNG:
 - plot_h: mean H per method, grouped by dataset, a panel per |D_forget|;
 - plot_domains (--table domains): every domain's accuracy per method, a
