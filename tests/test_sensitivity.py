@@ -7,7 +7,7 @@ import pytest
 
 from test_parse_results import parse, write_run
 from test_scripts import arg, dry_run_commands, fake_env, fake_python, needs_dassl  # noqa: F401
-from train_harness import REPO, run_script
+from train_harness import run_script
 
 from experiments.launch import sweep_values as sweep_tags
 from experiments.results import plots
