@@ -20,7 +20,13 @@ lives in experiments/analysis/.
 import argparse
 import os.path as osp
 import sys
+import warnings
 
+# Dassl -> wilds -> outdated imports pkg_resources, which setuptools flags on
+# every import: nothing a user can act on (as in tools/check_data.py). Set
+# here, not left to which module of the library imports Dassl first.
+warnings.filterwarnings("ignore", message="pkg_resources is deprecated",
+                        module="outdated")
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 from experiments.analysis.analyze import analyze, report_written  # noqa: E402
