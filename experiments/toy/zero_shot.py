@@ -4,9 +4,9 @@ import warnings
 
 import clip
 import torch
-from PIL import Image
 
-from datasets.toy_render import CLASSES, DOMAINS, read_toy_split
+from datasets.toy_render import CLASSES, DOMAINS
+from experiments.toy.regime import toy_test_images
 from trainers.modules.clip_utils import ZeroshotClassifier
 
 EVAL_TEMPLATE = "a photo of a {}."
@@ -18,12 +18,10 @@ def zero_shot_table(path, dataset_dir, template=EVAL_TEMPLATE):
     clip.load, scored as the ZeroshotCLIP trainer scores."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)
-        model, preprocess = clip.load(path, device="cpu", jit=False)
+        model, _ = clip.load(path, device="cpu", jit=False)
     classifier = ZeroshotClassifier(model.float().eval(), CLASSES, template)
-    items = read_toy_split(dataset_dir, "test")
-    images = torch.stack([preprocess(Image.open(p)) for p, *_ in items])
-    labels = torch.tensor([label for _, label, _, _ in items])
-    domains = torch.tensor([DOMAINS.index(d) for _, _, d, _ in items])
+    # clip.load's preprocessing is CLIP's own transform at the model's resolution.
+    images, labels, domains = toy_test_images(dataset_dir, model.visual.input_resolution)
     correct = classifier(images).argmax(1) == labels
     rows = [(d, int((domains == i).sum()), correct[domains == i].float().mean().item())
             for i, d in enumerate(DOMAINS)]
