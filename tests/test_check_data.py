@@ -18,7 +18,9 @@ from fake_data import (  # noqa: E402
     fake_wnids, make_cfg, make_domainnet, make_imagenet, make_mini_domainnet,
     make_office_home, make_pacs,
 )
-from tools import check_data  # noqa: E402
+from tool_entry import load_tool  # noqa: E402
+
+check_data = load_tool("check_data")
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 

@@ -10,10 +10,7 @@ import pytest
 import torch
 from train_harness import QUIET_ENV, REPO, run_script
 
-sys.path.insert(0, os.path.join(REPO, "tools"))
-import gpu_check  # noqa: E402
-
-sys.path.pop(0)
+from experiments.bench.toy_run import logged_losses, non_finite_weights
 
 
 def test_without_a_gpu_it_says_so_in_one_line_and_exits_0(tmp_path):
@@ -65,13 +62,13 @@ def test_the_non_finite_check_names_a_nan_loss_and_weight(tmp_path):
            "loss_total 2.0 (2.0) lr 1e-05\n"
            "epoch [1/2] batch [2/10] time 0.1 (0.1) loss_memorize nan (nan) "
            "loss_total inf (inf) lr 1e-05\n")
-    found = gpu_check.logged_losses(log, "")
+    found = logged_losses(log, "")
     assert found["steps_logged"] == 2 and found["losses_logged"] == 4
     assert found["non_finite_losses"] == ["memorize=nan", "total=inf"]
     assert not found["overflow"]
-    assert gpu_check.logged_losses("", "FloatingPointError: Loss term 'total' is nan")[
+    assert logged_losses("", "FloatingPointError: Loss term 'total' is nan")[
         "overflow"]
-    clean = gpu_check.logged_losses(log.splitlines()[0], "")
+    clean = logged_losses(log.splitlines()[0], "")
     assert clean["non_finite_losses"] == [] and clean["steps_logged"] == 1
 
     pytest.importorskip("dassl", reason="Dassl not installed")
@@ -79,5 +76,5 @@ def test_the_non_finite_check_names_a_nan_loss_and_weight(tmp_path):
     torch.save({"state_dict": {"ctx": torch.tensor([1.0, float("nan")]),
                                "head": torch.ones(2), "steps": torch.tensor(3)}},
                tmp_path / "learner" / "model.pth.tar-2")
-    assert gpu_check.non_finite_weights(str(tmp_path), 2) == ["ctx"]
-    assert gpu_check.non_finite_weights(str(tmp_path), 5)[0].startswith("no checkpoint")
+    assert non_finite_weights(str(tmp_path), 2) == ["ctx"]
+    assert non_finite_weights(str(tmp_path), 5)[0].startswith("no checkpoint")

@@ -1,13 +1,13 @@
-"""tools/gradient_probe.py: each term's gradient is the one it names, weighted."""
+"""tools/gradient_probe.py (experiments/analysis/gradient_probe.py): each
+term's gradient is the one it names, weighted."""
 import os.path as osp
-import sys
 
 import pytest
+from tool_entry import load_tool
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-sys.path.insert(0, REPO)
+from experiments.analysis import gradient_probe
 
-from tools import gradient_probe  # noqa: E402
+gradient_probe_tool = load_tool("gradient_probe")
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +40,7 @@ def test_zero_weight_means_zero_gradient(tiny_clip_file, toy_dir):
 
 
 def test_bad_forget_domain_is_one_line(capsys, tiny_clip_file, toy_data_root):
-    code = gradient_probe.main(["--clip", tiny_clip_file, "--root", str(toy_data_root),
-                                "--forget", "cartoon"])
+    code = gradient_probe_tool.main(["--clip", tiny_clip_file, "--root", str(toy_data_root),
+                                     "--forget", "cartoon"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "cartoon" in err[0]

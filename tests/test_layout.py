@@ -2,7 +2,9 @@
 the Dassl-free parts of the engine import without Dassl (the run folder's
 without the engine too), importing the package changes no global warnings
 filter, trainers/ holds only registered trainers, and no production code
-carries a fault-injection hook."""
+carries a fault-injection hook; tools/ are entry points over the library
+(experiments/): one sys.path edit each, no tool imported by another."""
+import ast
 import os
 import re
 import subprocess
@@ -150,3 +152,99 @@ def test_modules_never_import_the_engine_or_the_trainers():
             text = f.read()
         for forbidden in ("from ..", "import trainers", "from trainers", "dassl"):
             assert forbidden not in text, f"{path}: {forbidden}"
+
+
+# ----- tools/ are entry points over experiments/ ---------------------------------------
+
+def python_files(folder: str):
+    for base, _, files in os.walk(os.path.join(REPO, folder)):
+        yield from sorted(os.path.join(base, f) for f in files if f.endswith(".py"))
+
+
+def parsed(path: str) -> ast.Module:
+    with open(path) as f:
+        return ast.parse(f.read(), path)
+
+
+def is_sys_path(node) -> bool:
+    return (isinstance(node, ast.Attribute) and node.attr == "path"
+            and isinstance(node.value, ast.Name) and node.value.id == "sys")
+
+
+def sys_path_edits(tree) -> list:
+    """Every statement that changes sys.path: a call of one of its methods, an
+    assignment to it or to a slice of it, an augmented assignment."""
+    edits = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) \
+                and is_sys_path(node.func.value):
+            edits.append(node)
+        targets = (node.targets if isinstance(node, ast.Assign)
+                   else [node.target] if isinstance(node, ast.AugAssign) else [])
+        for target in targets:
+            if is_sys_path(target) or (isinstance(target, ast.Subscript)
+                                       and is_sys_path(target.value)):
+                edits.append(node)
+    return edits
+
+
+def is_root_insert(node) -> bool:
+    """sys.path.insert(0, <the repository root: two dirname()s of this file>)."""
+    if not (isinstance(node, ast.Call) and node.func.attr == "insert" and len(node.args) == 2
+            and isinstance(node.args[0], ast.Constant) and node.args[0].value == 0):
+        return False
+    root = node.args[1]
+    return isinstance(root, ast.Name) and root.id == "REPO" or (
+        ast.unparse(root).count("dirname(") == 2 and "abspath(__file__)" in ast.unparse(root))
+
+
+# experiments/launch/ is another change's: its sys.path edit (config_tree)
+# and its import of the tool parse_results (result_is_complete, now
+# experiments.results.records) go when that change is merged with this one.
+SYS_PATH_PENDING = {"experiments/launch/sweep_values.py"}
+TOOL_IMPORT_PENDING = {"experiments/launch/slurm.py"}
+
+
+def test_only_the_tools_edit_sys_path_and_each_once_to_put_the_root_first():
+    tools = list(python_files("tools"))
+    assert tools
+    for path in tools:
+        edits = sys_path_edits(parsed(path))
+        assert len(edits) == 1 and is_root_insert(edits[0]), (
+            f"{path}: {[ast.unparse(e) for e in edits]}")
+    for path in python_files("experiments"):
+        if os.path.relpath(path, REPO) in SYS_PATH_PENDING:
+            continue
+        edits = sys_path_edits(parsed(path))
+        assert not edits, f"{path} edits sys.path: {[ast.unparse(e) for e in edits]}"
+
+
+def imported_modules(tree) -> set:
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0:
+            names.add(node.module)
+            names |= {f"{node.module}.{alias.name}" for alias in node.names}
+    return names
+
+
+def test_no_tool_imports_another_tool_and_the_library_imports_no_tool():
+    tools = {os.path.basename(p)[:-3] for p in python_files("tools")}
+    for folder in ("tools", "experiments"):
+        for path in python_files(folder):
+            if os.path.relpath(path, REPO) in TOOL_IMPORT_PENDING:
+                continue
+            imported = imported_modules(parsed(path))
+            siblings = {m for m in imported
+                        if m.split(".")[0] in tools or m == "tools" or m.startswith("tools.")}
+            assert not siblings, f"{path} imports {sorted(siblings)}"
+
+
+def test_every_tool_is_an_entry_point():
+    for path in python_files("tools"):
+        with open(path) as f:
+            text = f.read()
+        assert text.startswith('"""') and "def main(" in text, path
+        assert 'if __name__ == "__main__":' in text, path

@@ -118,7 +118,8 @@ def test_workers_within_the_cpu_count_are_kept_silently(setup_cfg_with, capsys):
     assert "NUM_WORKERS" not in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("entry", ["train.py", "tools/check_data.py"])
+@pytest.mark.parametrize("entry", ["train.py", "tools/check_data.py", "tools/analyze.py",
+                                   "tools/robustness.py"])
 def test_entry_points_print_no_pkg_resources_warning(entry):
     # Dassl -> wilds -> outdated imports pkg_resources; setuptools' deprecation
     # warning about it advises nothing a user of this project can do.

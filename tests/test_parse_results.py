@@ -10,12 +10,10 @@ from itertools import combinations
 import pytest
 
 from fake_data import OFFICE_HOME_DOMAINS
+from tool_entry import load_tool
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(REPO, "tools"))
-import parse_results  # noqa: E402
-
-sys.path.pop(0)
+parse_results = load_tool("parse_results")
 
 
 def write_run(root, forget, seed, mem, for_, h=None, method="ADU", dataset="office_home",

@@ -1,27 +1,27 @@
 """tools/analyze.py and tools/robustness.py on a tiny finished run, and the
-pieces they share (run_model.py, relearning.py, attention maps, probe curves)."""
+pieces they share (experiments/analysis/: the rebuilt run, relearning;
+attention maps, probe curves)."""
 import json
 import os
 import shutil
-import sys
 
 import pytest
 import torch
 
 pytest.importorskip("dassl", reason="Dassl not installed (pip install it from GitHub, see README)")
 
-from train_harness import REPO, TINY_OPTS, train_py  # noqa: E402
+from tool_entry import load_tool  # noqa: E402
+from train_harness import TINY_OPTS, train_py  # noqa: E402
 
-sys.path.insert(0, os.path.join(REPO, "tools"))
-import analyze  # noqa: E402
-import relearning  # noqa: E402
-import robustness  # noqa: E402
-import run_model  # noqa: E402
-
-sys.path.pop(0)
-
+from experiments.analysis.domains import domain_record, format_record  # noqa: E402
+from experiments.analysis.finished_run import Encoded, sample_per_class  # noqa: E402
+from experiments.analysis.relearning import relearn  # noqa: E402
 from trainers.modules.attention_maps import block_attention, cls_maps, record_blocks  # noqa: E402
 from trainers.modules.probes import first_k_per_class, probe_curve  # noqa: E402
+from user_errors import ConfigError  # noqa: E402
+
+analyze = load_tool("analyze")
+robustness = load_tool("robustness")
 
 
 @pytest.fixture(scope="module")
@@ -81,14 +81,14 @@ def test_analyze_writes_its_files_and_the_run_numbers_match_results_json(analyze
 
 
 def test_analyze_says_when_a_run_has_no_domain_classifier():
-    fake = run_model.Encoded(torch.zeros(4, 2), torch.zeros(4, dtype=torch.long),
+    fake = Encoded(torch.zeros(4, 2), torch.zeros(4, dtype=torch.long),
                              torch.zeros(4, dtype=torch.long), torch.tensor([0, 0, 1, 1]), None)
     dataset = type("D", (), {"domains": ["a", "b"], "forget_domains": ["a"], "num_classes": 2})
     run = type("R", (), {"trainer": type("T", (), {"dm": type("M", (), {"dataset": dataset})})})
-    record = analyze.domain_record(run, {"zero_shot": fake, "run": fake},
+    record = domain_record(run, {"zero_shot": fake, "run": fake},
                                    {"zero_shot": fake, "run": fake})
     assert record["run"]["domain_classifier_accuracy"] is None and "note" in record["run"]
-    assert "-" in analyze.format_record(record, "CoOpADU").splitlines()[1]
+    assert "-" in format_record(record, "CoOpADU").splitlines()[1]
 
 
 # ----- robustness.py ------------------------------------------------------------------
@@ -137,7 +137,7 @@ def test_a_folder_without_a_finished_run_is_refused_in_one_line(tool, finished_r
 def test_the_command_line_exits_2_with_one_line(tmp_path):
     proc = train_py(str(tmp_path), script="tools/robustness.py", expect=2)
     assert proc.stderr.strip().splitlines()[-1].startswith("robustness.py: error: ")
-    with pytest.raises(robustness.ConfigError, match="--shots"):
+    with pytest.raises(ConfigError, match="--shots"):
         robustness.parse_args([str(tmp_path), "--shots", "0,x"])
 
 
@@ -171,10 +171,10 @@ def test_first_k_per_class_keeps_the_first_k_of_each_class():
 def test_sample_per_class_is_seeded_and_nested():
     from datasets.adu_base import Item
     items = [Item(f"/img/{c}_{i}.png", c, 0, str(c)) for c in range(3) for i in range(10)]
-    four = run_model.sample_per_class(items, 4, seed=1)
-    assert run_model.sample_per_class(items, 4, seed=1) == four
-    assert run_model.sample_per_class(items, 4, seed=2) != four
-    two = run_model.sample_per_class(items, 2, seed=1)
+    four = sample_per_class(items, 4, seed=1)
+    assert sample_per_class(items, 4, seed=1) == four
+    assert sample_per_class(items, 4, seed=2) != four
+    two = sample_per_class(items, 2, seed=1)
     assert [it.label for it in two] == [0, 0, 1, 1, 2, 2]
     assert set(two) <= set(four)
 
@@ -187,11 +187,11 @@ def test_relearning_learns_a_separable_task_and_a_zero_lr_changes_nothing():
         model.weight.zero_()
         model.bias.copy_(torch.tensor([1.0, 0.0, 0.0]))  # predicts class 0: chance
     frozen = {k: v.clone() for k, v in model.state_dict().items()}
-    curve = relearning.relearn(model, (x_tr, y_tr), (x_te, y_te), steps=20, every=10,
+    curve = relearn(model, (x_tr, y_tr), (x_te, y_te), steps=20, every=10,
                                lr=0.0, batch_size=6)
     assert curve == pytest.approx({0: 100 / 3, 10: 100 / 3, 20: 100 / 3})
     assert all(torch.equal(v, frozen[k]) for k, v in model.state_dict().items())
-    curve = relearning.relearn(model, (x_tr, y_tr), (x_te, y_te), steps=20, every=10,
+    curve = relearn(model, (x_tr, y_tr), (x_te, y_te), steps=20, every=10,
                                lr=0.5, batch_size=6)
     assert curve[0] == pytest.approx(100 / 3) and curve[20] == 100.0
 

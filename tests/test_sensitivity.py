@@ -2,19 +2,15 @@
 bad input, skipping), tools/sweep_tags.py, and parse_results.py --sweep on
 hand-written results.json files (tools/sweep_table.py, tools/plots.py)."""
 import os
-import sys
 
 import pytest
 
 from test_parse_results import parse, write_run
 from test_scripts import arg, dry_run_commands, fake_env, fake_python, needs_dassl  # noqa: F401
-from train_harness import REPO, run_script
+from train_harness import run_script
 
-sys.path.insert(0, os.path.join(REPO, "tools"))
-import plots  # noqa: E402
-import sweep_tags  # noqa: E402
-
-sys.path.pop(0)
+from experiments.launch import sweep_values as sweep_tags
+from experiments.results import plots
 
 GAMMA = "TRAINER.ADU.DDL_GAMMA"
 TOY = ["photo", "sketch", "clipart", "painting"]

@@ -118,8 +118,8 @@ def test_the_shipped_tiny_clip_is_in_clip_regime(toy_data_root):
     each ADU term and prompt token is (tools/toy_regime.py), measured on the
     file: scale 100, <= 12 % prompt tokens, >= 2 heads, embedding >= 128,
     zero-shot >= 60 % per domain, moved <= 3 points by untrained prompts."""
-    from tools.pretrain_tiny_clip import zero_shot_table
-    from tools.toy_regime import failures, measure
+    from experiments.toy.zero_shot import zero_shot_table
+    from experiments.toy.regime import failures, measure
     from trainers.modules.clip_loading import load_clip
 
     dataset_dir = str(toy_data_root / "toy_domains")
@@ -136,7 +136,10 @@ def test_the_shipped_tiny_clip_is_in_clip_regime(toy_data_root):
 def test_the_regime_tool_measures_a_clip_file(tiny_clip_file, toy_data_root):
     """tools/toy_regime.py on an OpenAI-format file: shape properties, and the
     zero-shot accuracy with and without untrained prompts on the toy TEST split."""
-    from tools.toy_regime import failures, main, measure, report
+    from tool_entry import load_tool
+
+    from experiments.toy.regime import failures, measure, report
+    main = load_tool("toy_regime").main
     from trainers.modules.clip_loading import load_clip
 
     props = measure(load_clip(tiny_clip_file), str(toy_data_root / "toy_domains"))
@@ -152,7 +155,7 @@ def test_the_regime_tool_measures_a_clip_file(tiny_clip_file, toy_data_root):
 
 
 def test_the_regime_check_names_each_property_out_of_range():
-    from tools.toy_regime import architecture, failures
+    from experiments.toy.regime import architecture, failures
     from trainers.modules.tiny_clip import build_clip
 
     props = architecture(build_clip("tiny"))  # the tests' CLIP: out of the regime
@@ -202,7 +205,7 @@ def test_training_lowers_the_accuracy_of_the_forgotten_domain(toy_data_root, tmp
     from dassl.utils import set_random_seed
 
     import train
-    from tools.pretrain_tiny_clip import zero_shot_table
+    from experiments.toy.zero_shot import zero_shot_table
 
     zero_shot = {d: 100 * acc for d, _, acc in
                  zero_shot_table(CHECKPOINT, str(toy_data_root / "toy_domains"))[0]}

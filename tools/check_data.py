@@ -15,9 +15,7 @@ import os.path as osp
 import sys
 import warnings
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-if REPO not in sys.path:
-    sys.path.insert(0, REPO)
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 # Dassl imports wilds, whose `outdated` check would try the network.
 os.environ.setdefault("OUTDATED_IGNORE", "1")
 # ...and `outdated` imports pkg_resources, which setuptools flags on every

@@ -1,5 +1,5 @@
-"""A finished run rebuilt in memory, for the tools that study it (analyze.py,
-robustness.py).
+"""A finished run rebuilt in memory, for the analyses that study it
+(tools/analyze.py, tools/robustness.py).
 
 `load_run` does what `train.py --eval-only --model-dir RUN` does: the run's
 own config.yaml through train.py's config path, the registered trainer
@@ -14,14 +14,11 @@ import json
 import os
 import os.path as osp
 import random
-import sys
 import types
 from collections import defaultdict
 from typing import NamedTuple
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-if REPO not in sys.path:
-    sys.path.insert(0, REPO)
+# Dassl imports wilds, whose `outdated` check would try the network.
 os.environ.setdefault("OUTDATED_IGNORE", "1")
 
 import torch  # noqa: E402

@@ -7,18 +7,10 @@ forget-domain test accuracy is scored every few steps. Forgetting that a
 few dozen steps undo is shallow. The step is the trainers' own
 (engine/precision.training_step: PREC's autocast, amp scaling).
 """
-import os.path as osp
-import sys
+import torch
 
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-if REPO not in sys.path:
-    sys.path.insert(0, REPO)
-
-import torch  # noqa: E402
-
-from trainers.engine.precision import (  # noqa: E402
-    autocast_context, make_grad_scaler, training_step)
-from trainers.modules.losses import memorize_loss  # noqa: E402
+from trainers.engine.precision import autocast_context, make_grad_scaler, training_step
+from trainers.modules.losses import memorize_loss
 
 
 def class_logits(outputs) -> torch.Tensor:

@@ -1,6 +1,6 @@
 """The figures of tools/parse_results.py --plot (matplotlib, Agg backend).
 
-Each takes numbers parse_results.py has already averaged (mean, std or
+Each takes numbers experiments.results.figures has already averaged (mean, std or
 None) and writes one PNG:
 - plot_h: mean H per method, grouped by dataset, a panel per |D_forget|;
 - plot_domains (--table domains): every domain's accuracy per method, a
@@ -29,6 +29,14 @@ def save(fig, plt, path):
     plt.close(fig)
 
 
+def save_with_legend(fig, plt, color, methods, right, path):
+    """A colour swatch per method at the right (the panels end at `right`), then save."""
+    handles = [plt.Rectangle((0, 0), 1, 1, color=color[m]) for m in methods]
+    fig.legend(handles, methods, fontsize="small", loc="center right")
+    fig.tight_layout(rect=(0, 0, right, 1))
+    save(fig, plt, path)
+
+
 def colors(names):
     return {name: f"C{i % 10}" for i, name in enumerate(names)}
 
@@ -53,10 +61,7 @@ def plot_h(datasets, methods, ks, stats, path):
         ax.set_ylim(0, 100)
         ax.grid(axis="y", alpha=0.3)
     axes[0][0].set_ylabel("H (%)")
-    handles = [plt.Rectangle((0, 0), 1, 1, color=color[m]) for m in methods]
-    fig.legend(handles, methods, fontsize="small", loc="center right")
-    fig.tight_layout(rect=(0, 0, 0.88, 1))
-    save(fig, plt, path)
+    save_with_legend(fig, plt, color, methods, 0.88, path)
 
 
 def plot_domains(panels, path):
@@ -87,10 +92,7 @@ def plot_domains(panels, path):
         ax.set_ylabel("accuracy (%)")
         ax.set_ylim(0, 100)
         ax.grid(axis="y", alpha=0.3)
-    handles = [plt.Rectangle((0, 0), 1, 1, color=color[m]) for m in methods]
-    fig.legend(handles, methods, fontsize="small", loc="center right")
-    fig.tight_layout(rect=(0, 0, 0.8, 1))
-    save(fig, plt, path)
+    save_with_legend(fig, plt, color, methods, 0.8, path)
 
 
 def plot_sweep(key, values, series, path):

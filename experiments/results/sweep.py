@@ -5,11 +5,11 @@ A run's value of KEY is read from its results.json (`fingerprint_keys`),
 never from its folder name. A series is one method on one dataset and
 forget set, its runs alike in every config key but KEY, the seed and the
 forget domains: the sweep's runs carry the tag of their value
-(sweep_tags.value_tag) at the end of their method name, so "ADU-DDL_GAMMA-30"
-is the series "ADU" at 30. An untagged run joins a swept series at its
+(experiments.launch.sweep_values.value_tag) at the end of their method
+name, so "ADU-DDL_GAMMA-30" is the series "ADU" at 30. An untagged run joins a swept series at its
 value when its config is the series' (the plain ADU run at the default,
 for one), for the seeds the swept runs lack there. Plain Python: the
-averaging and the rendering are parse_results.py's.
+rendering is experiments/results/tables.py's.
 """
 import json
 from dataclasses import dataclass, field, replace

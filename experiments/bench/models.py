@@ -1,0 +1,41 @@
+"""The models and the batch a benchmark times: a frozen CLIP with random
+weights and the ADU configurations that wrap it."""
+import torch
+
+from trainers.engine.precision import cast_clip
+from trainers.modules.adu_clip import ADUCLIP
+from trainers.modules.clip_utils import ARCHITECTURES, build_clip, freeze
+from trainers.modules.losses import ADULossConfig
+
+NUM_DOMAINS = 4  # Office-Home's, for the training batches
+LOSSES = {"baseline": ADULossConfig(ddl=False), "adu": ADULossConfig(),
+          "adu_ckpt": ADULossConfig()}
+
+
+def build_models(settings, device, prec, configs=("floor", "baseline", "adu")):
+    """The frozen CLIP and the ADU models that wrap it (sharing its weights)."""
+    torch.manual_seed(0)
+    clip_model = freeze(cast_clip(build_clip(settings.arch).to(device), prec))
+    classnames = [f"class {i}" for i in range(settings.classes)]
+    models = {"clip": clip_model}
+    for name in configs:
+        if name == "baseline":  # the paper's ablation with InstaPG and DDL off
+            models[name] = ADUCLIP(clip_model, classnames, NUM_DOMAINS,
+                                   instapg_layers=[], domain_head=False).to(device)
+        elif name in ("adu", "adu_ckpt"):
+            models[name] = ADUCLIP(clip_model, classnames, NUM_DOMAINS,
+                                   grad_checkpointing=name == "adu_ckpt").to(device)
+    return models
+
+
+def training_batch(settings, device, seed=1, batch=None):
+    """(images, labels, domains, forget mask) of `batch` (default: the
+    settings' training batch) random images."""
+    batch = batch or settings.batch
+    g = torch.Generator().manual_seed(seed)
+    res = ARCHITECTURES[settings.arch]["image_resolution"]
+    images = torch.randn(batch, 3, res, res, generator=g)
+    labels = torch.randint(0, settings.classes, (batch,), generator=g)
+    domains = torch.arange(batch) % NUM_DOMAINS
+    forget_mask = domains == 0
+    return [t.to(device) for t in (images, labels, domains, forget_mask)]

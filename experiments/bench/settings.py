@@ -1,0 +1,45 @@
+"""What a benchmark run measures and how (tools/benchmark.py's options; the
+GPU check fills them in itself): the sizes and repetitions that --tiny
+changes are resolved here."""
+import os
+from dataclasses import dataclass, field
+
+
+def usable_cpus() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
+@dataclass
+class Settings:
+    tiny: bool = False            # the tiny CLIP, batch 4, one repetition: a smoke run
+    device: str = ""              # cpu or cuda ("": cuda if present)
+    prec: str = ""                # fp32, fp16 or amp ("": fp16 on GPU, fp32 on CPU)
+    batch: int = None             # training batch (32; --tiny 4)
+    eval_batch: int = None        # default: batch
+    reps: int = None              # timed repetitions of each training step (3; --tiny 1)
+    eval_reps: int = None         # ... of each evaluation batch (5; --tiny 1)
+    warmup: int = None            # untimed runs first (1)
+    classes: int = 65             # classes of the ADU model
+    coop_classes: list = field(default_factory=lambda: [65, 1000])  # row 7's class counts
+    text_chunk: int = 0           # most classes per text-encoder pass in row 7 (0: default)
+    threads: int = None           # torch CPU threads (default: the CPUs usable)
+    mmd_batch: int = 128
+    mmd_domains: int = 6
+    grad_checkpointing: bool = False  # also the ADU step with checkpointing (3c, 6d)
+    skip: set = field(default_factory=set)  # rows left out: "5" (MMD), "7" (text recompute)
+    json: str = ""                # also write the measurements here
+    arch: str = field(init=False)
+    mmd_reps: int = field(init=False)
+    mmd_warmup: int = field(init=False)
+
+    def __post_init__(self):
+        self.arch = "tiny" if self.tiny else "ViT-B/16"
+        self.batch = self.batch or (4 if self.tiny else 32)
+        self.eval_batch = self.eval_batch or self.batch
+        self.reps = self.reps or (1 if self.tiny else 3)
+        self.eval_reps = self.eval_reps or (1 if self.tiny else 5)
+        self.warmup = 1 if self.warmup is None else self.warmup
+        self.mmd_reps = 3 if self.tiny else 50
+        self.mmd_warmup = 1 if self.tiny else 5
+        if self.threads is None:
+            self.threads = usable_cpus()

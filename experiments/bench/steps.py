@@ -1,0 +1,86 @@
+"""The calls a benchmark times: the frozen encoder's floor, the ADU and
+Baseline training steps, and the text recompute a CoOp-style trainer pays;
+and the counter of text-encoder passes."""
+import torch
+import torch.nn as nn
+
+from experiments.bench.models import LOSSES
+from trainers.engine.precision import autocast_context, make_grad_scaler, training_step
+from trainers.modules.adu_clip import adu_objective
+from trainers.modules.text_prompts import PromptTextFeatures, initial_context
+
+
+def floor_step(clip_model, images, prec, device):
+    """Frozen stock encode_image, forward + backward to the input."""
+    x = images.to(clip_model.dtype).clone().requires_grad_(True)
+
+    def step():
+        with autocast_context(prec, device):
+            out = clip_model.encode_image(x)
+        out.float().sum().backward()
+        x.grad = None
+    return step
+
+
+def adu_step(model, loss_cfg, batch, prec, device):
+    """One training step of trainers/adu.py, through the functions it calls:
+    precision.training_step (forward, the finiteness check, backward and SGD
+    step on the learner, with amp's scaler under PREC amp) on adu_objective."""
+    images, labels, domains, forget_mask = batch
+    optim = torch.optim.SGD(model.learner.parameters(), lr=0.0025, momentum=0.9,
+                            weight_decay=5e-4)
+    scaler = make_grad_scaler(prec, device)
+
+    def objective(out):
+        return adu_objective(out, labels, domains, forget_mask, loss_cfg)
+
+    def step():
+        training_step(model, images, objective, [optim], scaler, prec, device)
+    return step
+
+
+def timed_step(name, models, batch, prec, device):
+    if name == "floor":
+        return floor_step(models["clip"], batch[0], prec, device)
+    model = models[name]
+    model.train()
+    return adu_step(model, LOSSES[name], batch, prec, device)
+
+
+class CoOpStyleText(nn.Module):
+    """Class text features recomputed through the frozen text encoder with a
+    learnable context, "X X X X {class}.", by the piece CoOpADU uses
+    (PromptTextFeatures, trainers/modules/text_prompts.py): what a trainer
+    that learns text prompts pays every step and ADU does not."""
+
+    def __init__(self, clip_model, num_classes: int, n_ctx: int = 4):
+        super().__init__()
+        self.features = PromptTextFeatures(
+            clip_model, [f"class {i}" for i in range(num_classes)], n_ctx)
+        device = clip_model.token_embedding.weight.device
+        self.ctx = nn.Parameter(initial_context(clip_model, n_ctx).to(device))
+
+    def forward(self) -> torch.Tensor:
+        return self.features(self.ctx)
+
+
+def text_recompute_step(text: CoOpStyleText, prec, device):
+    """Text-encoder forward + backward to the context for its classes."""
+    def step():
+        with autocast_context(prec, device):
+            feats = text()
+        feats.sum().backward()
+        text.ctx.grad = None
+    return step
+
+
+class TextCallCounter:
+    """Counts text-encoder passes: calls of CLIP's final text LayerNorm, which
+    encode_text and the prompt encoders of text_prompts.py all end with."""
+
+    def __init__(self, clip_model):
+        self.calls = 0
+        self.handle = clip_model.ln_final.register_forward_pre_hook(self._count)
+
+    def _count(self, module, inputs):
+        self.calls += 1
