@@ -16,7 +16,7 @@ and OUT/gpu_check.json:
   step means the GPU waits for data;
 - a 2-epoch run of ADU on the toy benchmark through train.py in PREC fp16,
   with its H, and the non-finite check over its steps: train.py stops on a
-  non-finite loss (precision.check_finite), every logged loss must be finite
+  non-finite loss (training_step.check_finite), every logged loss must be finite
   and so must every trained weight.
 
 On a machine without a CUDA GPU it says so in one line and exits 0.

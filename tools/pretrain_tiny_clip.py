@@ -49,7 +49,7 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--root", default="data", help="DATASET.ROOT of toy_domains")
     parser.add_argument("--output", default="assets/tiny_clip_toy.pt")
-    parser.add_argument("--arch", default="toy", help="clip_utils.ARCHITECTURES entry")
+    parser.add_argument("--arch", default="toy", help="tiny_clip.ARCHITECTURES entry")
     parser.add_argument("--pool", type=int, default=200,
                         help="pretraining images per (class, domain), train stream")
     parser.add_argument("--epochs", type=int, default=24)

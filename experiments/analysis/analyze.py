@@ -10,7 +10,7 @@ from experiments.analysis.domains import OUTPUT_FILE, domain_record, format_reco
 from experiments.analysis.figures import tsne_figure
 from experiments.analysis.finished_run import (encode, items_loader, load_run,
                                                zero_shot_outputs)
-from trainers.engine.files import write_json_atomic
+from trainers.run.files import write_json_atomic
 
 
 def analyze(args) -> dict:

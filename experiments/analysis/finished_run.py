@@ -31,11 +31,12 @@ from dassl.engine import build_trainer  # noqa: E402
 from dassl.utils import set_random_seed  # noqa: E402
 
 from datasets.adu_base import as_datum  # noqa: E402
-from trainers.engine.checkpoint import find_checkpoint  # noqa: E402
+from trainers.run.checkpoint import find_checkpoint  # noqa: E402
 from trainers.engine.evaluation import RESULTS_FILE, collect_outputs  # noqa: E402
-from trainers.engine.files import repo_path  # noqa: E402
+from trainers.run.files import repo_path  # noqa: E402
 from trainers.engine.precision import autocast_context, cast_clip  # noqa: E402
-from trainers.modules.clip_utils import ZeroshotClassifier, freeze, load_clip  # noqa: E402
+from trainers.modules.clip_heads import ZeroshotClassifier  # noqa: E402
+from trainers.modules.clip_loading import freeze, load_clip  # noqa: E402
 from user_errors import ConfigError, MissingFileError  # noqa: E402
 
 

@@ -17,9 +17,9 @@ import torch
 from PIL import Image
 
 from datasets.toy_render import CLASSES, DOMAINS, ensure_toy_domains, read_toy_split
-from trainers.engine.files import PROJECT_ROOT as REPO
+from trainers.run.files import PROJECT_ROOT as REPO
 from trainers.modules.adu_clip import ADUCLIP
-from trainers.modules.clip_utils import CLIP_PIXEL_MEAN, CLIP_PIXEL_STD, load_clip, require_vit
+from trainers.modules.clip_loading import CLIP_PIXEL_MEAN, CLIP_PIXEL_STD, load_clip, require_vit
 from trainers.modules.losses import ADULossConfig, adu_losses
 from user_errors import ConfigError, UserError
 

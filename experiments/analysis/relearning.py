@@ -5,11 +5,12 @@ training) are fine-tuned with L_memorize only, plain cross-entropy with the
 run's own class text features, on k labelled forget-domain shots; the
 forget-domain test accuracy is scored every few steps. Forgetting that a
 few dozen steps undo is shallow. The step is the trainers' own
-(engine/precision.training_step: PREC's autocast, amp scaling).
+(engine/training_step.py: PREC's autocast, amp scaling).
 """
 import torch
 
-from trainers.engine.precision import autocast_context, make_grad_scaler, training_step
+from trainers.engine.precision import autocast_context, make_grad_scaler
+from trainers.engine.training_step import Batch, training_step
 from trainers.modules.losses import memorize_loss
 
 
@@ -53,11 +54,13 @@ def relearn(model, train, test, steps: int, every: int, lr: float, batch_size: i
         y = labels[idx].to(device)
         no_forget = torch.zeros_like(y, dtype=torch.bool)
 
-        def objective(outputs):
+        def objective(outputs, batch):
             logits = class_logits(outputs)
-            return {"total": memorize_loss(logits, y, no_forget)}, logits
+            return {"total": memorize_loss(logits, batch.labels, batch.forget_mask)}, logits
         with torch.enable_grad():
-            training_step(model, images[idx].to(device), objective, [optim], scaler,
+            # L_memorize reads no domain label
+            batch = Batch(images[idx].to(device), y, torch.zeros_like(y), no_forget)
+            training_step(model, batch, objective, [optim], scaler,
                           prec, device, batch_idx=step - 1)
         if step % every == 0 or step == steps:
             curve[step] = score()

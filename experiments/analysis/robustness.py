@@ -11,7 +11,7 @@ from experiments.analysis.finished_run import (encode, items_loader, load_run,
                                                sample_per_class, train_pool,
                                                zero_shot_outputs)
 from experiments.analysis.relearning import relearn
-from trainers.engine.files import write_json_atomic
+from trainers.run.files import write_json_atomic
 from trainers.modules.probes import first_k_per_class, probe_curve
 
 OUTPUT_FILE = "robustness.json"

@@ -44,7 +44,7 @@ def measure_steps(pairs, smoke, log, scratch):
                 found = json.load(f)
             found["prec_used"] = found.pop("prec")  # fp32 where there is no CUDA
             entry.update(found)
-        except FloatingPointError as err:  # precision.check_finite: a non-finite loss
+        except FloatingPointError as err:  # training_step.check_finite: a non-finite loss
             entry["error"] = f"non-finite loss: {err}"
         except torch.cuda.OutOfMemoryError:
             entry["error"] = "out of GPU memory"

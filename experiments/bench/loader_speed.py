@@ -5,7 +5,7 @@ import contextlib
 import os
 import time
 
-from trainers.engine.files import PROJECT_ROOT as REPO
+from trainers.run.files import PROJECT_ROOT as REPO
 
 METHOD_CFG = os.path.join(REPO, "configs", "trainers", "ADU", "vit_b16_ep50.yaml")
 DATASET_CFG = os.path.join(REPO, "configs", "datasets", "office_home.yaml")

@@ -4,7 +4,8 @@ import torch
 
 from trainers.engine.precision import cast_clip
 from trainers.modules.adu_clip import ADUCLIP
-from trainers.modules.clip_utils import ARCHITECTURES, build_clip, freeze
+from trainers.modules.clip_loading import freeze
+from trainers.modules.tiny_clip import ARCHITECTURES, build_clip
 from trainers.modules.losses import ADULossConfig
 
 NUM_DOMAINS = 4  # Office-Home's, for the training batches

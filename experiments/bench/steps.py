@@ -5,8 +5,9 @@ import torch
 import torch.nn as nn
 
 from experiments.bench.models import LOSSES
-from trainers.engine.precision import autocast_context, make_grad_scaler, training_step
-from trainers.modules.adu_clip import adu_objective
+from trainers.engine.precision import autocast_context, make_grad_scaler
+from trainers.engine.training_step import Batch, training_step
+from trainers.modules.losses import adu_losses
 from trainers.modules.text_prompts import PromptTextFeatures, initial_context
 
 
@@ -24,18 +25,21 @@ def floor_step(clip_model, images, prec, device):
 
 def adu_step(model, loss_cfg, batch, prec, device):
     """One training step of trainers/adu.py, through the functions it calls:
-    precision.training_step (forward, the finiteness check, backward and SGD
-    step on the learner, with amp's scaler under PREC amp) on adu_objective."""
+    training_step.training_step (forward, the finiteness check, backward and SGD
+    step on the learner, with amp's scaler under PREC amp) on ADU.compute_losses'
+    terms."""
     images, labels, domains, forget_mask = batch
     optim = torch.optim.SGD(model.learner.parameters(), lr=0.0025, momentum=0.9,
                             weight_decay=5e-4)
     scaler = make_grad_scaler(prec, device)
 
-    def objective(out):
-        return adu_objective(out, labels, domains, forget_mask, loss_cfg)
+    def objective(out, batch):  # ADU.compute_losses
+        return adu_losses(out.logits, batch.labels, batch.domains, batch.forget_mask,
+                          out.features, out.domain_logits, loss_cfg), out.logits
 
     def step():
-        training_step(model, images, objective, [optim], scaler, prec, device)
+        training_step(model, Batch(images, labels, domains, forget_mask), objective, [optim],
+                      scaler, prec, device)
     return step
 
 

@@ -74,7 +74,7 @@ def default_of(cfg, key: str):
 
 
 def check_key(cfg, key: str) -> None:
-    from trainers.engine.fingerprint import EXCLUDED, excluded
+    from trainers.run.fingerprint import EXCLUDED, excluded
     keys = list(flat_keys(cfg))
     if key not in keys:
         close = difflib.get_close_matches(key, keys, n=3, cutoff=0.75)

@@ -16,8 +16,9 @@ from experiments.toy.pretrain_data import (CLIP_MEAN, CLIP_STD, augment, caption
                                            caption_table, describes, render_train_pool)
 from experiments.toy.regime import measure, report
 from experiments.toy.zero_shot import EVAL_TEMPLATE, print_table, zero_shot_table
-from trainers.modules.clip_utils import (ZeroshotClassifier, build_clip, load_clip,
-                                         save_clip_archive)
+from trainers.modules.clip_heads import ZeroshotClassifier
+from trainers.modules.clip_loading import load_clip
+from trainers.modules.tiny_clip import build_clip, save_clip_archive
 from trainers.modules.vision_prompts import PromptedImageEncoder
 
 

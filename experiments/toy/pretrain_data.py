@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from datasets.toy_render import CLASSES, DOMAINS, render_image
-from trainers.modules.clip_utils import CLIP_PIXEL_MEAN, CLIP_PIXEL_STD
+from trainers.modules.clip_loading import CLIP_PIXEL_MEAN, CLIP_PIXEL_STD
 
 CLIP_MEAN = torch.tensor(CLIP_PIXEL_MEAN).view(1, 3, 1, 1)
 CLIP_STD = torch.tensor(CLIP_PIXEL_STD).view(1, 3, 1, 1)

@@ -7,7 +7,7 @@ import torch
 
 from datasets.toy_render import CLASSES, DOMAINS
 from experiments.toy.regime import toy_test_images
-from trainers.modules.clip_utils import ZeroshotClassifier
+from trainers.modules.clip_heads import ZeroshotClassifier
 
 EVAL_TEMPLATE = "a photo of a {}."
 
