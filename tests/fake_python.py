@@ -26,7 +26,6 @@ def option(args, name, default=None):
 
 def resolved(args):
     """The command's config, resolved without torch (the launcher's way)."""
-    sys.path.insert(0, REPO)
     from experiments.launch.bare_packages import enter_bare
     enter_bare()
     from trainers.run.resolve import parse_args, setup_cfg
@@ -34,6 +33,7 @@ def resolved(args):
 
 
 def fake_train(args):
+    sys.path.insert(0, REPO)  # a task of the fake SLURM has no PYTHONPATH
     with open(os.environ["FAKE_LOG"], "a") as f:
         f.write(json.dumps({"args": args, "cuda": os.environ.get("CUDA_VISIBLE_DEVICES"),
                             "start": time.time()}) + "\n")
@@ -64,9 +64,10 @@ def fake_train(args):
         f.write(config_yaml(cfg))
     with open(os.path.join(out, "learner", "model.pth.tar-2"), "w") as f:
         f.write("fake\n")
-    domains = DOMAINS[cfg.DATASET.NAME]
+    dataset = cfg.DATASET.NAME or "office_home"  # a command without a dataset config
+    domains = DOMAINS[dataset]
     forget = list(cfg.DATASET.FORGET_DOMAINS)
-    record = {"dataset": cfg.DATASET.NAME, "trainer": cfg.TRAINER.NAME,
+    record = {"dataset": dataset, "trainer": cfg.TRAINER.NAME,
               "method": cfg.TEST.METHOD_TAG or cfg.TRAINER.NAME,
               "seed": seed, "num_shots": cfg.DATASET.NUM_SHOTS,
               "domains": domains, "forget_domains": forget,
