@@ -12,7 +12,8 @@ from test_layout import BLOCK_DASSL, REPO, run_python
 from datasets.files import read_class_folders, read_classnames
 
 DASSL_FREE = ["datasets", "datasets.domain_lists", "experiments.launch.dataset_info",
-              "datasets.files", "datasets.preflight", "datasets.download", "datasets.toy_render", "tools.pretrain_tiny_clip", "tools.benchmark"]
+              "datasets.files", "datasets.preflight", "datasets.download", "datasets.toy_render",
+              "tools.pretrain_tiny_clip", "tools.benchmark"]
 
 
 def test_the_dassl_free_parts_import_and_render_with_dassl_blocked():
