@@ -14,7 +14,8 @@
 # accuracy, Mem, For, H, and the domain classifier / linear-probe accuracies.
 # The toy benchmark is generated under DATA on first use. Runs go to
 # $OUTPUT/toy_domains/... (default output/demo); finished runs are skipped,
-# so a second call only prints the table. Other settings: common.sh.
+# so a second call only prints the table. SEEDS defaults to 1 and QUIET to 1
+# here (experiments/launch/settings.py); other settings: common.sh.
 set -uo pipefail
 # shellcheck source=scripts/adu/common.sh
 source "$(dirname "$0")/common.sh"
