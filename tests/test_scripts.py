@@ -2,8 +2,9 @@
 sweep combinations, ablation variants, the device queue, bad input, and one
 real tiny run through main.sh and eval.sh.
 
-Most tests set PYTHON to tests/fake_python.py, which answers the Office-Home
-domain list without importing Dassl and, with FAKE_TRAIN=1, fakes train.py.
+Most tests set PYTHON to tests/fake_python.py, which runs the launcher
+(python -m experiments.launch) with the real Python and, with FAKE_TRAIN=1,
+fakes train.py.
 """
 import glob
 import json

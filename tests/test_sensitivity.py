@@ -1,5 +1,5 @@
 """Sensitivity sweeps: scripts/adu/sensitivity.sh (value tags, command lines,
-bad input, skipping), tools/sweep_values.py, and parse_results.py --sweep on
+bad input, skipping), experiments/launch/sweep_values.py, and parse_results.py --sweep on
 hand-written results.json files (tools/sweep_table.py, tools/plots.py)."""
 import os
 import sys
