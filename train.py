@@ -8,7 +8,6 @@
 Config precedence: Dassl defaults < the project's keys (trainers/config.py)
 < dataset yaml < method yaml < command-line arguments < trailing opts.
 """
-import argparse
 import os
 import sys
 import warnings
@@ -27,7 +26,6 @@ warnings.filterwarnings("ignore", message="pkg_resources is deprecated",
                         module="outdated")
 
 import torch  # noqa: E402
-from dassl.config import get_cfg_default  # noqa: E402
 from dassl.data.datasets import DATASET_REGISTRY  # noqa: E402
 from dassl.engine import TRAINER_REGISTRY, build_trainer  # noqa: E402
 from dassl.utils import set_random_seed, setup_logger  # noqa: E402
@@ -35,124 +33,12 @@ from dassl.utils import set_random_seed, setup_logger  # noqa: E402
 import datasets  # noqa: E402,F401  (registers the ADU datasets)
 import trainers  # noqa: E402,F401  (registers the trainers)
 from datasets.adu_base import adu_datasets  # noqa: E402
-from trainers.config import extend_cfg  # noqa: E402
 from trainers.engine.evaluation import install_domain_test  # noqa: E402
 from trainers.run.fingerprint import check_run_folder, results_match  # noqa: E402
 from trainers.run.run_info import describe_device, write_run_info  # noqa: E402
-from user_errors import ConfigError, MissingFileError, UserError  # noqa: E402
-
-
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--root", type=str, default="", help="path to the datasets")
-    parser.add_argument("--output-dir", type=str, default="", help="output directory")
-    parser.add_argument("--resume", type=str, default="",
-                        help="checkpoint directory to resume training from")
-    parser.add_argument("--seed", type=int, default=-1,
-                        help="only a positive value enables a fixed seed")
-    parser.add_argument("--forget-domains", type=str, default="",
-                        help="comma-separated domains to forget, e.g. art,clipart "
-                             "(sets DATASET.FORGET_DOMAINS)")
-    parser.add_argument("--config-file", type=str, default="", help="method config file")
-    parser.add_argument("--dataset-config-file", type=str, default="",
-                        help="dataset config file")
-    parser.add_argument("--trainer", type=str, default="", help="name of the trainer")
-    parser.add_argument("--backbone", type=str, default="",
-                        help="CLIP model name or checkpoint path (MODEL.BACKBONE.NAME)")
-    parser.add_argument("--eval-only", action="store_true", help="evaluation only")
-    parser.add_argument("--model-dir", type=str, default="",
-                        help="run directory or checkpoint file to load (--eval-only)")
-    parser.add_argument("--load-epoch", type=int,
-                        help="epoch of the checkpoint to load (default: the last saved)")
-    parser.add_argument("--no-train", action="store_true", help="do not call trainer.train()")
-    parser.add_argument("--check-done", action="store_true",
-                        help="only say whether --output-dir holds the results.json of this "
-                             "config (same fingerprint): exit 0 if so, else 1; loads no "
-                             "data or model (the scripts' skip test)")
-    parser.add_argument("opts", default=None, nargs=argparse.REMAINDER,
-                        help="modify config options using the command line")
-    return parser.parse_args(argv)
-
-
-def reset_cfg(cfg, args):
-    if args.root:
-        cfg.DATASET.ROOT = args.root
-    if args.output_dir:
-        cfg.OUTPUT_DIR = args.output_dir
-    if args.resume:
-        cfg.RESUME = args.resume
-    if args.seed >= 0:
-        cfg.SEED = args.seed
-    if args.forget_domains:
-        cfg.DATASET.FORGET_DOMAINS = [d.strip() for d in args.forget_domains.split(",")
-                                      if d.strip()]
-    if args.trainer:
-        cfg.TRAINER.NAME = args.trainer
-    if args.backbone:
-        cfg.MODEL.BACKBONE.NAME = args.backbone
-
-
-def config_error_message(cfg, err: Exception) -> str:
-    """yacs names an unknown key; add the keys that do exist at that level."""
-    text = str(err.args[0]) if err.args else str(err)
-    if "Non-existent" not in text:
-        return text
-    key = text.rsplit(":", 1)[-1].strip()
-    node, walked = cfg, []
-    for part in key.split(".")[:-1]:
-        if not isinstance(node.get(part), dict):
-            break
-        node = node[part]
-        walked.append(part)
-    prefix = "".join(p + "." for p in walked)
-    return f"{text}; available keys: {', '.join(prefix + k for k in sorted(node))}"
-
-
-def merge_file(cfg, path, what):
-    if not path:
-        return
-    if not os.path.isfile(path):
-        raise MissingFileError(f"{what} not found: {os.path.abspath(path)}")
-    try:
-        cfg.merge_from_file(path)
-    except (KeyError, ValueError, AssertionError) as err:
-        raise ConfigError(f"{path}: {config_error_message(cfg, err)}") from err
-
-
-def cpu_count() -> int:
-    """CPUs this process may use, the count torch's DataLoader checks against."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
-def cap_workers(cfg, quiet=False):
-    """More loader workers than CPUs only makes torch warn on every loader;
-    use the CPU count instead, and say so once."""
-    cpus = cpu_count()
-    if cfg.DATALOADER.NUM_WORKERS > cpus:
-        if not quiet:
-            print(f"Note: DATALOADER.NUM_WORKERS={cfg.DATALOADER.NUM_WORKERS} but this "
-                  f"machine has {cpus} CPUs; using {cpus} workers.")
-        cfg.DATALOADER.NUM_WORKERS = cpus
-
-
-def setup_cfg(args):
-    cfg = get_cfg_default()
-    extend_cfg(cfg)
-    merge_file(cfg, args.dataset_config_file, "dataset config file")
-    merge_file(cfg, args.config_file, "method config file")
-    reset_cfg(cfg, args)
-    if len(args.opts) % 2:
-        raise ConfigError(f"config options must come in KEY VALUE pairs, got {args.opts}")
-    try:
-        cfg.merge_from_list(args.opts)
-    except (KeyError, ValueError, AssertionError) as err:
-        raise ConfigError(f"config option: {config_error_message(cfg, err)}") from err
-    cap_workers(cfg, quiet=getattr(args, "check_done", False))
-    cfg.freeze()
-    return cfg
+# The command line and its config: shared with the launcher's skip test.
+from trainers.run.resolve import cpu_count, parse_args, setup_cfg  # noqa: E402,F401
+from user_errors import ConfigError, UserError  # noqa: E402
 
 
 def check_names(cfg):

@@ -15,6 +15,7 @@ from dataclasses import replace
 from dassl.data.datasets import DATASET_REGISTRY
 
 from .adu_base import ADUDatasetBase
+from .domain_lists import DOMAINS
 from .download import gdrive_url
 from .preflight import Download, Layout
 
@@ -26,7 +27,7 @@ SPLITS = ("train", "test")
 @DATASET_REGISTRY.register()
 class domainnet(ADUDatasetBase):
     dataset_dir = "domainnet"
-    domains = ["clipart", "infograph", "painting", "quickdraw", "real", "sketch"]
+    domains = DOMAINS["domainnet"]
     data_help = (f"DomainNet images and the cleaned split files from {DOMAINNET_URL}, "
                  "each domain zip extracted to domainnet/<domain>, the txt files to "
                  "domainnet/splits")
@@ -55,7 +56,7 @@ class domainnet(ADUDatasetBase):
 
 @DATASET_REGISTRY.register()
 class mini_domainnet(domainnet):
-    domains = ["clipart", "painting", "real", "sketch"]
+    domains = DOMAINS["mini_domainnet"]
     data_help = (f"DomainNet images from {DOMAINNET_URL}, each domain zip extracted "
                  "to domainnet/<domain>; the splits_mini files are downloaded "
                  f"automatically, or by hand from {gdrive_url(SPLITS_MINI_GDRIVE_ID)}")

@@ -17,6 +17,7 @@ from dassl.data.datasets import DATASET_REGISTRY
 from user_errors import DataError
 
 from .adu_base import ADUDatasetBase
+from .domain_lists import DOMAINS
 from .files import list_class_folders, list_images, read_classnames
 from .preflight import Layout
 
@@ -46,7 +47,7 @@ def sketch_split(paths, wnid: str):
 class imagenet(ADUDatasetBase):
     dataset_dir = "imagenet"
     sketch_dir = "imagenet-sketch"
-    domains = ["real", "sketch"]
+    domains = DOMAINS["imagenet"]
     data_help = ("ImageNet from https://image-net.org in CoOp's layout with its "
                  "classnames.txt, ImageNet-Sketch from "
                  "https://github.com/HaohanWang/ImageNet-Sketch with its sketch/ "

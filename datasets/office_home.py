@@ -10,6 +10,7 @@ import os.path as osp
 from dassl.data.datasets import DATASET_REGISTRY
 
 from .adu_base import ADUDatasetBase
+from .domain_lists import DOMAINS
 from .download import gdrive_url
 from .preflight import Download, Layout
 
@@ -20,7 +21,7 @@ SPLITS = ("train", "val")
 @DATASET_REGISTRY.register()
 class office_home(ADUDatasetBase):
     dataset_dir = "office_home_dg"
-    domains = ["art", "clipart", "product", "real_world"]
+    domains = DOMAINS["office_home"]
     data_help = ("Dassl's office_home_dg.zip, downloaded automatically, or by "
                  f"hand from {gdrive_url(GDRIVE_ID)}")
 

@@ -12,6 +12,7 @@ import os.path as osp
 from dassl.data.datasets import DATASET_REGISTRY
 
 from .adu_base import ADUDatasetBase
+from .domain_lists import DOMAINS
 from .download import gdrive_url
 from .preflight import Download, Layout
 
@@ -22,7 +23,7 @@ GDRIVE_ID = "1m4X4fROCCXMO0lRLrr6Zz9Vb3974NWhE"
 class pacs(ADUDatasetBase):
     dataset_dir = "pacs"
     # Photo first: the order of docs/METHOD.md section 6, not Dassl's.
-    domains = ["photo", "art_painting", "cartoon", "sketch"]
+    domains = DOMAINS["pacs"]
     data_help = ("Dassl's pacs.zip, downloaded automatically, or by hand from "
                  f"{gdrive_url(GDRIVE_ID)}")
     # Dassl leaves this file out: it cannot be decoded.

@@ -25,11 +25,12 @@ from PIL import Image, ImageDraw, ImageFilter
 
 from user_errors import PathTakenError
 
+from .domain_lists import DOMAINS as DOMAIN_LISTS
 from .files import read_class_folders
 
 CLASSES = ["circle", "square", "triangle", "star", "cross",
            "ring", "heart", "arrow", "diamond", "house"]
-DOMAINS = ["photo", "sketch", "clipart", "painting"]
+DOMAINS = DOMAIN_LISTS["toy_domains"]
 SPLITS = ["train", "test"]
 SEED = 20251008
 # Bump whenever a change to the drawing code changes any image.

@@ -14,6 +14,9 @@ Subpackages (each says what it holds):
               (tools/benchmark.py, gpu_check.py)
     toy       the toy benchmark's tiny CLIP: pretraining, its zero-shot table,
               the CLIP-regime check (tools/pretrain_tiny_clip.py, toy_regime.py)
+    faults    fault injection: hooks installed from outside the production
+              code around one train.py run, and the kill-and-rerun trials
+              (tools/fault_inject.py)
 Nothing here is imported by `trainers/` or `datasets/`: the method and the
 data know nothing of the experiments built on them.
 """

@@ -2,8 +2,9 @@
 sweep combinations, ablation variants, the device queue, bad input, and one
 real tiny run through main.sh and eval.sh.
 
-Most tests set PYTHON to tests/fake_python.py, which answers the Office-Home
-domain list without importing Dassl and, with FAKE_TRAIN=1, fakes train.py.
+Most tests set PYTHON to tests/fake_python.py, which runs the launcher
+(python -m experiments.launch) with the real Python and, with FAKE_TRAIN=1,
+fakes train.py.
 """
 import glob
 import json
@@ -84,13 +85,8 @@ def test_every_script_passes_bash_n():
         assert proc.returncode == 0, f"{path}: {proc.stderr}"
 
 
-@needs_dassl
-def test_dataset_info_prints_the_registered_domains(capsys):
-    sys.path.insert(0, os.path.join(REPO, "tools"))
-    try:
-        import dataset_info
-    finally:
-        sys.path.pop(0)
+def test_dataset_info_prints_the_domains(capsys):
+    from experiments.launch import dataset_info
     assert dataset_info.main(["office_home"]) == 0
     assert capsys.readouterr().out.split() == OFFICE_HOME_DOMAINS
     assert dataset_info.main(["sculptures"]) == 2
@@ -172,8 +168,9 @@ def test_done_runs_are_skipped_and_corrupt_ones_run_again(fake_env):
 
 
 def test_a_done_run_of_another_config_or_without_fingerprint_is_not_skipped(fake_env):
-    """The skip asks train.py --check-done (here the fake's) whether the
-    result is of this command's config; train.py then refuses the folder."""
+    """The skip test resolves the command's config in the launcher and
+    compares its fingerprint with the result's; train.py then refuses the
+    folder (the fake does not)."""
     run = os.path.join(fake_env["OUTPUT"], "office_home", "ADU_vit_b16_ep50", "forget_art",
                        "8shots")
     env = dict(fake_env, SEEDS="1 2")
@@ -293,9 +290,7 @@ def test_bad_input_fails_before_running_anything(fake_env, script, args, env, me
     assert not train_calls(fake_env) and not os.path.exists(fake_env["OUTPUT"])
 
 
-@needs_dassl
 def test_unknown_dataset_lists_the_valid_names(fake_env):
-    """Through the real tools/dataset_info.py (imports Dassl)."""
     proc = run_script("sweep.sh", "officehome", "1", env=fake_env)
     assert proc.returncode == 2
     assert "unknown dataset 'officehome'; ADU datasets:" in proc.stderr

@@ -1,5 +1,5 @@
 """Sensitivity sweeps: scripts/adu/sensitivity.sh (value tags, command lines,
-bad input, skipping), tools/sweep_tags.py, and parse_results.py --sweep on
+bad input, skipping), experiments/launch/sweep_values.py, and parse_results.py --sweep on
 hand-written results.json files (tools/sweep_table.py, tools/plots.py)."""
 import os
 
@@ -9,7 +9,7 @@ from test_parse_results import parse, write_run
 from test_scripts import arg, dry_run_commands, fake_env, fake_python, needs_dassl  # noqa: F401
 from train_harness import run_script
 
-from experiments.launch import sweep_values as sweep_tags
+from experiments.launch import sweep_values
 from experiments.results import plots
 
 GAMMA = "TRAINER.ADU.DDL_GAMMA"
@@ -28,17 +28,17 @@ CONFIG = {"OPTIM.MAX_EPOCH": 10, "TRAINER.ADU.INSTAPG": True, GAMMA: 30.0}
     ("TRAINER.ADU.TEXT_TEMPLATE", "a {} drawing.", "TEXT_TEMPLATE-a_drawing."),
 ])
 def test_value_tag_names_the_key_and_the_value_in_folder_safe_characters(key, value, tag):
-    assert sweep_tags.value_tag(key, value) == tag
+    assert sweep_values.value_tag(key, value) == tag
 
 
 @needs_dassl
 def test_values_come_back_as_train_py_takes_them():
-    assert sweep_tags.sweep_lines(GAMMA, ["0", "30", "2.5"]) == [
+    assert sweep_values.sweep_lines(GAMMA, ["0", "30", "2.5"]) == [
         "DDL_GAMMA-0\t0.0", "DDL_GAMMA-30\t30.0", "DDL_GAMMA-2.5\t2.5"]
-    assert sweep_tags.sweep_lines("TRAINER.ADU.INSTAPG_LAYERS", ["[6,9]"]) == [
+    assert sweep_values.sweep_lines("TRAINER.ADU.INSTAPG_LAYERS", ["[6,9]"]) == [
         "INSTAPG_LAYERS-6_9\t[6, 9]"]
     # a string key keeps "0.5" a string: quoted, or yacs would read a float
-    assert sweep_tags.sweep_lines("TRAINER.ADU.MMD_BANDWIDTH", ["median", "0.5"]) == [
+    assert sweep_values.sweep_lines("TRAINER.ADU.MMD_BANDWIDTH", ["median", "0.5"]) == [
         "MMD_BANDWIDTH-median\tmedian", "MMD_BANDWIDTH-0.5\t'0.5'"]
 
 
@@ -53,8 +53,8 @@ def test_values_come_back_as_train_py_takes_them():
     (GAMMA, [], "no value to sweep"),
 ])
 def test_a_key_or_value_a_sweep_cannot_use_is_refused(key, values, message):
-    with pytest.raises(sweep_tags.SweepError, match=message.replace("(", r"\(")):
-        sweep_tags.sweep_lines(key, values)
+    with pytest.raises(sweep_values.SweepError, match=message.replace("(", r"\(")):
+        sweep_values.sweep_lines(key, values)
 
 
 @needs_dassl
@@ -123,7 +123,7 @@ def write_sweep(root, method="ADU", values=(0.0, 10.0, 30.0, 100.0), seeds=(1, 2
                 config=None, h_of=lambda value, seed: value / 2 + seed):
     """One run per (value, seed) in sensitivity.sh's layout; H = value / 2 + seed."""
     for value in values:
-        name = f"{method}-{sweep_tags.value_tag(GAMMA, value)}" if tag else method
+        name = f"{method}-{sweep_values.value_tag(GAMMA, value)}" if tag else method
         for seed in seeds:
             h = h_of(value, seed)
             write_run(root, "sketch", seed, mem=h + 10, for_=h - 10, h=h, method=name,

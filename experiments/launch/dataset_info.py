@@ -1,30 +1,35 @@
-"""Print the domains of a registered ADU dataset, for the experiment scripts.
+"""The domains of an ADU dataset, for the launcher, without Dassl or torch.
 
-    python tools/dataset_info.py office_home    ->  art clipart product real_world
-    python tools/dataset_info.py --list         ->  the ADU dataset names
+    python -m experiments.launch.dataset_info office_home   ->  art clipart product real_world
+    python -m experiments.launch.dataset_info --list        ->  the ADU dataset names
 
-The domain lists live in the dataset classes (datasets/); the bash scripts
-ask here instead of keeping copies. An unknown name fails (exit 2) with
-the list of valid ones.
+The lists are datasets/domain_lists.py, which the dataset classes use too
+(tests/test_datasets_layout.py checks that they agree with the registered
+classes). Imported by the launcher's planning (experiments/launch/).
 """
 import argparse
-import os
 import sys
-import warnings
 
-# Dassl imports wilds, whose `outdated` check would try the network.
-os.environ.setdefault("OUTDATED_IGNORE", "1")
-if __name__ == "__main__":
-    # That check runs in a background thread (no `catch_warnings` block can
-    # scope it) and imports pkg_resources, which setuptools flags as
-    # deprecated: a line in the scripts' output that no user can act on.
-    # Filtered only in this tool's own process; imported, it sets no filter.
-    warnings.filterwarnings("ignore", message="pkg_resources is deprecated")
+from experiments.launch.bare_packages import enter_bare
 
-import datasets  # noqa: E402  (registers the ADU datasets)
 
-datasets.require_dassl("dataset_info.py")
-from datasets.adu_base import adu_datasets  # noqa: E402
+class UnknownDataset(Exception):
+    """A dataset name that is no ADU dataset; the message lists the valid ones."""
+
+
+def known() -> dict:
+    """{config name: domains} of every ADU dataset, sorted by name."""
+    enter_bare(["datasets"])  # the table only, not the Dassl classes
+    from datasets.domain_lists import DOMAINS
+    return dict(sorted(DOMAINS.items()))
+
+
+def domains_of(name: str) -> list:
+    found = known()
+    if name not in found:
+        given = f"unknown dataset '{name}'" if name else "no dataset given"
+        raise UnknownDataset(f"{given}; ADU datasets: {', '.join(found)}")
+    return list(found[name])
 
 
 def main(argv=None) -> int:
@@ -32,15 +37,14 @@ def main(argv=None) -> int:
     parser.add_argument("dataset", nargs="?", help="config name, e.g. office_home")
     parser.add_argument("--list", action="store_true", help="print the ADU dataset names")
     args = parser.parse_args(argv)
-    known = adu_datasets()
     if args.list:
-        print(" ".join(known))
+        print(" ".join(known()))
         return 0
-    if args.dataset not in known:
-        given = f"unknown dataset '{args.dataset}'" if args.dataset else "no dataset given"
-        print(f"{given}; ADU datasets: {', '.join(known)}", file=sys.stderr)
+    try:
+        print(" ".join(domains_of(args.dataset or "")))
+    except UnknownDataset as err:
+        print(err, file=sys.stderr)
         return 2
-    print(" ".join(known[args.dataset].domains))
     return 0
 
 

@@ -2,7 +2,7 @@
 changes the backbone, the image size or the training domain labels, for the
 experiment scripts.
 
-    python tools/run_label.py configs/trainers/ADU/vit_b16_ep50.yaml \
+    python -m experiments.launch.run_label configs/trainers/ADU/vit_b16_ep50.yaml \
         MODEL.BACKBONE.NAME /models/tiny_clip.pt INPUT.SIZE "(32, 32)"   ->  _tiny_clip_32px
 
 A run folder is named <trainer>_<cfg>: the config file says the backbone and

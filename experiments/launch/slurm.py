@@ -1,19 +1,16 @@
 """LAUNCHER=slurm for the scripts of scripts/adu/, through submitit, and
-the status of a sweep's runs for any launcher.
+the status of a sweep's runs for any launcher (status.sh).
 
-    python tools/launcher.py check                     # the SLURM settings, one line if bad
-    python tools/launcher.py submit --tasks FILE --job-name NAME [--dry-run]
-    python tools/launcher.py status OUTPUT             # (scripts/adu/status.sh)
-
-The scripts (common.sh) decide which runs to make, skip the finished ones
-and, with LAUNCHER=slurm, hand the rest here at their end: one job per run,
-all of a script call in one job array. Each array task runs the run's
-train.py command with its output appended to <run>/job.log. A task killed
-by the scheduler (time limit, preemption) is requeued by submitit and runs
-the same command again: train.py resumes from the last checkpoint in its
-output folder (Dassl's resume; TRAIN.CHECKPOINT_FREQ sets how often one is
-written). submitit's own files (the sbatch script, pickles, its stdout and
-stderr) go to <common folder of the runs>/.submitit/<job id>/, and
+The launcher (experiments/launch/runner.py) decides which runs to make,
+skips the finished ones and, with LAUNCHER=slurm, hands the rest to
+`submit` at the end of the script call: one job per run, all of a script
+call in one job array. Each array task runs the run's train.py command
+with its output appended to <run>/job.log. A task killed by the scheduler
+(time limit, preemption) is requeued by submitit and runs the same command
+again: train.py resumes from the last checkpoint in its output folder
+(Dassl's resume; TRAIN.CHECKPOINT_FREQ sets how often one is written).
+submitit's own files (the sbatch script, pickles, its stdout and stderr)
+go to <common folder of the runs>/.submitit/<job id>/, and
 <run>/launch.json records the job id for `status`.
 
 Settings (environment, apart from SLURM's own SLURM_* variables):
@@ -26,7 +23,6 @@ Settings (environment, apart from SLURM's own SLURM_* variables):
   ARRAY_PARALLELISM  most tasks of the array running at once (default: 256)
   SBATCH_EXTRA       more sbatch options, e.g. "--constraint=a100 --exclude=node7"
 """
-import argparse
 import datetime
 import itertools
 import json
@@ -38,6 +34,8 @@ import signal
 import socket
 import subprocess
 import sys
+
+from experiments.launch import results_check
 
 LAUNCH_RECORD = "launch.json"
 RESULTS_FILE = "results.json"
@@ -133,9 +131,9 @@ def import_submitit():
     return submitit
 
 
-def check(dry_run: bool) -> None:
+def check(dry_run: bool, env=None) -> None:
     """Everything a submission needs, before the script plans any run."""
-    slurm_parameters()
+    slurm_parameters(env)
     import_submitit()
     if not dry_run:
         missing = [c for c in ("sbatch", "srun") if shutil.which(c) is None]
@@ -203,18 +201,6 @@ def make_task(command, run_dir, log):
 
 
 # -------------------------------------------------------------- submitting
-def read_tasks(path):
-    """The scripts' task file: per run NAME LOG N ARG1 .. ARGN, each NUL-terminated."""
-    with open(path, "rb") as f:
-        words = [w.decode() for w in f.read().split(b"\0")[:-1]]
-    tasks, i = [], 0
-    while i < len(words):
-        name, log, count = words[i], words[i + 1], int(words[i + 2])
-        tasks.append({"run": name, "log": log, "command": words[i + 3:i + 3 + count]})
-        i += 3 + count
-    return tasks
-
-
 def read_record(run_dir):
     try:
         with open(os.path.join(run_dir, LAUNCH_RECORD)) as f:
@@ -264,22 +250,19 @@ def queued_elsewhere(tasks):
     return queued
 
 
-def submit(tasks_file, job_name, domains, dry_run):
-    """Submit the runs of the scripts' task file as one job array (DRY_RUN:
-    print it); the count of runs left out as already queued goes to
-    <tasks_file>.queued. Returns the exit status: 0, or 1 when sbatch refused."""
+def submit(tasks, job_name, domains, dry_run, env=None):
+    """Submit a script call's runs (tasks: {"run", "log", "command"} each) as
+    one job array (DRY_RUN: print it). Returns (exit status: 0, or 1 when
+    sbatch refused; the count of runs left out as already queued)."""
     submitit = import_submitit()
-    tasks = read_tasks(tasks_file)
-    params = slurm_parameters()
+    params = slurm_parameters(env)
     queued = queued_elsewhere(tasks)
     for run, why in queued.items():
-        print(f"skip: {run} ({why}; bash scripts/adu/status.sh shows it)")
-    with open(tasks_file + ".queued", "w") as f:  # for the scripts' summary
-        f.write(f"{len(queued)}\n")
+        print(f"skip: {run} ({why}; bash scripts/adu/status.sh shows it)", flush=True)
     tasks = [t for t in tasks if t["run"] not in queued]
     if not tasks:
-        print("slurm: nothing to submit")
-        return 0
+        print("slurm: nothing to submit", flush=True)
+        return 0, len(queued)
     folder = submitit_folder(tasks)
     params["job_name"] = job_name
     # The commands' relative paths (DATA, OUTPUT) are taken from here, as locally.
@@ -291,7 +274,8 @@ def submit(tasks_file, job_name, domains, dry_run):
         print(sbatch_text(folder, params, len(tasks)).rstrip())
         for i, task in enumerate(tasks):
             print(f"array task {i}: {shlex.join(task['command'])}")
-        return 0
+        sys.stdout.flush()
+        return 0, len(queued)
     executor = submitit.SlurmExecutor(folder=os.path.join(folder, "%j"), max_num_timeout=3)
     executor.update_parameters(**params)
     try:
@@ -299,8 +283,9 @@ def submit(tasks_file, job_name, domains, dry_run):
                                       for t in tasks])
     except Exception as err:  # sbatch's refusal comes as CalledProcessError or submitit's
         reason = " ".join(str(err).split())
-        print(f"slurm: sbatch refused the submission: {reason[:500]}", file=sys.stderr)
-        return 1
+        print(f"slurm: sbatch refused the submission: {reason[:500]}", file=sys.stderr,
+              flush=True)
+        return 1, len(queued)
     now = datetime.datetime.now().isoformat(timespec="seconds")
     for task, job in zip(tasks, jobs):
         write_record(task["run"], {
@@ -310,8 +295,9 @@ def submit(tasks_file, job_name, domains, dry_run):
     array = jobs[0].job_id.split("_")[0]
     print(f"slurm: submitted {len(jobs)} run(s) as job {array}"
           + (f" (array of {len(jobs)} tasks)" if len(jobs) > 1 else "")
-          + f"; train.py's output in each <run>/job.log, submitit's files in {folder}")
-    return 0
+          + f"; train.py's output in each <run>/job.log, submitit's files in {folder}",
+          flush=True)
+    return 0, len(queued)
 
 
 # ------------------------------------------------------------------ status
@@ -344,15 +330,11 @@ def slurm_states(job_ids):
 
 
 def result_is_complete(run_dir):
-    """What the scripts' skip test (results_exist) asks of a run's results.json."""
-    from parse_results import ResultError, read_result
+    """The Run of a run's complete results.json (what the skip test asks), else None."""
     path = os.path.join(run_dir, RESULTS_FILE)
     if not os.path.isfile(path):
         return None
-    try:
-        return read_result(path)
-    except ResultError:
-        return None
+    return results_check.read_complete(path)
 
 
 def find_runs(root):
@@ -469,42 +451,9 @@ def status(root, seeds=None):
     return 0 if counts["done"] == len(rows) else 1
 
 
-# -------------------------------------------------------------------- main
-def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    sub = parser.add_subparsers(dest="action", required=True)
-    p = sub.add_parser("check", help="check the SLURM settings (one line when bad, exit 2)")
-    p.add_argument("--dry-run", action="store_true", help="sbatch need not be installed")
-    p = sub.add_parser("submit", help="submit a script's runs as one job array")
-    p.add_argument("--tasks", required=True, help="the scripts' task file (NUL-separated)")
-    p.add_argument("--job-name", default="adu")
-    p.add_argument("--domains", default="", help="the dataset's domains, for status")
-    p.add_argument("--dry-run", action="store_true", help="print the submission only")
-    p = sub.add_parser("status", help="done, running, pending, failed or missing: each run")
-    p.add_argument("root", help="a scripts' OUTPUT folder, or any folder of runs below it")
-    p.add_argument("--seeds", default=os.environ.get("SEEDS", ""),
-                   help="expected seeds, space- or comma-separated (default: $SEEDS, "
-                        "else those found)")
-    return parser.parse_args(argv)
-
-
-def main(argv=None) -> int:
-    args = parse_args(argv)
-    name = os.environ.get("LAUNCHER_CALLER", "launcher.py")
-    try:
-        if args.action == "check":
-            check(args.dry_run)
-            return 0
-        if args.action == "submit":
-            return submit(args.tasks, args.job_name, args.domains.split(), args.dry_run)
-        words = [s for s in re.split(r"[ ,]+", args.seeds.strip()) if s]
-        if not all(w.isdigit() for w in words):
-            raise SettingError(f"SEEDS must be non-negative integers, got '{args.seeds}'")
-        return status(args.root, sorted({int(w) for w in words}))
-    except SettingError as err:
-        print(f"{name}: error: {err}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+def parse_seeds(text: str) -> list:
+    """status's SEEDS (space- or comma-separated) -> sorted seeds; SettingError if bad."""
+    words = [w for w in re.split(r"[ ,]+", text.strip()) if w]
+    if not all(w.isdigit() for w in words):
+        raise SettingError(f"SEEDS must be non-negative integers, got '{text}'")
+    return sorted({int(w) for w in words})

@@ -1,9 +1,9 @@
 """The values of a sensitivity sweep, checked, and the folder tag of each.
 
-    python tools/sweep_tags.py TRAINER.ADU.DDL_GAMMA 0 10 30 100
+    python -m experiments.launch.sweep_values TRAINER.ADU.DDL_GAMMA 0 10 30 100
     ->  DDL_GAMMA-0<TAB>0.0          (one line per value: tag, value for train.py)
 
-scripts/adu/sensitivity.sh asks here before any run: KEY must be a config
+sensitivity.sh (experiments/launch/scripts.py) asks here before any run: KEY must be a config
 key that changes results (train.py's tree: Dassl's defaults plus
 trainers/config.py), and each value must fit the key's type. A value is
 given back as train.py's yacs accepts it (an integer for a float key
@@ -141,12 +141,12 @@ def sweep_lines(key: str, texts) -> list:
 
 def main(argv) -> int:
     if not argv:
-        print("usage: python tools/sweep_tags.py KEY VALUE [VALUE ...]", file=sys.stderr)
+        print("usage: python -m experiments.launch.sweep_values KEY VALUE [VALUE ...]", file=sys.stderr)
         return 2
     try:
         lines = sweep_lines(argv[0], argv[1:])
     except SweepError as err:
-        print(f"sweep_tags.py: error: {err}", file=sys.stderr)
+        print(f"sweep_values.py: error: {err}", file=sys.stderr)
         return 2
     print("\n".join(lines))
     return 0

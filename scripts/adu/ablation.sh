@@ -14,28 +14,4 @@
 set -uo pipefail
 # shellcheck source=scripts/adu/common.sh
 source "$(dirname "$0")/common.sh"
-
-# TAG and TRAINER.ADU switches of each variant ("" = full ADU).
-VARIANTS=(
-    "Baseline|${BASELINE_SWITCHES[*]}"
-    "InstaPG-only|TRAINER.ADU.DDL False"
-    "DDL-only|TRAINER.ADU.INSTAPG False"
-    "DDL-CE-only|TRAINER.ADU.DDL_MMD False"
-    "DDL-MMD-only|TRAINER.ADU.DDL_CE False"
-    "|"
-)
-
-[[ $TRAINER == ADU ]] || die "the ablation switches TRAINER.ADU options; it runs TRAINER=ADU only, got '$TRAINER'"
-[[ -z $TAG ]] || die "the ablation sets TAG itself; unset TAG"
-parse_run_args FORGET "$@"
-set_forget "${POSITIONAL[1]}"
-
-USER_OPTS=("${OPTS[@]}")
-for VARIANT in "${VARIANTS[@]}"; do
-    TAG=${VARIANT%%|*}
-    read -r -a SWITCHES <<<"${VARIANT#*|}"
-    OPTS=("${USER_OPTS[@]}" "${SWITCHES[@]}")
-    echo "== ${TAG:-full ADU}"
-    train_seeds
-done
-summarize
+launch "$@"

@@ -14,7 +14,4 @@
 set -uo pipefail
 # shellcheck source=scripts/adu/common.sh
 source "$(dirname "$0")/common.sh"
-
-split_args "$@"
-((${#POSITIONAL[@]} <= 1 && ${#OPTS[@]} == 0)) || die "usage: bash scripts/adu/gpu_check.sh [OUT]"
-exec "$PYTHON" "$REPO/tools/gpu_check.py" --out "${POSITIONAL[0]:-output/gpu_check}" --data "$DATA"
+launch "$@"

@@ -19,8 +19,4 @@
 set -uo pipefail
 # shellcheck source=scripts/adu/common.sh
 source "$(dirname "$0")/common.sh"
-
-parse_run_args FORGET "$@"
-set_forget "${POSITIONAL[1]}"
-train_seeds
-summarize
+launch "$@"

@@ -26,48 +26,4 @@
 set -uo pipefail
 # shellcheck source=scripts/adu/common.sh
 source "$(dirname "$0")/common.sh"
-
-USAGE="usage: bash scripts/adu/$SCRIPT DATASET FORGET KEY V1 [V2 ...] [-- KEY VALUE ...]"
-split_args "$@"
-((${#POSITIONAL[@]} >= 4)) || die "$USAGE"
-check_settings
-KEY=${POSITIONAL[2]}
-VALUES=("${POSITIONAL[@]:3}")
-# One "TAG<TAB>VALUE" line per value, or the one line naming a bad key or value.
-OUT=$(OUTDATED_IGNORE=1 PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}" "$PYTHON" -m experiments.launch.sweep_values "$KEY" "${VALUES[@]}" 2>&1) ||
-    die "${OUT##*"sweep_tags.py: error: "}"
-mapfile -t SWEEP < <(grep $'\t' <<<"$OUT")
-for ((i = 0; i < ${#OPTS[@]}; i += 2)); do
-    [[ ${OPTS[i]} != "$KEY" ]] || die "$KEY is the swept key; leave it out of the options after --"
-done
-load_dataset "${POSITIONAL[0]}"
-set_forget "${POSITIONAL[1]}"
-DEFAULT_CFG=vit_b16_ep50
-[[ $DATASET != toy_domains ]] || DEFAULT_CFG=toy_tiny
-CFG_NAME=${CFG:-$DEFAULT_CFG}
-BASE_SHOTS=${SHOTS:-8}
-[[ $BASE_SHOTS =~ ^[1-9][0-9]*$ ]] || die "SHOTS must be a positive integer, got '$BASE_SHOTS'"
-load_trainer_config "$CFG_NAME"
-
-START=$SECONDS
-USER_TAG=$TAG
-USER_OPTS=("${OPTS[@]}")
-for LINE in "${SWEEP[@]}"; do
-    VALUE_TAG=${LINE%%$'\t'*}
-    VALUE=${LINE#*$'\t'}
-    TAG=${USER_TAG:+$USER_TAG-}$VALUE_TAG
-    SHOTS=$BASE_SHOTS
-    OPTS=("${USER_OPTS[@]}")
-    if [[ $KEY == DATASET.NUM_SHOTS ]]; then
-        SHOTS=$VALUE
-    else
-        OPTS+=("$KEY" "$VALUE")
-    fi
-    load_trainer_config "$CFG_NAME"
-    echo "== $KEY = $VALUE"
-    train_seeds
-done
-
-summarize_before_table "in $((SECONDS - START)) s"
-echo
-"$PYTHON" "$REPO/tools/parse_results.py" "$OUTPUT/$DATASET" --sweep "$KEY"
+launch "$@"

@@ -12,11 +12,6 @@
 # combination of each size found, for every seed in SEEDS, else the seeds
 # found). Then a count per state; exit status 0 when every run is done, else 1.
 set -uo pipefail
-SEEDS_GIVEN=${SEEDS:-}  # common.sh puts the scripts' default in SEEDS
 # shellcheck source=scripts/adu/common.sh
 source "$(dirname "$0")/common.sh"
-
-split_args "$@"
-((${#POSITIONAL[@]} == 1 && ${#OPTS[@]} == 0)) || die "usage: bash scripts/adu/status.sh OUTPUT"
-[[ -d ${POSITIONAL[0]} ]] || die "no folder ${POSITIONAL[0]}"
-SEEDS=$SEEDS_GIVEN LAUNCHER_CALLER=$SCRIPT PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}" exec "$PYTHON" -m experiments.launch.slurm status "${POSITIONAL[0]}"
+launch "$@"

@@ -1,0 +1,135 @@
+"""A train.py command line -> its resolved config, as train.py runs it.
+
+    args = parse_args(["--config-file", ..., "OPTIM.MAX_EPOCH", "2"])
+    cfg = setup_cfg(args)        # Dassl defaults < project keys < yamls < args < opts
+
+train.py and the launcher's skip test (experiments/launch/skip.py) both
+resolve a command here, so that the fingerprint the launcher computes for a
+command is the one train.py records for it. Imports yacs and Dassl's config
+defaults only (no torch, no Dassl engine or data); anything may import it.
+"""
+import argparse
+import os
+
+from dassl.config import get_cfg_default
+
+from trainers.config import extend_cfg
+from user_errors import ConfigError, MissingFileError
+
+DESCRIPTION = "Train and evaluate a trainer on an ADU dataset (CoOp / MaPLe command line)."
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=DESCRIPTION)
+    parser.add_argument("--root", type=str, default="", help="path to the datasets")
+    parser.add_argument("--output-dir", type=str, default="", help="output directory")
+    parser.add_argument("--resume", type=str, default="",
+                        help="checkpoint directory to resume training from")
+    parser.add_argument("--seed", type=int, default=-1,
+                        help="only a positive value enables a fixed seed")
+    parser.add_argument("--forget-domains", type=str, default="",
+                        help="comma-separated domains to forget, e.g. art,clipart "
+                             "(sets DATASET.FORGET_DOMAINS)")
+    parser.add_argument("--config-file", type=str, default="", help="method config file")
+    parser.add_argument("--dataset-config-file", type=str, default="",
+                        help="dataset config file")
+    parser.add_argument("--trainer", type=str, default="", help="name of the trainer")
+    parser.add_argument("--backbone", type=str, default="",
+                        help="CLIP model name or checkpoint path (MODEL.BACKBONE.NAME)")
+    parser.add_argument("--eval-only", action="store_true", help="evaluation only")
+    parser.add_argument("--model-dir", type=str, default="",
+                        help="run directory or checkpoint file to load (--eval-only)")
+    parser.add_argument("--load-epoch", type=int,
+                        help="epoch of the checkpoint to load (default: the last saved)")
+    parser.add_argument("--no-train", action="store_true", help="do not call trainer.train()")
+    parser.add_argument("--check-done", action="store_true",
+                        help="only say whether --output-dir holds the results.json of this "
+                             "config (same fingerprint): exit 0 if so, else 1; loads no "
+                             "data or model")
+    parser.add_argument("opts", default=None, nargs=argparse.REMAINDER,
+                        help="modify config options using the command line")
+    return parser.parse_args(argv)
+
+
+def reset_cfg(cfg, args):
+    if args.root:
+        cfg.DATASET.ROOT = args.root
+    if args.output_dir:
+        cfg.OUTPUT_DIR = args.output_dir
+    if args.resume:
+        cfg.RESUME = args.resume
+    if args.seed >= 0:
+        cfg.SEED = args.seed
+    if args.forget_domains:
+        cfg.DATASET.FORGET_DOMAINS = [d.strip() for d in args.forget_domains.split(",")
+                                      if d.strip()]
+    if args.trainer:
+        cfg.TRAINER.NAME = args.trainer
+    if args.backbone:
+        cfg.MODEL.BACKBONE.NAME = args.backbone
+
+
+def config_error_message(cfg, err: Exception) -> str:
+    """yacs names an unknown key; add the keys that do exist at that level."""
+    text = str(err.args[0]) if err.args else str(err)
+    if "Non-existent" not in text:
+        return text
+    key = text.rsplit(":", 1)[-1].strip()
+    node, walked = cfg, []
+    for part in key.split(".")[:-1]:
+        if not isinstance(node.get(part), dict):
+            break
+        node = node[part]
+        walked.append(part)
+    prefix = "".join(p + "." for p in walked)
+    return f"{text}; available keys: {', '.join(prefix + k for k in sorted(node))}"
+
+
+def merge_file(cfg, path, what):
+    if not path:
+        return
+    if not os.path.isfile(path):
+        raise MissingFileError(f"{what} not found: {os.path.abspath(path)}")
+    try:
+        cfg.merge_from_file(path)
+    except (KeyError, ValueError, AssertionError) as err:
+        raise ConfigError(f"{path}: {config_error_message(cfg, err)}") from err
+
+
+def cpu_count() -> int:
+    """CPUs this process may use, the count torch's DataLoader checks against."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def cap_workers(cfg, quiet=False):
+    """More loader workers than CPUs only makes torch warn on every loader;
+    use the CPU count instead, and say so once."""
+    cpus = cpu_count()
+    if cfg.DATALOADER.NUM_WORKERS > cpus:
+        if not quiet:
+            print(f"Note: DATALOADER.NUM_WORKERS={cfg.DATALOADER.NUM_WORKERS} but this "
+                  f"machine has {cpus} CPUs; using {cpus} workers.")
+        cfg.DATALOADER.NUM_WORKERS = cpus
+
+
+def setup_cfg(args, quiet=None):
+    """The frozen config of parsed train.py arguments; ConfigError or
+    MissingFileError for a bad one. `quiet` (default: with --check-done)
+    leaves out the note on capped loader workers."""
+    cfg = get_cfg_default()
+    extend_cfg(cfg)
+    merge_file(cfg, args.dataset_config_file, "dataset config file")
+    merge_file(cfg, args.config_file, "method config file")
+    reset_cfg(cfg, args)
+    if len(args.opts) % 2:
+        raise ConfigError(f"config options must come in KEY VALUE pairs, got {args.opts}")
+    try:
+        cfg.merge_from_list(args.opts)
+    except (KeyError, ValueError, AssertionError) as err:
+        raise ConfigError(f"config option: {config_error_message(cfg, err)}") from err
+    cap_workers(cfg, quiet=getattr(args, "check_done", False) if quiet is None else quiet)
+    cfg.freeze()
+    return cfg
