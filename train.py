@@ -30,8 +30,8 @@ from dassl.data.datasets import DATASET_REGISTRY  # noqa: E402
 from dassl.engine import TRAINER_REGISTRY, build_trainer  # noqa: E402
 from dassl.utils import set_random_seed, setup_logger  # noqa: E402
 
-import datasets  # noqa: E402,F401  (registers the ADU datasets)
-import trainers  # noqa: E402,F401  (registers the trainers)
+import datasets  # noqa: E402
+import trainers  # noqa: E402
 from datasets.adu_base import adu_datasets  # noqa: E402
 from trainers.engine.evaluation import install_domain_test  # noqa: E402
 from trainers.run.fingerprint import check_run_folder, results_match  # noqa: E402
@@ -39,6 +39,9 @@ from trainers.run.run_info import describe_device, write_run_info  # noqa: E402
 # The command line and its config: shared with the launcher's skip test.
 from trainers.run.resolve import cpu_count, parse_args, setup_cfg  # noqa: E402,F401
 from user_errors import ConfigError, UserError  # noqa: E402
+
+datasets.register_datasets()
+trainers.register_trainers()
 
 
 def check_names(cfg):

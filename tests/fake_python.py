@@ -26,8 +26,6 @@ def option(args, name, default=None):
 
 def resolved(args):
     """The command's config, resolved without torch (the launcher's way)."""
-    from experiments.launch.bare_packages import enter_bare
-    enter_bare()
     from trainers.run.resolve import parse_args, setup_cfg
     return setup_cfg(parse_args(args), quiet=True)
 
@@ -49,7 +47,7 @@ def fake_train(args):
         print(f"train.py: error: {err}", file=sys.stderr)
         return 2
     from datasets.domain_lists import DOMAINS
-    from trainers.engine.fingerprint import config_yaml, results_fields
+    from trainers.run.fingerprint import config_yaml, results_fields
     out = option(args, "--output-dir")
     os.makedirs(out, exist_ok=True)
     if "--eval-only" in args:

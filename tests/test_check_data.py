@@ -11,7 +11,7 @@ pytest.importorskip("dassl", reason="Dassl not installed (pip install from GitHu
 
 from dassl.data.datasets import DATASET_REGISTRY  # noqa: E402
 
-import datasets  # noqa: E402,F401  (registers the datasets)
+import datasets  # noqa: E402
 from datasets import download  # noqa: E402
 from datasets.preflight import MissingDataError  # noqa: E402
 from fake_data import (  # noqa: E402
@@ -19,6 +19,8 @@ from fake_data import (  # noqa: E402
     make_office_home, make_pacs,
 )
 from tool_entry import load_tool  # noqa: E402
+
+datasets.register_datasets()
 
 check_data = load_tool("check_data")
 

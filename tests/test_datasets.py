@@ -12,7 +12,7 @@ pytest.importorskip("dassl", reason="Dassl not installed (pip install from GitHu
 from dassl.config import get_cfg_default  # noqa: E402
 from dassl.data.datasets import DATASET_REGISTRY  # noqa: E402
 
-import datasets  # noqa: E402,F401  (registers the datasets)
+import datasets  # noqa: E402
 from datasets import download  # noqa: E402
 from datasets.adu_base import clean_classname  # noqa: E402
 from datasets.imagenet import sketch_split  # noqa: E402
@@ -21,6 +21,8 @@ from fake_data import (  # noqa: E402
     fake_wnids, make_cfg, make_domainnet, make_imagenet, make_mini_domainnet,
     make_office_home, make_pacs, write_broken_image, write_image, zip_folder,
 )
+
+datasets.register_datasets()
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 

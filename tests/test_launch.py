@@ -52,7 +52,6 @@ def write_finished(folder, fingerprint):
 def launcher_says_done(runs) -> list:
     """skip.is_done of each (folder, train.py arguments), in a process with torch blocked."""
     code = BLOCKED_LAUNCH.split("sys.argv")[0] + (
-        "from experiments.launch.bare_packages import enter_bare\nenter_bare()\n"
         "from experiments.launch import skip\nimport json\n"
         f"print(json.dumps([skip.is_done(f, a) for f, a in {runs!r}]))\n")
     proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
@@ -66,7 +65,7 @@ def test_the_skip_test_computes_train_pys_fingerprint(tmp_path, capsys):
     """results.json records what train.py's own resolution gives; the
     launcher accepts exactly that, and train.py --check-done agrees."""
     import train
-    from trainers.engine.fingerprint import fingerprint
+    from trainers.run.fingerprint import fingerprint
 
     variants = [[], ["OPTIM.MAX_EPOCH", "2"],
                 ["TEST.METHOD_TAG", "ADU-Baseline", "TRAINER.ADU.INSTAPG", "False",

@@ -70,8 +70,10 @@ def test_dataset_builds_with_dassl_config(toy_data_root):
     from dassl.config import get_cfg_default
     from dassl.data.datasets import build_dataset
 
-    import datasets  # noqa: F401  (registers toy_domains)
+    import datasets
     from trainers.config import extend_cfg
+
+    datasets.register_datasets()
 
     cfg = get_cfg_default()
     extend_cfg(cfg)

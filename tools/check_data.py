@@ -23,9 +23,10 @@ os.environ.setdefault("OUTDATED_IGNORE", "1")
 warnings.filterwarnings("ignore", message="pkg_resources is deprecated",
                         module="outdated")
 
-import datasets  # noqa: E402  (registers the ADU datasets)
+import datasets  # noqa: E402
 
 datasets.require_dassl("check_data.py")
+datasets.register_datasets()
 from datasets.adu_base import adu_datasets  # noqa: E402
 from datasets.preflight import check_layout  # noqa: E402
 

@@ -23,7 +23,7 @@ A corrupt or partial results.json is named in a warning and left out.
 
 Runs are averaged only when they ran the same config: each results.json
 records the keys of its config that change results (`fingerprint_keys`,
-trainers/engine/fingerprint.py), and the runs of a cell (or of a row of
+trainers/run/fingerprint.py), and the runs of a cell (or of a row of
 --table domains) must agree on all of them but the seed and the forget
 domains, which a cell averages over. Otherwise nothing is tabulated: the
 differing keys and runs are named and the exit status is 1. Runs written

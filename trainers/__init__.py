@@ -1,27 +1,21 @@
-"""The registered Dassl trainers; importing this package registers them.
+"""The registered Dassl trainers, one file each; `register_trainers()` registers them.
 
 `trainers/` holds one file per registered trainer (and `config.py`, every
 config key the project adds). The method's plain-PyTorch modules are in
 `trainers/modules/` (never importing Dassl), the training logic the trainers
-share in `trainers/engine/`, and the run folder's files (atomic writes,
-checkpoints and resume, the config fingerprint, run_info) in `trainers/run/`.
-train.py, the tools, experiments/ and the tests import it; nothing here
-imports tools/ or experiments/. The trainers are registered only where Dassl
-is installed, so that the modules and the run folder's code stay importable
-without it.
+share in `trainers/engine/`, and the run folder's files (the command line's
+config, atomic writes, checkpoints and resume, the config fingerprint,
+run_info) in `trainers/run/`. train.py, the tools, experiments/ and the
+tests import it; nothing here imports tools/ or experiments/. Importing this
+package imports nothing else: what needs no torch (trainers.config,
+trainers.run) stays cheap to import, e.g. for the launcher's skip test.
 """
-try:
-    import dassl  # noqa: F401
-except ImportError:
-    dassl = None
+TRAINER_MODULES = ("adu", "bbf_adu", "clipfit_adu", "coop_adu", "lp_plus_plus_adu",
+                   "maple_adu", "zeroshot_clip")
 
-if dassl is not None:
-    from . import (  # noqa: F401  (each file registers its trainer)
-        adu,
-        bbf_adu,
-        clipfit_adu,
-        coop_adu,
-        lp_plus_plus_adu,
-        maple_adu,
-        zeroshot_clip,
-    )
+
+def register_trainers() -> None:
+    """Import every trainer file, which registers its class in Dassl."""
+    import importlib
+    for name in TRAINER_MODULES:
+        importlib.import_module(f"{__name__}.{name}")

@@ -1,16 +1,11 @@
 """python -m experiments.launch SCRIPT ARGS... (experiments/launch/cli.py),
 run by the scripts of scripts/adu/.
-
-The packages trainers/ and datasets/ are entered bare first
-(experiments/launch/bare_packages.py): the launcher needs their plain
-modules only, never the Dassl classes whose registration imports torch.
+It imports only the plain modules of trainers/ and datasets/ (the config
+keys, the command line's resolution, the fingerprint, the domain lists),
+never a trainer or dataset class, so deciding what to run needs no torch.
 """
 import sys
 
-from experiments.launch.bare_packages import enter_bare
-
-enter_bare()
-
-from experiments.launch import cli  # noqa: E402
+from experiments.launch import cli
 
 sys.exit(cli.main(sys.argv[1:]))

@@ -10,8 +10,6 @@ classes). Imported by the launcher's planning (experiments/launch/).
 import argparse
 import sys
 
-from experiments.launch.bare_packages import enter_bare
-
 
 class UnknownDataset(Exception):
     """A dataset name that is no ADU dataset; the message lists the valid ones."""
@@ -19,7 +17,6 @@ class UnknownDataset(Exception):
 
 def known() -> dict:
     """{config name: domains} of every ADU dataset, sorted by name."""
-    enter_bare(["datasets"])  # the table only, not the Dassl classes
     from datasets.domain_lists import DOMAINS
     return dict(sorted(DOMAINS.items()))
 

@@ -18,7 +18,7 @@ def fingerprint_matches(folder: str, train_args) -> bool:
     """True when folder/results.json records the fingerprint of train_args's
     config; a command train.py would refuse (a bad option) never matches:
     train.py is left to say why."""
-    from trainers.engine.fingerprint import results_match
+    from trainers.run.fingerprint import results_match
     from trainers.run.resolve import parse_args, setup_cfg
     from user_errors import UserError
     try:

@@ -1,7 +1,7 @@
 """The values of a sensitivity sweep, checked, and the folder tag of each.
 
-    python -m experiments.launch.sweep_values TRAINER.ADU.DDL_GAMMA 0 10 30 100
-    ->  DDL_GAMMA-0<TAB>0.0          (one line per value: tag, value for train.py)
+    sweep_lines("TRAINER.ADU.DDL_GAMMA", ["0", "10"])
+    ->  ["DDL_GAMMA-0\t0.0", "DDL_GAMMA-10\t10.0"]   (tag, value for train.py)
 
 sensitivity.sh (experiments/launch/scripts.py) asks here before any run: KEY must be a config
 key that changes results (train.py's tree: Dassl's defaults plus
@@ -9,17 +9,13 @@ trainers/config.py), and each value must fit the key's type. A value is
 given back as train.py's yacs accepts it (an integer for a float key
 becomes a float: yacs refuses 30 for 30.0). The tag names the key's last
 part and the value (`value_tag`); parse_results.py --sweep strips it from
-a run's method name again, so both use this file's rule. Problems exit 2
-with one line.
+a run's method name again, so both use this file's rule. A bad key or
+value raises SweepError, which the launcher prints as one line (exit 2).
 """
 import ast
 import difflib
-import os
 import re
-import sys
-import warnings
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 # Keys a sweep may not vary: the scripts vary them already.
 SCRIPT_KEYS = {"SEED": "SEEDS", "DATASET.FORGET_DOMAINS": "FORGET", "TRAINER.NAME": "TRAINER",
                "DATASET.NAME": "the DATASET argument"}
@@ -48,8 +44,6 @@ def value_tag(key: str, value) -> str:
 
 def config_tree():
     """train.py's config tree before any yaml: Dassl's defaults and the project's keys."""
-    if REPO not in sys.path:
-        sys.path.insert(0, REPO)
     from dassl.config import get_cfg_default
 
     from trainers.config import extend_cfg
@@ -138,22 +132,3 @@ def sweep_lines(key: str, texts) -> list:
         lines.append(f"{tag}\t{argument(value)}")
     return lines
 
-
-def main(argv) -> int:
-    if not argv:
-        print("usage: python -m experiments.launch.sweep_values KEY VALUE [VALUE ...]", file=sys.stderr)
-        return 2
-    try:
-        lines = sweep_lines(argv[0], argv[1:])
-    except SweepError as err:
-        print(f"sweep_values.py: error: {err}", file=sys.stderr)
-        return 2
-    print("\n".join(lines))
-    return 0
-
-
-if __name__ == "__main__":
-    os.environ.setdefault("OUTDATED_IGNORE", "1")  # Dassl's wilds would try the network
-    # ...and its check flags pkg_resources as deprecated: a line no user can act on.
-    warnings.filterwarnings("ignore", message="pkg_resources is deprecated")
-    sys.exit(main(sys.argv[1:]))
