@@ -8,14 +8,17 @@ Importing this package imports nothing else, so those parts stay importable
 without Dassl or torch.
 """
 import importlib
-import importlib.util
 import sys
 
 DATASET_MODULES = ("domainnet", "imagenet", "office_home", "pacs", "toy_domains")
 
 
 def dassl_installed() -> bool:
-    return importlib.util.find_spec("dassl") is not None
+    try:
+        import dassl  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def register_datasets() -> None:

@@ -41,8 +41,9 @@ MAX_NAMED_SKIPS = 20
 
 
 def adu_datasets() -> dict:
-    """{config name: class} of every registered ADU dataset, sorted by name
-    (import the `datasets` package first, so that all are registered)."""
+    """{config name: class} of every ADU dataset, registered first, sorted by name."""
+    from datasets import register_datasets
+    register_datasets()
     found = {}
     for name in DATASET_REGISTRY.registered_names():
         cls = DATASET_REGISTRY.get(name)

@@ -56,10 +56,30 @@ def test_every_method_module_imports_with_dassl_blocked():
 
 
 def run_modules():
+    """The run folder's modules but resolve.py, which reads Dassl's default
+    config (test_the_command_line_resolves_without_torch_or_dassls_engine)."""
     modules = module_names("trainers/run")
     assert {"trainers.run.checkpoint", "trainers.run.files", "trainers.run.fingerprint",
-            "trainers.run.run_info"} <= set(modules)
-    return modules
+            "trainers.run.run_info", "trainers.run.resolve"} <= set(modules)
+    return [m for m in modules if m != "trainers.run.resolve"]
+
+
+def test_the_command_line_resolves_without_torch_or_dassls_engine():
+    """trainers/run/resolve.py (train.py's config, the launcher's skip test)
+    needs Dassl's config defaults only: yacs, no torch."""
+    code = (
+        "import sys\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] == 'torch' or name.startswith(('dassl.engine', "
+        "'dassl.data', 'dassl.modeling')):\n"
+        "            raise ImportError(f'blocked: {name}')\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "from trainers.run.resolve import parse_args, setup_cfg\n"
+        "cfg = setup_cfg(parse_args(['--trainer', 'ADU', 'OPTIM.MAX_EPOCH', '3']), quiet=True)\n"
+        "assert cfg.OPTIM.MAX_EPOCH == 3 and cfg.TRAINER.ADU.DDL_GAMMA == 30.0\n"
+        "print('ok')\n")
+    assert_prints_ok(code)
 
 
 def test_the_run_folders_code_imports_without_dassl_and_without_the_engine():
