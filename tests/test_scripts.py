@@ -85,14 +85,13 @@ def test_every_script_passes_bash_n():
         assert proc.returncode == 0, f"{path}: {proc.stderr}"
 
 
-def test_dataset_info_prints_the_domains(capsys):
+def test_dataset_info_gives_the_domains_and_names_the_valid_datasets():
     from experiments.launch import dataset_info
-    assert dataset_info.main(["office_home"]) == 0
-    assert capsys.readouterr().out.split() == OFFICE_HOME_DOMAINS
-    assert dataset_info.main(["sculptures"]) == 2
-    err = capsys.readouterr().err
-    assert "unknown dataset 'sculptures'" in err
-    assert "mini_domainnet, office_home, pacs" in err
+    assert dataset_info.domains_of("office_home") == OFFICE_HOME_DOMAINS
+    with pytest.raises(dataset_info.UnknownDataset) as err:
+        dataset_info.domains_of("sculptures")
+    assert "unknown dataset 'sculptures'" in str(err.value)
+    assert "mini_domainnet, office_home, pacs" in str(err.value)
 
 
 def test_main_runs_three_seeds_into_the_documented_folders(fake_env):
