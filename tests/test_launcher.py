@@ -1,4 +1,4 @@
-"""LAUNCHER=slurm (tools/launcher.py through submitit) and status.sh, with
+"""LAUNCHER=slurm (experiments/launch/slurm.py through submitit) and status.sh, with
 SLURM's commands faked (tests/fake_slurm.py runs each array task here) and
 train.py faked (tests/fake_python.py) except where a test says otherwise.
 """

@@ -1,6 +1,6 @@
 """Sensitivity sweeps: scripts/adu/sensitivity.sh (value tags, command lines,
 bad input, skipping), experiments/launch/sweep_values.py, and parse_results.py --sweep on
-hand-written results.json files (tools/sweep_table.py, tools/plots.py)."""
+hand-written results.json files (experiments/results/sweep.py, plots.py)."""
 import os
 
 import pytest

@@ -23,7 +23,7 @@ TINY_OPTS = [
 ]
 
 
-# The settings of LAUNCHER=slurm (tools/launcher.py).
+# The settings of LAUNCHER=slurm (experiments/launch/slurm.py).
 LAUNCHER_SETTINGS = ("LAUNCHER", "PARTITION", "TIMEOUT_MIN", "GPUS_PER_RUN", "CPUS_PER_RUN",
                      "MEM_GB", "ACCOUNT", "QOS", "ARRAY_PARALLELISM", "SBATCH_EXTRA")
 
