@@ -31,10 +31,10 @@ import trainers.modules.losses as losses  # noqa: E402
 WHOLE_SET = ["DATALOADER.TRAIN_X.BATCH_SIZE", "24"]
 
 
-def build_adu(root, out, clip_file, *opts, forget="art"):
+def build_adu(root, out, clip_file, *opts, forget="art", config="vit_b16_ep50"):
     args = ["--root", str(root), "--seed", "1", "--trainer", "ADU",
             "--dataset-config-file", os.path.join(REPO, "configs/datasets/office_home.yaml"),
-            "--config-file", os.path.join(REPO, "configs/trainers/ADU/vit_b16_ep50.yaml"),
+            "--config-file", os.path.join(REPO, f"configs/trainers/ADU/{config}.yaml"),
             "--output-dir", str(out), "--forget-domains", forget,
             "MODEL.BACKBONE.NAME", clip_file, *TINY_OPTS, *WHOLE_SET, *opts]
     cfg = train.setup_cfg(train.parse_args(args))
