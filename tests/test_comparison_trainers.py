@@ -83,16 +83,44 @@ def model_tensors(model):
     return dict(chain(model.named_parameters(), model.named_buffers()))
 
 
+def pooled(per_domain, names):
+    """Accuracy (%) over the images of the domains `names`, from the per-domain rows."""
+    right = sum(per_domain[d]["accuracy"] * per_domain[d]["num_images"] for d in names)
+    return right / sum(per_domain[d]["num_images"] for d in names)
+
+
 def check_results(path, trainer_name):
+    """results.json names the run and holds together: every domain accuracy is
+    a count of right answers out of its images, Mem and For pool those
+    counts, H is their harmonic mean."""
     res = json.load(open(path))
     assert res["trainer"] == res["method"] == trainer_name
     assert res["forget_domains"] == ["art"]
-    assert set(res["per_domain"]) == {"art", "clipart", "product", "real_world"}
-    for row in res["per_domain"].values():
-        assert row["num_images"] == 6 and 0.0 <= row["accuracy"] <= 100.0
-    for key in ("mem", "for", "h"):
-        assert 0.0 <= res[key] <= 100.0
+    per_domain = res["per_domain"]
+    assert set(per_domain) == {"art", "clipart", "product", "real_world"}
+    for row in per_domain.values():
+        assert row["num_images"] == 6
+        right = row["accuracy"] / 100 * row["num_images"]
+        assert right == pytest.approx(round(right), abs=1e-6) and 0 <= round(right) <= 6
+    assert res["mem"] == pytest.approx(pooled(per_domain, res["memorize_domains"]))
+    assert res["for"] == pytest.approx(100 - pooled(per_domain, res["forget_domains"]))
+    mem, forget = res["mem"], res["for"]
+    assert res["h"] == pytest.approx(2 * mem * forget / (mem + forget) if mem + forget else 0)
     return res
+
+
+def per_domain_accuracy(trainer):
+    """{domain: accuracy (%)} of the trainer's own class predictions on its test split."""
+    names, right, total = trainer.dm.dataset.domains, {}, {}
+    trainer.set_model_mode("eval")
+    with torch.no_grad():
+        for batch in trainer.test_loader:
+            images, labels = trainer.parse_batch_test(batch)
+            correct = (trainer.model_inference(images).argmax(-1) == labels).cpu()
+            for d, ok in zip(batch["domain"].tolist(), correct.tolist()):
+                right[names[d]] = right.get(names[d], 0) + ok
+                total[names[d]] = total.get(names[d], 0) + 1
+    return {d: 100 * right[d] / total[d] for d in total}
 
 
 @pytest.fixture(scope="module")
@@ -153,6 +181,9 @@ def test_adu_through_the_dassl_trainer_changes_exactly_its_learner(data_root, ti
 def test_evaluation_writes_complete_results(trained):
     name, _, _, out = trained
     res = check_results(out / "results.json", name)
+    # the scores are those of the trained model's own predictions
+    ours = per_domain_accuracy(trained[1])
+    assert {d: r["accuracy"] for d, r in res["per_domain"].items()} == pytest.approx(ours)
     assert res["domain_accuracy"] is None  # no domain classifier in these methods
     for key in ("domain_probe_accuracy", "forget_class_probe_accuracy"):
         assert (res.get(key) is not None) == (name in PROBED), key

@@ -15,6 +15,8 @@ from train_harness import REPO, run_script, train_py  # noqa: E402
 METHODS = ["ZeroshotCLIP", "ADU-Baseline", "ADU"]
 HEADERS = (["dataset", "forget", "method"] + DOMAINS
            + ["For", "Mem", "H", "domain clf", "domain probe", "forget-class probe", "seeds"])
+FOLDERS = {"ZeroshotCLIP": "ZeroshotCLIP_toy_tiny", "ADU-Baseline": "ADU_toy_tiny_Baseline",
+           "ADU": "ADU_toy_tiny"}
 
 
 def run_demo(data_root, output, *opts):
@@ -63,8 +65,18 @@ def test_demo_ends_with_one_table_of_the_three_methods(demo):
     assert all(row["domain probe"] != "-" for row in rows)
 
 
+def record_of(output, method):
+    path = os.path.join(output, "toy_domains", FOLDERS[method], "forget_sketch",
+                        "8shots", "seed1", "results.json")
+    with open(path) as f:
+        return json.load(f)
+
+
 def test_mem_for_h_lie_in_range_and_follow_from_the_domain_accuracies(demo):
-    _, stdout = demo
+    """Mem pools the memorize domains' test images (docs/METHOD.md section 5):
+    the domain accuracies weighted by their image counts (from results.json;
+    tests/test_results_pooling.py checks the pooling on unequal domains)."""
+    output, stdout = demo
     _, rows = parse_table(stdout)
     for row in rows:
         acc = {d: float(row[d].rstrip("*")) for d in DOMAINS}
@@ -73,8 +85,11 @@ def test_mem_for_h_lie_in_range_and_follow_from_the_domain_accuracies(demo):
             assert 0.0 <= value <= 100.0, row
         # Cells are rounded to 0.01: allow for it.
         assert forget == pytest.approx(100.0 - acc["sketch"], abs=0.011), row
-        memorized = [acc[d] for d in DOMAINS if d != "sketch"]
-        assert mem == pytest.approx(sum(memorized) / 3, abs=0.011), row
+        counts = {d: r["num_images"] for d, r in
+                  record_of(output, row["method"])["per_domain"].items()}
+        memorized = [d for d in DOMAINS if d != "sketch"]
+        pooled = sum(acc[d] * counts[d] for d in memorized) / sum(counts[d] for d in memorized)
+        assert mem == pytest.approx(pooled, abs=0.011), row
         expected_h = 2 * mem * forget / (mem + forget) if mem + forget else 0.0
         assert h == pytest.approx(expected_h, abs=0.02), row
 
@@ -82,13 +97,8 @@ def test_mem_for_h_lie_in_range_and_follow_from_the_domain_accuracies(demo):
 def test_the_table_reports_what_each_run_wrote(demo):
     output, stdout = demo
     _, rows = parse_table(stdout)
-    folders = {"ZeroshotCLIP": "ZeroshotCLIP_toy_tiny", "ADU-Baseline": "ADU_toy_tiny_Baseline",
-               "ADU": "ADU_toy_tiny"}
     for row in rows:
-        path = os.path.join(output, "toy_domains", folders[row["method"]], "forget_sketch",
-                            "8shots", "seed1", "results.json")
-        with open(path) as f:
-            record = json.load(f)
+        record = record_of(output, row["method"])
         assert record["method"] == row["method"]
         assert record["forget_domains"] == ["sketch"]
         assert f"{record['h']:.2f}" == row["H"]

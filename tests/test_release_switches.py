@@ -249,12 +249,44 @@ def merged(path):
     return cfg
 
 
-def test_release_config_sets_every_release_setting():
-    node = merged("configs/trainers/ADU/vit_b16_ep50_release.yaml").TRAINER.ADU
-    assert (node.N_CTX_TEXT, node.PROMPT_DEPTH_TEXT, node.TEXT_CTX_INIT) == (8, 9, False)
-    assert (node.MMD_INPUT, node.MMD_KERNEL, node.INSTAPG_STYLE) == (
-        "domain_logits", "pair_median", "release")
-    assert (node.DDL_GAMMA, node.DDL_LAMBDA, node.FORGET_LOSS) == (30.0, 0.5, "neg_entropy")
+def test_the_release_config_trains_the_releases_objective_and_instapg(
+        office_home_root, tiny_clip_file, tmp_path, monkeypatch):
+    """vit_b16_ep50_release.yaml, built as train.py builds it (text depth 2: the
+    test CLIP has 2 text blocks), does what the release does: its InstaPG is
+    the release's arrangement, and one real training step minimises
+    L_memorize + neg-entropy L_forget + 30 CE - 0.5 MMD^2, the MMD with a
+    bandwidth per domain pair, over the domain classifier's logits."""
+    pytest.importorskip("dassl", reason="Dassl not installed")
+    from test_objective_wiring import build_adu, only_call, recorded_step
+    trainer = build_adu(office_home_root, tmp_path, tiny_clip_file,
+                        "TRAINER.ADU.PROMPT_DEPTH_TEXT", "2", config="vit_b16_ep50_release")
+    assert trainer.model.learner.text.deep.shape[0] == 1  # learned text prompts, deep
+    instapg = trainer.model.learner.vision.instapg["9"]
+    queries, patches = torch.randn(8, 64), torch.randn(2, 5, 64)
+    torch.testing.assert_close(instapg(queries, patches),
+                               direct_release_instapg(instapg, queries, patches),
+                               atol=1e-4, rtol=1e-4)
+
+    seen = recorded_step(trainer, monkeypatch)
+    domains = seen["batch"]["domain"]
+    logits = only_call(seen, "forget_loss")[0].double()
+    domain_logits = only_call(seen, "domain_ce_loss")[0].double()
+    assert torch.equal(only_call(seen, "mmd2")[0], domain_logits.float())
+    forget = torch.isin(domains, torch.tensor(trainer.dm.dataset.forget_domain_ids))
+    log_p = torch.log_softmax(logits, dim=-1)
+    memorize = (-log_p[torch.arange(len(domains)), seen["batch"]["label"]])[~forget].mean()
+    neg_entropy = (log_p.exp() * log_p).sum(-1)[forget].mean()
+    ce = (-torch.log_softmax(domain_logits, -1)[torch.arange(len(domains)), domains]).mean()
+    mmd = brute_force_pair_median_mmd2(domain_logits, domains)
+    terms = seen["terms"]
+    assert terms["forget"].item() == pytest.approx(neg_entropy.item(), rel=1e-5, abs=1e-6)
+    assert terms["mmd2"].item() == pytest.approx(mmd, rel=1e-4, abs=1e-7)
+    total = memorize + neg_entropy + 30.0 * ce - 0.5 * mmd
+    assert terms["total"].item() == pytest.approx(total.item(), rel=1e-5)
+    assert 0.5 * mmd > 1e-4  # the MMD term shows in the total
+
+
+def test_every_release_setting_says_where_the_release_sets_it():
     with open(os.path.join(REPO, "configs/trainers/ADU/vit_b16_ep50_release.yaml")) as f:
         adu_lines = f.read().split("  ADU:")[1].strip().splitlines()
     assert all("#" in line for line in adu_lines), "every release setting says where it is set"

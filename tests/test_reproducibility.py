@@ -149,4 +149,7 @@ def test_gradient_checkpointing_is_wired_and_changes_no_number(
     proc = run(COUNTING_RUNNER.format(repo=REPO, args=args))
     assert "checkpointed block calls: 0" not in proc.stdout
     assert "checkpointed block calls:" in proc.stdout
+    # The weights, not the scores: 24 test images round away changes that
+    # the learner's tensors show (lr 0.0025 vs 0.003 gave the same scores).
+    assert_same_weights(tmp_path, uninterrupted)
     assert scores(tmp_path) == scores(uninterrupted)
