@@ -6,7 +6,12 @@
         --output-dir output/run --forget-domains art
 
 Config precedence: Dassl defaults < the project's keys (trainers/config.py)
-< dataset yaml < method yaml < command-line arguments < trailing opts.
+and the CoOp family's (trainers/run/coop_family.py) < each trainer file's
+own `extend_cfg(cfg)` hook, if it has one < dataset yaml < method yaml <
+command-line arguments < trailing opts.
+
+Every file in trainers/ is a trainer (trainers.register_trainers imports
+them all): a CoOp-family trainer file dropped there trains unchanged.
 """
 import os
 import sys
@@ -47,8 +52,10 @@ trainers.register_trainers()
 def check_names(cfg):
     trainers_ = sorted(TRAINER_REGISTRY.registered_names())
     if cfg.TRAINER.NAME not in trainers_:
+        broken = "".join(f"; {path} failed to import ({err})"
+                         for path, err in sorted(trainers.BROKEN.items()))
         raise ConfigError(f"unknown trainer '{cfg.TRAINER.NAME}'; registered trainers: "
-                          f"{', '.join(trainers_)}")
+                          f"{', '.join(trainers_)}{broken}")
     if cfg.DATASET.NAME not in DATASET_REGISTRY.registered_names():
         raise ConfigError(f"unknown dataset '{cfg.DATASET.NAME}'; ADU datasets: "
                           f"{', '.join(adu_datasets())} (another dataset needs a "

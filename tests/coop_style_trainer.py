@@ -5,8 +5,7 @@ context with plain cross-entropy on every training image (no unlearning
 loss) and uses Dassl's own optimiser and schedule builders. The tests run
 it through train.py (tests/run_train_with.py imports this module, which
 registers it) to check that any Dassl trainer gets ADU's per-domain scores.
-Dassl's warm-up scheduler crashes on current torch, so runs set
-OPTIM.WARMUP_EPOCH 0.
+(tests/coop_family_*.py are trainer files in CoOp's own style, with warm-up.)
 """
 import clip
 import torch

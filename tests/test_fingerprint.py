@@ -82,8 +82,10 @@ def test_keys_added_later_are_left_out_at_their_default_only(tmp_path):
     from dassl.config import get_cfg_default
 
     from trainers.config import extend_cfg
+    from trainers.run.coop_family import add_coop_family_config
     cfg = get_cfg_default()
     extend_cfg(cfg)
+    add_coop_family_config(cfg)
     for key, default in ADDED_WITH_DEFAULT.items():
         node = cfg
         *path, last = key.split(".")
@@ -92,10 +94,14 @@ def test_keys_added_later_are_left_out_at_their_default_only(tmp_path):
         assert node[last] == default, f"{key}'s default is {node[last]}, not {default}"
     keys = cfg_keys(cfg)
     assert not set(ADDED_WITH_DEFAULT) & set(keys)
-    # The config as it was before: no DOMAIN_LABELS node at all.
+    # The config as it was before: no DOMAIN_LABELS node, no CoOp-family nodes.
     old = cfg.clone()
     for key in ADDED_WITH_DEFAULT:
-        del old.DATASET[key.split(".")[-1]]
+        *path, last = key.split(".")
+        node = old
+        for part in path:
+            node = node[part]
+        del node[last]
     assert fingerprint(old) == fingerprint(cfg)
     (tmp_path / "config.yaml").write_text(config_yaml(old))
     check_run_folder(cfg, str(tmp_path))

@@ -137,6 +137,10 @@ def test_trainers_folder_holds_only_registered_trainers_and_config():
             continue
         with open(os.path.join(REPO, "trainers", name)) as f:
             assert "@TRAINER_REGISTRY.register()" in f.read(), name
+    # register_trainers imports exactly these files (all but __init__ and config).
+    import trainers
+    assert trainers.trainer_files() == [f[:-3] for f in files
+                                        if f not in ("__init__.py", "config.py")]
 
 
 # An import of Dassl, of the package (trainers...) or of a parent package (from ..).

@@ -102,3 +102,56 @@ def test_matches_dassl_where_dassl_still_runs(kw):
         opt.step()
         sched.step()
     assert lrs_per_epoch(cfg) == pytest.approx(theirs, rel=1e-9)
+
+
+@pytest.mark.parametrize("warmup", ["constant", "linear"])
+def test_dassls_warm_up_schedule_after_the_fix_is_ours(warmup):
+    """trainers.engine.dassl_compat makes Dassl's own build_lr_scheduler run
+    on current torch, with the learning rates of ours at every epoch."""
+    pytest.importorskip("dassl")
+    from dassl.optim import build_lr_scheduler as dassl_build
+    from trainers.engine.dassl_compat import install_dassl_fixes
+    install_dassl_fixes()
+    cfg = optim_cfg(MAX_EPOCH=6, WARMUP_EPOCH=2, WARMUP_TYPE=warmup)
+    param = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.SGD([param], lr=cfg.LR)
+    sched = dassl_build(opt, cfg)
+    theirs = []
+    for _ in range(cfg.MAX_EPOCH):
+        theirs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    ours = lrs_per_epoch(cfg)
+    assert theirs == pytest.approx(ours, rel=1e-12)
+    assert ours[0] == pytest.approx(1e-5) and ours[2] == pytest.approx(cfg.LR)
+
+
+def test_dassls_warm_up_scheduler_saves_a_weights_only_state(tmp_path):
+    """Its checkpoint state loads with torch.load's weights-only default, and
+    a scheduler restored from it continues the same schedule."""
+    pytest.importorskip("dassl")
+    from dassl.optim import build_lr_scheduler as dassl_build
+    from trainers.engine.dassl_compat import install_dassl_fixes
+    install_dassl_fixes()
+    cfg = optim_cfg(MAX_EPOCH=6, WARMUP_EPOCH=1, WARMUP_TYPE="linear")
+
+    def fresh():
+        opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=cfg.LR)
+        return opt, dassl_build(opt, cfg)
+
+    opt, sched = fresh()
+    for _ in range(3):
+        opt.step()
+        sched.step()
+    torch.save({"optimizer": opt.state_dict(), "scheduler": sched.state_dict()},
+               tmp_path / "ckpt")
+    state = torch.load(tmp_path / "ckpt", weights_only=True)  # as Dassl's resume reads it
+    opt2, sched2 = fresh()
+    opt2.load_state_dict(state["optimizer"])
+    sched2.load_state_dict(state["scheduler"])
+    for _ in range(2):
+        opt.step()
+        sched.step()
+        opt2.step()
+        sched2.step()
+        assert opt2.param_groups[0]["lr"] == pytest.approx(opt.param_groups[0]["lr"], rel=1e-12)

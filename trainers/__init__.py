@@ -9,13 +9,62 @@ run_info) in `trainers/run/`. train.py, the tools, experiments/ and the
 tests import it; nothing here imports tools/ or experiments/. Importing this
 package imports nothing else: what needs no torch (trainers.config,
 trainers.run) stays cheap to import, e.g. for the launcher's skip test.
+
+Installing a trainer is dropping its file into trainers/: `register_trainers`
+imports every `*.py` file there but `__init__.py` and `config.py`. A file
+may define `extend_cfg(cfg)`, as CoOp's train.py does, to add its own config
+keys: train.py calls the hook of every imported trainer file before it
+merges the yamls (`extend_cfg_hooks`).
 """
-TRAINER_MODULES = ("adu", "bbf_adu", "clipfit_adu", "coop_adu", "lp_plus_plus_adu",
-                   "maple_adu", "zeroshot_clip")
+import os
+import sys
+
+FOLDER = os.path.dirname(os.path.abspath(__file__))
+NOT_TRAINERS = ("__init__", "config")
+# File name -> "ErrorType: message" of the trainer files that failed to import.
+BROKEN = {}
 
 
-def register_trainers() -> None:
-    """Import every trainer file, which registers its class in Dassl."""
+def trainer_files(folder: str = FOLDER) -> list:
+    """The module names of the trainer files in `folder`, sorted."""
+    return sorted(f[:-3] for f in os.listdir(folder)
+                  if f.endswith(".py") and f[:-3] not in NOT_TRAINERS)
+
+
+def register_trainers(folder: str = FOLDER, package: str = __name__) -> None:
+    """Import every trainer file, which registers its class in Dassl.
+
+    First installs the compatibility fixes the CoOp-family files need (Dassl's
+    warm-up schedulers on current torch, clip's private loading calls). A file
+    that fails to import is named in one line on stderr (and kept in BROKEN);
+    the others still register.
+    """
     import importlib
-    for name in TRAINER_MODULES:
-        importlib.import_module(f"{__name__}.{name}")
+    from .engine.dassl_compat import install_dassl_fixes
+    from .modules.clip_compat import install_clip_fixes
+    install_dassl_fixes()
+    install_clip_fixes()
+    for name in trainer_files(folder):
+        try:
+            importlib.import_module(f"{package}.{name}")
+        except Exception as err:  # any error of a third party's file
+            path = os.path.relpath(os.path.join(folder, name + ".py"))
+            BROKEN[path] = f"{type(err).__name__}: {err}".splitlines()[0]
+            print(f"warning: trainer file {path} failed to import "
+                  f"({BROKEN[path]}); its trainers are not registered", file=sys.stderr)
+
+
+def extend_cfg_hooks() -> list:
+    """The `extend_cfg(cfg)` functions of the trainer files imported so far:
+    this package's files and the module of every trainer registered in Dassl
+    (a file imported from elsewhere). Imports nothing: without Dassl loaded
+    (the launcher's skip test) only the imported files of trainers/ count."""
+    modules = [sys.modules[f"{__name__}.{n}"] for n in trainer_files()
+               if f"{__name__}.{n}" in sys.modules]
+    engine = sys.modules.get("dassl.engine")
+    registry = getattr(engine, "TRAINER_REGISTRY", None)
+    for cls in getattr(registry, "_obj_map", {}).values():
+        module = sys.modules.get(cls.__module__)
+        if module is not None and module not in modules:
+            modules.append(module)
+    return [m.extend_cfg for m in modules if callable(getattr(m, "extend_cfg", None))]

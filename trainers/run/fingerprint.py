@@ -27,6 +27,8 @@ import yaml
 
 from user_errors import PathTakenError
 
+from .coop_family import coop_family_defaults
+
 # Keys left out of the fingerprint: each names where the run reads or writes,
 # what it prints, or how fast it runs, not what it computes. A key ending in
 # "." leaves out its whole subtree. Everything else is kept, the keys of other
@@ -68,6 +70,9 @@ ADDED_WITH_DEFAULT = {
     # still not needed to tell two configs apart, as DOMAIN_LABELS is kept.
     "DATASET.LABELLED_PER_DOMAIN": 1,
     "DATASET.SOFT_TEMPERATURE": 1.0,
+    # The CoOp family's own nodes (TRAINER.COOP, COCOOP, MAPLE, IVLP, VPT and
+    # DATASET.SUBSAMPLE_CLASSES), read by their trainer files only.
+    **coop_family_defaults(),
 }
 HEADER = "# fingerprint: {} (sha256 of the keys that change results; " \
          "trainers/run/fingerprint.py)\n"

@@ -3,6 +3,10 @@
     args = parse_args(["--config-file", ..., "OPTIM.MAX_EPOCH", "2"])
     cfg = setup_cfg(args)        # Dassl defaults < project keys < yamls < args < opts
 
+The keys: Dassl's defaults, the project's (trainers/config.py), the CoOp
+family's nodes (trainers/run/coop_family.py), then the `extend_cfg(cfg)` hook
+of every imported trainer file (trainers.extend_cfg_hooks), before any yaml.
+
 train.py and the launcher's skip test (experiments/launch/skip.py) both
 resolve a command here, so that the fingerprint the launcher computes for a
 command is the one train.py records for it. Imports yacs and Dassl's config
@@ -13,7 +17,9 @@ import os
 
 from dassl.config import get_cfg_default
 
+from trainers import extend_cfg_hooks
 from trainers.config import extend_cfg
+from trainers.run.coop_family import add_coop_family_config
 from user_errors import ConfigError, MissingFileError
 
 DESCRIPTION = "Train and evaluate a trainer on an ADU dataset (CoOp / MaPLe command line)."
@@ -121,6 +127,9 @@ def setup_cfg(args, quiet=None):
     leaves out the note on capped loader workers."""
     cfg = get_cfg_default()
     extend_cfg(cfg)
+    add_coop_family_config(cfg)
+    for hook in extend_cfg_hooks():  # a trainer file's own keys
+        hook(cfg)
     merge_file(cfg, args.dataset_config_file, "dataset config file")
     merge_file(cfg, args.config_file, "method config file")
     reset_cfg(cfg, args)
