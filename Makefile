@@ -1,6 +1,7 @@
 # Two commands from a fresh clone, run from the repository root:
 #   make demo   set up .venv (the first time), then run the demo on the CPU
 #   make test   set up .venv (the first time), then run the test suite
+#   make test-fast  the same without the slow end-to-end tests
 # The setup (scripts/setup_env.sh) installs PyTorch, Dassl and requirements.txt
 # into .venv once; later calls find its stamps and install nothing.
 # Users who manage their own environment follow README "Install" instead.
@@ -10,7 +11,7 @@ VENV_ABS := $(abspath $(VENV))
 PY := $(VENV_ABS)/bin/python
 export VENV
 
-.PHONY: setup demo test
+.PHONY: setup demo test test-fast
 
 setup:
 	@bash scripts/setup_env.sh
@@ -22,3 +23,8 @@ demo: setup
 # it is: the tests run their scripts with the interpreter running them).
 test: setup
 	"$(PY)" -m pytest -q -rs tests
+
+# The fast tier while working: every test but the end-to-end runs (marked
+# slow in tests/); `make test` (what CI runs) is the whole suite.
+test-fast: setup
+	"$(PY)" -m pytest -q -rs -m "not slow" tests

@@ -17,6 +17,9 @@ from test_scripts import (  # noqa: F401
 )
 from train_harness import REPO, run_script
 
+pytestmark = pytest.mark.slow  # end-to-end runs: `make test`, not `make test-fast`
+
+
 COMPARISON = ["CoOpADU", "MaPLeADU", "LPPlusPlusADU", "CLIPFitADU", "BBFADU"]
 # Table 1's rows, in its order, as compare.sh names them.
 METHODS = ["ZeroshotCLIP", "LPPlusPlusADU", "CLIPFitADU", "BBFADU", "CoOpADU", "MaPLeADU",

@@ -24,6 +24,9 @@ from trainers.engine.evaluation import install_domain_test  # noqa: E402
 from trainers.modules.clip_loading import freeze  # noqa: E402
 from trainers.modules.tiny_clip import build_clip  # noqa: E402
 
+pytestmark = pytest.mark.slow  # end-to-end runs: `make test`, not `make test-fast`
+
+
 COMPARISON = ["ZeroshotCLIP", "CoOpADU", "MaPLeADU", "LPPlusPlusADU", "CLIPFitADU", "BBFADU"]
 # Steps large enough that every tuned tensor visibly moves in one epoch.
 STEP_OPTS = ["OPTIM.WARMUP_EPOCH", "0", "OPTIM.LR", "0.01"]

@@ -21,6 +21,9 @@ from trainers.run.resolve import parse_args, setup_cfg  # noqa: E402
 from trainers.run.fingerprint import kept_keys  # noqa: E402
 
 
+pytestmark = pytest.mark.slow  # end-to-end runs: `make test`, not `make test-fast`
+
+
 def test_the_config_has_the_coop_family_nodes_at_their_authors_defaults():
     cfg = setup_cfg(parse_args([]), quiet=True)
     assert cfg.TRAINER.COOP.N_CTX == 16 and cfg.TRAINER.COOP.CSC is False

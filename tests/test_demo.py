@@ -12,6 +12,9 @@ pytest.importorskip("dassl", reason="Dassl not installed (pip install it from Gi
 from datasets.toy_render import DOMAINS  # noqa: E402
 from train_harness import REPO, run_script, train_py  # noqa: E402
 
+pytestmark = pytest.mark.slow  # end-to-end runs: `make test`, not `make test-fast`
+
+
 METHODS = ["ZeroshotCLIP", "ADU-Baseline", "ADU"]
 HEADERS = (["dataset", "forget", "method"] + DOMAINS
            + ["For", "Mem", "H", "domain clf", "domain probe", "forget-class probe", "seeds"])

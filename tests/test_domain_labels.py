@@ -40,6 +40,7 @@ def run_of(office_home_root, tiny_clip_file, tmp_path_factory):
     return run
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["pseudo", "soft"])
 def test_the_run_records_and_prints_the_agreement_with_the_true_domains(run_of, mode):
     out, _, proc = run_of(mode)
@@ -88,6 +89,7 @@ def test_soft_labels_change_the_domain_ce_only(run_of):
         first_logged(soft[2].stdout, "loss_domain_ce")
 
 
+@pytest.mark.slow
 def test_a_resumed_run_reads_the_saved_labels(run_of):
     out, args, _ = run_of("pseudo")
     saved = (out / CACHE_FILE).read_text()
@@ -99,6 +101,7 @@ def test_a_resumed_run_reads_the_saved_labels(run_of):
     assert after["pseudo_domains"] == before["pseudo_domains"]
 
 
+@pytest.mark.slow
 def test_given_labels_add_nothing_to_the_run(office_home_root, tiny_clip_file, tmp_path):
     train_py(*args_for(office_home_root, tmp_path, tiny_clip_file))
     record = json.load(open(tmp_path / "results.json"))

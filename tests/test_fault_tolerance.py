@@ -27,6 +27,9 @@ import fault_inject  # noqa: E402
 sys.path.pop(0)
 
 
+pytestmark = pytest.mark.slow  # end-to-end runs: `make test`, not `make test-fast`
+
+
 def dassl_importable() -> bool:
     try:
         import dassl  # noqa: F401

@@ -13,6 +13,9 @@ from train_harness import QUIET_ENV, REPO, run_script
 from experiments.bench.toy_run import logged_losses, non_finite_weights
 
 
+pytestmark = pytest.mark.slow  # end-to-end runs: `make test`, not `make test-fast`
+
+
 def test_without_a_gpu_it_says_so_in_one_line_and_exits_0(tmp_path):
     out = tmp_path / "report"
     # No GPU visible, even on a machine that has one.

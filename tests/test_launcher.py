@@ -20,6 +20,9 @@ from train_harness import REPO, TINY_OPTS, run_script, train_py  # noqa: E402
 
 from experiments.launch import slurm as launcher  # noqa: E402
 
+pytestmark = pytest.mark.slow  # end-to-end runs: `make test`, not `make test-fast`
+
+
 SLURM_COMMANDS = ("sbatch", "srun", "squeue", "sacct", "scancel", "scontrol")
 
 

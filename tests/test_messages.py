@@ -118,6 +118,7 @@ def test_workers_within_the_cpu_count_are_kept_silently(setup_cfg_with, capsys):
     assert "NUM_WORKERS" not in capsys.readouterr().out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("entry", ["train.py", "tools/check_data.py", "tools/analyze.py",
                                    "tools/robustness.py"])
 def test_entry_points_print_no_pkg_resources_warning(entry):

@@ -15,6 +15,9 @@ pytest.importorskip("dassl", reason="Dassl not installed (pip install it from Gi
 
 from train_harness import REPO, train_py  # noqa: E402
 
+pytestmark = pytest.mark.slow  # end-to-end runs: `make test`, not `make test-fast`
+
+
 SCORES = ("mem", "for", "h", "domain_accuracy", "per_domain")
 
 # Runs train.py, but hard-kills the process right after the checkpoint of

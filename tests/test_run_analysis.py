@@ -24,6 +24,9 @@ analyze = load_tool("analyze")
 robustness = load_tool("robustness")
 
 
+pytestmark = pytest.mark.slow  # end-to-end runs: `make test`, not `make test-fast`
+
+
 @pytest.fixture(scope="module")
 def finished_run(office_home_root, tiny_clip_file, tmp_path_factory):
     """ADU forgetting art, one epoch, 2 shots (3 classes, 3 train / 2 test per pair)."""

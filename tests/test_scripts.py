@@ -331,6 +331,7 @@ def test_eval_rescores_finished_runs_into_their_own_tree(fake_env, tmp_path):
     assert "has no weights of epoch 5 (saved: 2)" in missing_epoch.stdout
 
 
+@pytest.mark.slow
 @needs_dassl
 def test_main_trains_a_tiny_run_whose_config_eval_can_reload(fake_python, tiny_clip_file,
                                                              tmp_path):

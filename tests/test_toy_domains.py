@@ -115,6 +115,7 @@ def test_checkpoint_loads_through_clip_load():
         assert torch.equal(a.float(), b), name
 
 
+@pytest.mark.slow
 def test_the_shipped_tiny_clip_is_in_clip_regime(toy_data_root):
     """The demo's CLIP has the properties of ViT-B/16 that decide how strong
     each ADU term and prompt token is (tools/toy_regime.py), measured on the
@@ -191,6 +192,7 @@ def test_the_scripts_fake_interpreter_knows_the_real_domains():
     assert TOY_DOMAINS == DOMAINS
 
 
+@pytest.mark.slow
 def test_training_lowers_the_accuracy_of_the_forgotten_domain(toy_data_root, tmp_path):
     """A behaviour test of the whole training path (train.py's config, the
     Dassl trainer, the losses, the optimiser at the real learning rate):

@@ -9,6 +9,9 @@ pytest.importorskip("dassl", reason="Dassl not installed (pip install it from Gi
 from train_harness import REPO, TINY_OPTS, run_in_process, train_py  # noqa: E402
 
 
+pytestmark = pytest.mark.slow  # end-to-end runs: `make test`, not `make test-fast`
+
+
 def base_args(root, out, clip_file, *extra, forget="art", opts=()):
     args = ["--root", str(root), "--seed", "1", "--trainer", "ADU",
             "--dataset-config-file", "configs/datasets/office_home.yaml",

@@ -35,6 +35,7 @@ def exit_of(args, capsys):
     return exit_info.value.code, capsys.readouterr().err
 
 
+@pytest.mark.slow
 @needs_dassl
 def test_a_missing_dataset_ends_train_py_with_one_line_and_exit_2(tiny_clip_file, tmp_path):
     # ImageNet is never downloaded: an empty root is missing data, on any network.
@@ -119,6 +120,7 @@ def test_the_seed_loop_stops_at_the_first_run_that_exits_2(fake_python, tmp_path
     assert ("stopped: train.py exited 2" in proc.stdout) == (code == 2)
 
 
+@pytest.mark.slow
 @needs_dassl
 def test_a_script_with_a_missing_dataset_runs_train_py_once(tiny_clip_file, tmp_path):
     """The real train.py on an empty ImageNet root, for three seeds."""
