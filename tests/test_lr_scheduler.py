@@ -16,10 +16,12 @@ def optim_cfg(**kw):
     return node
 
 
-def lrs_per_epoch(cfg):
+def lrs_per_epoch(cfg, build=build_lr_scheduler):
+    """The learning rate of each epoch under the scheduler `build` makes
+    (ours by default; Dassl's to compare)."""
     param = torch.nn.Parameter(torch.zeros(1))
     opt = torch.optim.SGD([param], lr=cfg.LR)
-    sched = build_lr_scheduler(opt, cfg)
+    sched = build(opt, cfg)
     out = []
     for _ in range(cfg.MAX_EPOCH):
         out.append(opt.param_groups[0]["lr"])
@@ -93,14 +95,7 @@ def test_matches_dassl_where_dassl_still_runs(kw):
     """Without warm-up Dassl's builder works on this torch: same per-epoch lrs."""
     dassl_optim = pytest.importorskip("dassl.optim", reason="Dassl not installed (see README)")
     cfg = optim_cfg(**kw)
-    param = torch.nn.Parameter(torch.zeros(1))
-    opt = torch.optim.SGD([param], lr=cfg.LR)
-    sched = dassl_optim.build_lr_scheduler(opt, cfg)
-    theirs = []
-    for _ in range(cfg.MAX_EPOCH):
-        theirs.append(opt.param_groups[0]["lr"])
-        opt.step()
-        sched.step()
+    theirs = lrs_per_epoch(cfg, dassl_optim.build_lr_scheduler)
     assert lrs_per_epoch(cfg) == pytest.approx(theirs, rel=1e-9)
 
 
@@ -113,14 +108,7 @@ def test_dassls_warm_up_schedule_after_the_fix_is_ours(warmup):
     from trainers.engine.dassl_compat import install_dassl_fixes
     install_dassl_fixes()
     cfg = optim_cfg(MAX_EPOCH=6, WARMUP_EPOCH=2, WARMUP_TYPE=warmup)
-    param = torch.nn.Parameter(torch.zeros(1))
-    opt = torch.optim.SGD([param], lr=cfg.LR)
-    sched = dassl_build(opt, cfg)
-    theirs = []
-    for _ in range(cfg.MAX_EPOCH):
-        theirs.append(opt.param_groups[0]["lr"])
-        opt.step()
-        sched.step()
+    theirs = lrs_per_epoch(cfg, dassl_build)
     ours = lrs_per_epoch(cfg)
     assert theirs == pytest.approx(ours, rel=1e-12)
     assert ours[0] == pytest.approx(1e-5) and ours[2] == pytest.approx(cfg.LR)
