@@ -36,7 +36,7 @@ from trainers.engine.evaluation import RESULTS_FILE, collect_outputs  # noqa: E4
 from trainers.run.files import repo_path  # noqa: E402
 from trainers.engine.precision import autocast_context, cast_clip  # noqa: E402
 from trainers.modules.clip_heads import ZeroshotClassifier  # noqa: E402
-from trainers.modules.clip_loading import freeze, load_clip  # noqa: E402
+from trainers.modules.clip_loading import backbone_in_repo, freeze, load_clip  # noqa: E402
 from user_errors import ConfigError, MissingFileError  # noqa: E402
 
 
@@ -118,7 +118,7 @@ def zero_shot_outputs(trainer):
     """evaluation_outputs(images) -> dict of zero-shot CLIP on the run's backbone
     and text template: the "before unlearning" model."""
     cfg = trainer.cfg
-    clip_model = load_clip(repo_path(cfg.MODEL.BACKBONE.NAME))
+    clip_model = load_clip(backbone_in_repo(cfg.MODEL.BACKBONE.NAME, repo_path))
     cast_clip(clip_model.to(trainer.device), trainer.prec)
     node = trainer.method_cfg
     template = node.get("TEXT_TEMPLATE", cfg.TRAINER.ZEROSHOTCLIP.TEXT_TEMPLATE)

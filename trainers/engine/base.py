@@ -16,7 +16,7 @@ from dassl.optim import build_optimizer
 
 from user_errors import ConfigError
 
-from ..modules.clip_loading import freeze, load_clip, require_vit
+from ..modules.clip_loading import backbone_in_repo, freeze, load_clip, require_vit
 from ..run.checkpoint import load_models, resume_models, save_models
 from ..run.files import repo_path
 from .domain_labels import check_domain_labels
@@ -58,7 +58,7 @@ class UnlearningTrainer(TrainerX):
         """The backbone on this trainer's device, in its PREC, with every weight frozen."""
         name = self.cfg.MODEL.BACKBONE.NAME
         print(f"Loading CLIP ({name})")
-        clip_model = load_clip(repo_path(name))
+        clip_model = load_clip(backbone_in_repo(name, repo_path))
         if needs_vit:
             require_vit(clip_model, name, self.cfg.TRAINER.NAME)
         self.prec = resolve_precision(self.method_cfg.PREC, self.device)

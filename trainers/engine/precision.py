@@ -27,7 +27,10 @@ def resolve_precision(prec: str, device: torch.device) -> str:
 
 def cast_clip(clip_model, prec: str):
     """Put the frozen CLIP's weights in the precision `prec` asks for."""
-    if prec == "fp16":
+    if prec == "fp16" and type(clip_model).__module__.startswith("open_clip"):
+        from open_clip.model import convert_weights_to_lp  # open_clip's own fp16 cast
+        convert_weights_to_lp(clip_model)
+    elif prec == "fp16":
         convert_weights(clip_model)
     else:
         clip_model.float()

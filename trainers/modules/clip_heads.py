@@ -47,6 +47,11 @@ class CosineLogits(nn.Module):
 
 
 def tokenize_prompts(model: CLIP, texts):
+    """Token ids [len(texts), context_length]: the model's own tokenizer when
+    it carries one (open_clip's, open_clip_backbone.py), else OpenAI's."""
+    tokenizer = getattr(model, "tokenizer", None)
+    if tokenizer is not None:
+        return tokenizer(texts, context_length=model.context_length)
     try:
         return clip.tokenize(texts, context_length=model.context_length)
     except RuntimeError as err:

@@ -1,4 +1,7 @@
-"""The OpenAI CLIP a run starts from: loaded by model name or checkpoint path.
+"""The CLIP a run starts from: loaded by model name or checkpoint path.
+
+OpenAI's CLIP by name or file here; "open_clip:ARCH:PRETRAINED" names are
+open_clip_backbone.py's (`load_clip` hands them over).
 
 Every trainer gets its backbone from `load_clip`, which tells a failed
 download (DownloadError) from a bad file (BadFileError) and a wrong name
@@ -14,6 +17,8 @@ import warnings
 import torch
 
 from user_errors import BadFileError, ConfigError, DownloadError, MissingFileError
+
+from .open_clip_backbone import is_open_clip_name, load_open_clip, parse_name
 
 try:
     with warnings.catch_warnings():
@@ -52,9 +57,12 @@ def load_clip(backbone: str, download_root: str = None) -> CLIP:
     """Load CLIP on the CPU in fp32, by model name or by checkpoint path.
 
     `backbone` is a name from `clip.available_models()` (downloaded by
-    `clip.load` into `download_root`, default ~/.cache/clip) or the path of a
-    local checkpoint in OpenAI's format (a TorchScript archive).
+    `clip.load` into `download_root`, default ~/.cache/clip), the path of a
+    local checkpoint in OpenAI's format (a TorchScript archive), or an
+    open_clip backbone, "open_clip:ARCH:PRETRAINED" (open_clip_backbone.py).
     """
+    if is_open_clip_name(backbone):
+        return load_open_clip(backbone)
     backbone = os.path.expanduser(backbone)
     looks_like_path = backbone.endswith((".pt", ".pth")) or backbone.startswith(
         (".", os.sep, "~"))
@@ -98,9 +106,29 @@ def load_clip(backbone: str, download_root: str = None) -> CLIP:
     return model.float().eval()
 
 
+def backbone_in_repo(backbone: str, repo_path) -> str:
+    """MODEL.BACKBONE.NAME with the paths in it passed through `repo_path`
+    (the file of an OpenAI checkpoint, the JSON and weights of an open_clip one)."""
+    if is_open_clip_name(backbone):
+        return str(parse_name(backbone, repo_path))
+    return repo_path(backbone)
+
+
+def is_class_token_vit(visual) -> bool:
+    """Whether `visual` is a ViT whose embedding is its class token: OpenAI's
+    VisionTransformer, or open_clip's without attention or average pooling
+    (told by its class, so that open_clip need not be installed)."""
+    if isinstance(visual, VisionTransformer):
+        return True
+    return (type(visual).__name__ == "VisionTransformer"
+            and type(visual).__module__.startswith("open_clip")
+            and getattr(visual, "attn_pool", None) is None
+            and getattr(visual, "pool_type", "tok") == "tok")
+
+
 def require_vit(model: CLIP, backbone: str, trainer: str):
     """Vision prompts need a ViT image encoder; fail clearly on a ResNet."""
-    if not isinstance(model.visual, VisionTransformer):
+    if not is_class_token_vit(model.visual):
         raise ConfigError(
             f"{trainer} needs a ViT CLIP image encoder (it inserts prompt "
             f"tokens into the vision transformer), but '{backbone}' is a "

@@ -22,6 +22,7 @@ import torch.nn as nn
 from user_errors import ConfigError
 
 from .clip_heads import normalize, tokenize_prompts
+from .clip_layout import causal_mask_kwargs, is_batch_first, to_layout, token_span
 
 PLACEHOLDER = "X"
 
@@ -86,6 +87,8 @@ class PromptTextEncoder(nn.Module):
     """CLIP's text transformer on prompt embeddings: [C, L, W] -> [C, embed_dim].
 
     Holds references to the frozen CLIP's modules; nothing here is trained.
+    Blocks run in their own layout, with open_clip's causal mask passed in
+    (OpenAI's blocks hold theirs; clip_layout.py).
     `deep_context` [k, n_ctx, W] (MaPLe) replaces the context tokens (the
     positions right after [SOT]) before blocks 2..k+1.
     """
@@ -93,6 +96,8 @@ class PromptTextEncoder(nn.Module):
     def __init__(self, clip_model):
         super().__init__()
         self.blocks = clip_model.transformer.resblocks
+        self.batch_first = is_batch_first(clip_model.transformer)
+        self.block_kwargs = causal_mask_kwargs(clip_model)
         self.positional_embedding = clip_model.positional_embedding
         self.ln_final = clip_model.ln_final
         self.text_projection = clip_model.text_projection
@@ -105,15 +110,17 @@ class PromptTextEncoder(nn.Module):
                 deep_context: Optional[torch.Tensor] = None) -> torch.Tensor:
         # CLIP's fp16 conversion leaves the embeddings in fp32; the blocks
         # run in the dtype of the converted weights (text_projection among them).
-        dtype = self.text_projection.dtype
-        x = (prompts.to(dtype) + self.positional_embedding.to(dtype)).permute(1, 0, 2)
+        dtype, batch_first = self.text_projection.dtype, self.batch_first
+        x = to_layout(prompts.to(dtype) + self.positional_embedding.to(dtype), batch_first)
         for i, block in enumerate(self.blocks):
             if deep_context is not None and 1 <= i <= len(deep_context):
-                ctx = deep_context[i - 1].to(dtype)
-                ctx = ctx.unsqueeze(1).expand(-1, x.shape[1], -1)
-                x = torch.cat([x[:1], ctx, x[1 + ctx.shape[0]:]], dim=0)
-            x = block(x)
-        x = self.ln_final(x.permute(1, 0, 2))
+                ctx = to_layout(deep_context[i - 1].to(dtype).unsqueeze(0).expand(
+                    prompts.shape[0], -1, -1), batch_first)
+                x = torch.cat([token_span(x, 0, 1, batch_first), ctx,
+                               token_span(x, 1 + ctx.shape[1 if batch_first else 0], None,
+                                          batch_first)], dim=1 if batch_first else 0)
+            x = block(x, **self.block_kwargs)
+        x = self.ln_final(to_layout(x, batch_first))
         eot = x[torch.arange(x.shape[0], device=x.device), tokens.argmax(dim=-1)]
         return eot @ self.text_projection
 

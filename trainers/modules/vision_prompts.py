@@ -5,14 +5,17 @@ prompt tokens coming out of block i-1 are replaced by prompts_i; after block
 `depth` the prompt tokens flow on. At the blocks listed in `instapg_layers`
 the prompts are generated per image by InstaPG instead of being static.
 CLIP's own modules are called as they are: nothing of the package is patched.
+The same code prompts OpenAI's ViT and open_clip's, whose anatomy is the
+same; the activations stay in the blocks' own layout (clip_layout.py).
 """
 import torch
 import torch.nn as nn
-from clip.model import VisionTransformer
 from torch.utils.checkpoint import checkpoint
 
 from user_errors import ConfigError
 
+from .clip_layout import is_batch_first, to_layout, token_span
+from .clip_loading import is_class_token_vit
 from .instapg import InstaPG
 
 
@@ -68,45 +71,51 @@ class VisionPrompts(nn.Module):
 class PromptedImageEncoder(nn.Module):
     """CLIP ViT image encoder with deep prompts; equals `encode_image` at depth 0.
 
+    `visual` is OpenAI's VisionTransformer or open_clip's (class-token pooled).
+
     `prompts` is any module with `n_ctx`, `depth` and `for_block(block,
     patches)` (VisionPrompts here, MaPLe's coupled prompts in maple_adu.py);
     an `instapg` dict, when present, is checked against the prompted blocks.
     """
 
-    def __init__(self, visual: VisionTransformer, prompts: VisionPrompts,
+    def __init__(self, visual: nn.Module, prompts: VisionPrompts,
                  grad_checkpointing: bool = False):
         super().__init__()
-        if not isinstance(visual, VisionTransformer):
-            raise TypeError("PromptedImageEncoder needs a CLIP VisionTransformer")
+        if not is_class_token_vit(visual):
+            raise TypeError("PromptedImageEncoder needs a CLIP VisionTransformer "
+                            "pooled by its class token")
         check_prompt_layout(len(visual.transformer.resblocks), prompts.n_ctx,
                             prompts.depth,
                             [int(k) for k in getattr(prompts, "instapg", {})])
         self.visual = visual
         self.prompts = prompts
         self.grad_checkpointing = grad_checkpointing
+        self.batch_first = is_batch_first(visual.transformer)
 
     def embed(self, images: torch.Tensor) -> torch.Tensor:
-        """Patch + CLS embedding after ln_pre, as CLIP computes it: [L, B, W]."""
+        """Patch + CLS embedding after ln_pre, as CLIP computes it, in the
+        blocks' layout ([L, B, W] for OpenAI's CLIP, [B, L, W] batch-first)."""
         v = self.visual
         x = v.conv1(images.type(v.conv1.weight.dtype))
         x = x.flatten(2).permute(0, 2, 1)
         cls = v.class_embedding.to(x.dtype) + torch.zeros(
             x.shape[0], 1, x.shape[-1], dtype=x.dtype, device=x.device)
         x = torch.cat([cls, x], dim=1) + v.positional_embedding.to(x.dtype)
-        return v.ln_pre(x).permute(1, 0, 2)
+        return to_layout(v.ln_pre(x), self.batch_first)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        v = self.visual
+        v, batch_first = self.visual, self.batch_first
         x = self.embed(images)
-        n_keep = x.shape[0]  # CLS + patches; prompt tokens sit behind them
+        n_keep = x.shape[1 if batch_first else 0]  # CLS + patches; prompts sit behind them
         for i, block in enumerate(v.transformer.resblocks, start=1):
             if i <= self.prompts.depth:
-                patches = x[1:n_keep].permute(1, 0, 2)
+                patches = to_layout(token_span(x, 1, n_keep, batch_first), batch_first)
                 prompts = self.prompts.for_block(i, patches).to(x.dtype)
-                x = torch.cat([x[:n_keep], prompts.permute(1, 0, 2)], dim=0)
+                x = torch.cat([token_span(x, 0, n_keep, batch_first),
+                               to_layout(prompts, batch_first)], dim=1 if batch_first else 0)
             if self.grad_checkpointing and self.training and torch.is_grad_enabled():
                 x = checkpoint(block, x, use_reentrant=False)
             else:
                 x = block(x)
-        x = v.ln_post(x[0])
+        x = v.ln_post(x[:, 0] if batch_first else x[0])
         return x @ v.proj if v.proj is not None else x

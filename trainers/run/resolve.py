@@ -10,7 +10,8 @@ of every imported trainer file (trainers.extend_cfg_hooks), before any yaml.
 train.py and the launcher's skip test (experiments/launch/skip.py) both
 resolve a command here, so that the fingerprint the launcher computes for a
 command is the one train.py records for it. Imports yacs and Dassl's config
-defaults only (no torch, no Dassl engine or data); anything may import it.
+defaults only (no torch, no Dassl engine or data; open_clip for an open_clip
+backbone); anything may import it.
 """
 import argparse
 import os
@@ -19,7 +20,9 @@ from dassl.config import get_cfg_default
 
 from trainers import extend_cfg_hooks
 from trainers.config import extend_cfg
+from trainers.modules import open_clip_backbone as oc
 from trainers.run.coop_family import add_coop_family_config
+from trainers.run.files import repo_path
 from user_errors import ConfigError, MissingFileError
 
 DESCRIPTION = "Train and evaluate a trainer on an ADU dataset (CoOp / MaPLe command line)."
@@ -121,6 +124,24 @@ def cap_workers(cfg, quiet=False):
         cfg.DATALOADER.NUM_WORKERS = cpus
 
 
+def resolve_open_clip(cfg, quiet=False):
+    """An open_clip backbone (modules/open_clip_backbone.py) is checked from
+    its config before any data or model is built, and the transforms
+    normalise with the constants it was trained with (its preprocess
+    config), not the yaml's OpenAI ones."""
+    if not oc.is_open_clip_name(cfg.MODEL.BACKBONE.NAME):
+        return
+    name = oc.parse_name(cfg.MODEL.BACKBONE.NAME, repo_path)
+    oc.check_config(name, oc.model_config(name), cfg.INPUT.SIZE)
+    mean, std = (list(v) for v in oc.preprocess_mean_std(name))
+    given = [round(v, 6) for v in (*cfg.INPUT.PIXEL_MEAN, *cfg.INPUT.PIXEL_STD)]
+    if given != [round(v, 6) for v in (*mean, *std)]:
+        if not quiet:
+            print(f"Note: INPUT.PIXEL_MEAN/PIXEL_STD set to {mean} / {std}, the "
+                  f"preprocessing of {name}.")
+        cfg.INPUT.PIXEL_MEAN, cfg.INPUT.PIXEL_STD = mean, std
+
+
 def setup_cfg(args, quiet=None):
     """The frozen config of parsed train.py arguments; ConfigError or
     MissingFileError for a bad one. `quiet` (default: with --check-done)
@@ -139,6 +160,8 @@ def setup_cfg(args, quiet=None):
         cfg.merge_from_list(args.opts)
     except (KeyError, ValueError, AssertionError) as err:
         raise ConfigError(f"config option: {config_error_message(cfg, err)}") from err
-    cap_workers(cfg, quiet=getattr(args, "check_done", False) if quiet is None else quiet)
+    quiet = getattr(args, "check_done", False) if quiet is None else quiet
+    cap_workers(cfg, quiet=quiet)
+    resolve_open_clip(cfg, quiet=quiet)
     cfg.freeze()
     return cfg
