@@ -1,6 +1,7 @@
 """What a run folder's name adds to its config name when the command line
 changes the backbone, the image size or the training domain labels, for the
-experiment scripts.
+experiment scripts (an open_clip backbone, "open_clip:ARCH:PRETRAINED", is
+named by its architecture and weights: _openclip_ViT-B-16_laion2b_s34b_b88k).
 
     python -m experiments.launch.run_label configs/trainers/ADU/vit_b16_ep50.yaml \
         MODEL.BACKBONE.NAME /models/tiny_clip.pt INPUT.SIZE "(32, 32)"   ->  _tiny_clip_32px
@@ -24,11 +25,23 @@ import sys
 import yaml
 
 
+def open_clip_label(name: str) -> str:
+    """"open_clip:ViT-B-16:laion2b_s34b_b88k" -> "openclip_ViT-B-16_laion2b_s34b_b88k";
+    a config JSON and a weights file by their file names, without the suffix."""
+    arch, _, pretrained = name[len("open_clip:"):].partition(":")
+    arch = re.sub(r"\.json$", "", os.path.basename(arch))
+    pretrained = re.sub(r"\.(pt|pth|bin|safetensors)$", "", os.path.basename(pretrained))
+    return f"openclip_{arch}_{pretrained}"
+
+
 def backbone_label(name) -> str:
     """"ViT-B/16" and "/path/ViT-B-16.pt" -> "ViT-B-16" (CLIP saves "ViT-B/16" as
-    ViT-B-16.pt): a checkpoint by its file name, a model name with '-' for '/'."""
+    ViT-B-16.pt): a checkpoint by its file name, a model name with '-' for '/';
+    an open_clip backbone by its architecture and weights (open_clip_label)."""
     name = str(name)
-    if name.endswith((".pt", ".pth")) or os.path.isfile(name):
+    if name.startswith("open_clip:"):
+        name = open_clip_label(name)
+    elif name.endswith((".pt", ".pth")) or os.path.isfile(name):
         name = re.sub(r"\.(pt|pth)$", "", os.path.basename(name))
     return re.sub(r"[^A-Za-z0-9._-]", "_", name.replace("/", "-"))
 
