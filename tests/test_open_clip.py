@@ -117,7 +117,7 @@ def test_gradients_reach_only_the_learner(tiny):
     adu.learner.zero_grad()
 
 
-def test_fp16_cast_is_open_clips_own(tiny):
+def test_fp16_casts_open_clip_weights_but_not_its_layernorms(tiny):
     _, model = tiny
     half = cast_clip(oc.random_open_clip(tiny[0]), "fp16")
     assert half.visual.conv1.weight.dtype == torch.float16
@@ -221,3 +221,15 @@ def test_tiny_config_is_open_clips_format(tmp_path):
     path = write_config(tmp_path, "adu-check")
     name = oc.parse_name(f"open_clip:{path}:w.pt")
     assert oc.model_config(name) == TINY_CONFIG and oc.model_name(name) == "adu-check"
+
+
+def test_an_attention_pooled_open_clip_vit_is_no_prompt_target(tmp_path):
+    """The model-level check behind the config one (an attention pooler has no
+    class token to read the prompted embedding from)."""
+    config = {**TINY_CONFIG, "vision_cfg": {**TINY_CONFIG["vision_cfg"], "attentional_pool": True,
+                                            "attn_pooler_heads": 1, "attn_pooler_queries": 4}}
+    model = oc.random_open_clip(write_config(tmp_path, "adu-tiny-attn-pool", config))
+    with pytest.raises(TypeError, match="pooled by its class token"):
+        PromptedImageEncoder(model.visual, VisionPrompts(64, 2, 1))
+    with pytest.raises(ConfigError, match="needs a ViT"):
+        require_vit(model, "open_clip:adu-tiny-attn-pool:x", "ADU")
