@@ -35,7 +35,11 @@ TUNED = {
     "CLIPFitADU": {f"clip.transformer.resblocks.{i}.mlp.c_proj.bias" for i in range(2)} | {
         f"clip.visual.{ln}.{p}" for ln in TINY_LAYERNORMS for p in ("weight", "bias")},
     "BBFADU": {"learner.latent", "learner.best_h", "learner.mean", "learner.sigma"},
+    # the paper's Baseline ablation: InstaPG and DDL off, the prompts alone
+    "ADU": {"learner.vision.prompts"},
 }
+OPTS = {"ADU": ["TRAINER.ADU.PROMPT_DEPTH_VISION", "3", "TRAINER.ADU.INSTAPG", "False",
+                "TRAINER.ADU.DDL", "False"]}
 
 
 @pytest.fixture(scope="module")
@@ -110,10 +114,10 @@ def test_killed_and_resumed_on_open_clip_ends_with_the_uninterrupted_weights(
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", COMPARISON)
-def test_comparison_trainers_train_what_they_tune_on_open_clip(name, office_home_root, backbone,
-                                                               tmp_path):
-    trainer = build(name, office_home_root, tmp_path, backbone)
+@pytest.mark.parametrize("name", COMPARISON + ["ADU"])
+def test_each_trainer_trains_what_it_tunes_on_open_clip(name, office_home_root, backbone,
+                                                        tmp_path):
+    trainer = build(name, office_home_root, tmp_path, backbone, opts=OPTS.get(name, []))
     before = {k: v.detach().clone() for k, v in model_tensors(trainer.model).items()}
     trainer.train()
     after = model_tensors(trainer.model)

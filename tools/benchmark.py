@@ -2,6 +2,7 @@
 
     python tools/benchmark.py            # CLIP ViT-B/16, random weights; GPU if present
     python tools/benchmark.py --tiny     # the tiny CLIP, a smoke run of a few seconds
+    python tools/benchmark.py --backbone open_clip:ViT-B-16   # open_clip's ViT-B/16
 
 ADU trains prompts on a frozen CLIP whose class text features are cached, so
 a step should cost a frozen image-encoder forward + a backward to the
@@ -65,6 +66,9 @@ def parse_args(argv=None):
                    help="also run the ADU step with gradient checkpointing (3c, 6d)")
     p.add_argument("--skip", default="",
                    help="rows to leave out, comma-separated: 5 (MMD), 7 (text recompute)")
+    p.add_argument("--backbone", default="openai",
+                   help="openai (clip's model code, default) or open_clip:ARCH: open_clip's "
+                        "ARCH (e.g. ViT-B-16, or a model-config JSON), random weights")
     p.add_argument("--json", default="", metavar="PATH",
                    help="also write the measurements (seconds, images/s, MiB) to PATH")
     args = p.parse_args(argv)
@@ -72,6 +76,8 @@ def parse_args(argv=None):
     if not args.skip <= {"5", "7"}:
         p.error(f"--skip takes rows 5 and 7 only, got {','.join(sorted(args.skip))}")
     args.coop_classes = [int(c) for c in args.coop_classes.split(",") if c]
+    if args.backbone != "openai" and not args.backbone.startswith("open_clip:"):
+        p.error(f"--backbone takes openai or open_clip:ARCH, got {args.backbone}")
     return Settings(**vars(args))
 
 

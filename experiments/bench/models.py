@@ -4,19 +4,36 @@ import torch
 
 from trainers.engine.precision import cast_clip
 from trainers.modules.adu_clip import ADUCLIP
+from trainers.modules import open_clip_backbone as oc
 from trainers.modules.clip_loading import freeze
-from trainers.modules.tiny_clip import ARCHITECTURES, build_clip
 from trainers.modules.losses import ADULossConfig
+from trainers.modules.tiny_clip import ARCHITECTURES, build_clip
 
 NUM_DOMAINS = 4  # Office-Home's, for the training batches
 LOSSES = {"baseline": ADULossConfig(ddl=False), "adu": ADULossConfig(),
           "adu_ckpt": ADULossConfig()}
 
 
+def build_backbone(settings):
+    """A CLIP of the settings' architecture with random weights: clip's own
+    model code, or open_clip's for "open_clip:ARCH" (--backbone)."""
+    if oc.is_open_clip_name(settings.arch):
+        return oc.random_open_clip(settings.arch[len(oc.PREFIX):])
+    return build_clip(settings.arch)
+
+
+def image_resolution(settings) -> int:
+    if oc.is_open_clip_name(settings.arch):
+        name = oc.OpenCLIPName(settings.arch[len(oc.PREFIX):], "random")
+        size = oc.model_config(name)["vision_cfg"].get("image_size", 224)
+        return size[0] if isinstance(size, (list, tuple)) else size
+    return ARCHITECTURES[settings.arch]["image_resolution"]
+
+
 def build_models(settings, device, prec, configs=("floor", "baseline", "adu")):
     """The frozen CLIP and the ADU models that wrap it (sharing its weights)."""
     torch.manual_seed(0)
-    clip_model = freeze(cast_clip(build_clip(settings.arch).to(device), prec))
+    clip_model = freeze(cast_clip(build_backbone(settings).to(device), prec))
     classnames = [f"class {i}" for i in range(settings.classes)]
     models = {"clip": clip_model}
     for name in configs:
@@ -34,7 +51,7 @@ def training_batch(settings, device, seed=1, batch=None):
     settings' training batch) random images."""
     batch = batch or settings.batch
     g = torch.Generator().manual_seed(seed)
-    res = ARCHITECTURES[settings.arch]["image_resolution"]
+    res = image_resolution(settings)
     images = torch.randn(batch, 3, res, res, generator=g)
     labels = torch.randint(0, settings.classes, (batch,), generator=g)
     domains = torch.arange(batch) % NUM_DOMAINS

@@ -28,12 +28,16 @@ class Settings:
     grad_checkpointing: bool = False  # also the ADU step with checkpointing (3c, 6d)
     skip: set = field(default_factory=set)  # rows left out: "5" (MMD), "7" (text recompute)
     json: str = ""                # also write the measurements here
+    backbone: str = "openai"      # "openai" (clip's model code) or "open_clip:ARCH"
     arch: str = field(init=False)
     mmd_reps: int = field(init=False)
     mmd_warmup: int = field(init=False)
 
     def __post_init__(self):
-        self.arch = "tiny" if self.tiny else "ViT-B/16"
+        if self.backbone.startswith("open_clip:"):  # open_clip's ARCH, random weights
+            self.arch = self.backbone
+        else:
+            self.arch = "tiny" if self.tiny else "ViT-B/16"
         self.batch = self.batch or (4 if self.tiny else 32)
         self.eval_batch = self.eval_batch or self.batch
         self.reps = self.reps or (1 if self.tiny else 3)

@@ -13,7 +13,7 @@ from trainers.modules.text_prompts import PromptTextFeatures, initial_context
 
 def floor_step(clip_model, images, prec, device):
     """Frozen stock encode_image, forward + backward to the input."""
-    x = images.to(clip_model.dtype).clone().requires_grad_(True)
+    x = images.to(clip_model.visual.conv1.weight.dtype).clone().requires_grad_(True)
 
     def step():
         with autocast_context(prec, device):
