@@ -233,3 +233,20 @@ def test_an_attention_pooled_open_clip_vit_is_no_prompt_target(tmp_path):
         PromptedImageEncoder(model.visual, VisionPrompts(64, 2, 1))
     with pytest.raises(ConfigError, match="needs a ViT"):
         require_vit(model, "open_clip:adu-tiny-attn-pool:x", "ADU")
+
+
+def test_deep_text_context_replaces_only_the_context_tokens(tiny):
+    """MaPLe's deep text prompts on open_clip's batch-first text blocks: block 2
+    sees the deep context at positions 1..n_ctx and the rest as without it."""
+    model = tiny[1]
+    features = PromptTextFeatures(model, CLASSES, n_ctx=2)
+    ctx, deep = torch.randn(2, 64), torch.randn(1, 2, 64)
+    seen = []
+    hook = model.transformer.resblocks[1].register_forward_pre_hook(
+        lambda m, args: seen.append(args[0].detach().clone()))
+    with torch.no_grad():
+        plain, prompted = features(ctx), features(ctx, deep_context=deep)
+    hook.remove()
+    assert torch.equal(seen[1][:, 1:3], deep[0].expand(len(CLASSES), -1, -1))
+    assert torch.equal(seen[1][:, :1], seen[0][:, :1]) and torch.equal(seen[1][:, 3:], seen[0][:, 3:])
+    assert not torch.allclose(plain, prompted)

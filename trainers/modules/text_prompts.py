@@ -114,11 +114,11 @@ class PromptTextEncoder(nn.Module):
         x = to_layout(prompts.to(dtype) + self.positional_embedding.to(dtype), batch_first)
         for i, block in enumerate(self.blocks):
             if deep_context is not None and 1 <= i <= len(deep_context):
-                ctx = to_layout(deep_context[i - 1].to(dtype).unsqueeze(0).expand(
-                    prompts.shape[0], -1, -1), batch_first)
-                x = torch.cat([token_span(x, 0, 1, batch_first), ctx,
-                               token_span(x, 1 + ctx.shape[1 if batch_first else 0], None,
-                                          batch_first)], dim=1 if batch_first else 0)
+                n_ctx = deep_context.shape[1]
+                ctx = deep_context[i - 1].to(dtype).expand(prompts.shape[0], -1, -1)
+                x = torch.cat([token_span(x, 0, 1, batch_first), to_layout(ctx, batch_first),
+                               token_span(x, 1 + n_ctx, None, batch_first)],
+                              dim=1 if batch_first else 0)
             x = block(x, **self.block_kwargs)
         x = self.ln_final(to_layout(x, batch_first))
         eot = x[torch.arange(x.shape[0], device=x.device), tokens.argmax(dim=-1)]
