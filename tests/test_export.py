@@ -8,6 +8,7 @@ fast ones build a zero-shot module straight from a tiny CLIP.
 """
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -17,6 +18,7 @@ import torch
 pytest.importorskip("dassl", reason="Dassl not installed (pip install it from GitHub, see README)")
 
 from tool_entry import load_tool  # noqa: E402
+from train_harness import REPO  # noqa: E402
 
 from experiments.export.deployed import DeployedClassifier  # noqa: E402
 from experiments.export.exporter import save_onnx, save_torchscript  # noqa: E402
@@ -247,31 +249,40 @@ def test_the_json_says_what_the_file_holds_and_forgot(exported, project_outputs)
     assert json.load(open(exported["CoOpADU"][1] + ".json"))["outputs"] == ["logits"]
 
 
-# Run with -I, from an empty folder, without PYTHONPATH: only torch and the
-# standard library are importable, not a line of this project.
-STANDALONE = """
-import importlib.util, sys, torch
+# Run with -I, from an empty folder, without PYTHONPATH: only torch, its
+# friends and the standard library are importable, not a line of this project.
+NO_PROJECT = """
+import importlib.util
 assert importlib.util.find_spec("trainers") is None and importlib.util.find_spec("user_errors") is None
-model = torch.jit.load(sys.argv[1])
-with torch.no_grad():
-    out = model(torch.load(sys.argv[2]))
-torch.save(out, sys.argv[3])
 """
 
 
+def deploy_snippet():
+    """The plain-torch snippet of docs/DEPLOY.md (and of the README's Deploy section)."""
+    with open(os.path.join(REPO, "docs", "DEPLOY.md")) as f:
+        text = f.read()
+    block = text.split("<!-- deploy-snippet -->")[1].split("<!-- /deploy-snippet -->")[0]
+    return block.split("```python")[1].split("```")[0]
+
+
 @pytest.mark.slow
-def test_the_torchscript_file_runs_in_a_python_that_cannot_import_the_project(
+def test_the_docs_snippet_classifies_with_the_torchscript_file_outside_the_project(
         exported, project_outputs, tmp_path):
     _, pt, _ = exported["ADU"]
-    _, pixels, logits, domain_logits, _, _ = project_outputs["ADU"]
-    torch.save(pixels, tmp_path / "pixels.pt")
+    run, _, logits, domain_logits, _, _ = project_outputs["ADU"]
+    for suffix in ("", ".json"):
+        shutil.copy(pt + suffix, tmp_path / f"adu.pt{suffix}")
+    shutil.copy(run.trainer.dm.dataset.test[5].impath, tmp_path / "car.jpg")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    proc = subprocess.run([sys.executable, "-I", "-c", STANDALONE, pt, "pixels.pt", "out.pt"],
-                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    code = NO_PROJECT + deploy_snippet() + "torch.save(out, 'out.pt')\n"
+    proc = subprocess.run([sys.executable, "-I", "-c", code], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     got_logits, got_domain = torch.load(tmp_path / "out.pt")
-    assert (got_logits - logits).abs().max().item() < 1e-4
-    assert (got_domain - domain_logits).abs().max().item() < 1e-4
+    assert (got_logits[0] - logits[5]).abs().max().item() < 1e-4
+    assert (got_domain[0] - domain_logits[5]).abs().max().item() < 1e-4
+    best = run.trainer.dm.dataset.classnames[logits[5].argmax().item()]
+    assert proc.stdout.strip() == f"{best} - forgot ['art']"
 
 
 @pytest.mark.slow

@@ -2,6 +2,8 @@
 user error (no finished run, a trainer that cannot be exported, a missing
 onnx / onnxruntime) as one line and exit status 2."""
 import argparse
+import json
+import os
 import sys
 
 from experiments.analysis.command import run_command
@@ -20,6 +22,9 @@ def parse_export_args(argv=None):
     parser.add_argument("--onnx", default="", metavar="FILE.onnx")
     parser.add_argument("--fp16", action="store_true",
                         help="CLIP's image tower in half precision (for a GPU)")
+    parser.add_argument("--verify", action="store_true",
+                        help="run the files and the project's model on the run's test split "
+                             "and report the largest logit differences")
     parser.add_argument("--root", default="",
                         help="DATASET.ROOT, when the run's data has moved (class names)")
     return parser.parse_args(argv)
@@ -27,16 +32,20 @@ def parse_export_args(argv=None):
 
 def export_work(args):
     from .exporter import export_run
-    return export_run(args.run_dir, args.torchscript, args.onnx, args.fp16, args.root)
+    return export_run(args.run_dir, args.torchscript, args.onnx, args.fp16, args.root,
+                      args.verify)
 
 
-def export_finish(args, written, seconds):
-    for path, meta in written.items():
+def export_finish(args, exported, seconds):
+    for path, meta in exported.files.items():
         print(f"{path}: {meta['format']} {meta['precision']}, outputs {meta['outputs']}, "
-              f"{len(meta['classnames'])} classes, forgets {meta['forget_domains']} "
-              f"(json: {path}.json)")
-    print(f"exported in {seconds:.1f} s")
-    return written
+              f"{len(meta['classnames'])} classes, forgets {meta['forget_domains']}; "
+              f"{os.path.getsize(path) / 2**20:.2f} MiB, written in "
+              f"{exported.seconds[path]:.1f} s (json: {path}.json)")
+    if exported.verification:
+        print("verification on the run's test split: " + json.dumps(exported.verification))
+    print(f"done in {seconds:.1f} s (the run rebuilt, then exported)")
+    return exported
 
 
 def export_main(argv=None):

@@ -11,7 +11,9 @@ refuses another image size. Every file is written atomically.
 """
 import os
 import os.path as osp
+import time
 import warnings
+from typing import NamedTuple, Optional
 
 import torch
 
@@ -23,8 +25,15 @@ from .deployed import DeployedClassifier, SizeChecked
 from .metadata import export_metadata, input_spec
 from .parts import EXPORTABLE
 from .run_model import load_export_run
+from .verify import verify_export
 
 OPSET = 17
+
+
+class Exported(NamedTuple):
+    files: dict             # {path: its metadata (FILE.json)}
+    seconds: dict           # {path: seconds to trace / export and write it}
+    verification: Optional[dict]  # verify.verify_export's report, or None
 EXAMPLE_BATCH = 2
 
 
@@ -91,20 +100,23 @@ def check_targets(torchscript: str, onnx: str):
 
 
 def export_run(run_dir: str, torchscript: str = "", onnx: str = "", fp16: bool = False,
-               root: str = "") -> dict:
-    """Write the requested files and their json; returns {path: metadata}."""
+               root: str = "", verify: bool = False) -> Exported:
+    """Write the requested files and their json: {path: metadata}, the
+    seconds each took, and with `verify` their check on the test split."""
     check_targets(torchscript, onnx)
     run = load_export_run(run_dir, root)
     model = deployed_model(run, fp16)
     example = example_input(run.trainer.cfg)
-    written = {}
+    written, seconds = {}, {}
     for path, file_format, save in ((torchscript, "torchscript", save_torchscript),
                                     (onnx, "onnx", save_onnx)):
         if not path:
             continue
+        start = time.time()
         save(model, example, path)
+        seconds[path] = time.time() - start
         meta = export_metadata(run, run_dir, file_format, path, model.output_names, fp16)
         write_json_atomic(path + ".json", meta)
         written[path] = meta
-    return written
+    return Exported(written, seconds, verify_export(run, written) if verify else None)
 
