@@ -14,6 +14,8 @@ Subpackages (each says what it holds):
               (tools/benchmark.py, gpu_check.py)
     toy       the toy benchmark's tiny CLIP: pretraining, its zero-shot table,
               the CLIP-regime check (tools/pretrain_tiny_clip.py, toy_regime.py)
+    export    a finished run as one TorchScript / ONNX file with its json,
+              and classifying images with it (tools/export.py, predict.py)
     faults    fault injection: hooks installed from outside the production
               code around one train.py run, and the kill-and-rerun trials
               (tools/fault_inject.py)

@@ -60,3 +60,23 @@ def toy_data_root(tmp_path_factory):
     root = tmp_path_factory.mktemp("toy_data")
     ensure_toy_domains(str(root / "toy_domains"))
     return root
+
+
+# The trainers of the session's finished runs (tiny CLIP, tiny Office-Home, one epoch).
+FINISHED_RUN_TRAINERS = ("ADU", "CoOpADU", "LPPlusPlusADU")
+
+
+@pytest.fixture(scope="session")
+def finished_tiny_runs(office_home_root, tiny_clip_file, tmp_path_factory):
+    """{trainer: run folder} of one-epoch runs forgetting art (2 shots; 3 classes,
+    3 train / 2 test images per pair), trained once for every test that reads
+    a finished run (the analyses, the exports); tests copy them, never write."""
+    from train_harness import TINY_OPTS, train_py_runs
+    runs = {name: tmp_path_factory.mktemp(f"run_{name}") for name in FINISHED_RUN_TRAINERS}
+    train_py_runs([
+        ["--root", office_home_root, "--seed", "1", "--trainer", name,
+         "--dataset-config-file", "configs/datasets/office_home.yaml",
+         "--config-file", f"configs/trainers/{name}/vit_b16_ep50.yaml",
+         "--output-dir", out, "--forget-domains", "art",
+         "MODEL.BACKBONE.NAME", tiny_clip_file, *TINY_OPTS] for name, out in runs.items()])
+    return runs

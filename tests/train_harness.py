@@ -41,6 +41,21 @@ def train_py(*args, check=True, script="train.py", code=None, expect=0, timeout=
     return proc
 
 
+def train_py_runs(arg_lists, timeout=600):
+    """Several train.py runs in one subprocess (one start-up: imports cost more
+    than a tiny run); each run's log.txt holds its own output only."""
+    code = ("import io, sys; sys.path.insert(0, %r); import train\n"
+            "for args in %r:\n"
+            # Dassl's logger would chain the runs' logs, and closes what it wraps when
+            # collected: close its file, give it a stream of its own, start afresh.
+            "    if sys.stdout is not sys.__stdout__:\n"
+            "        sys.stdout.flush(); sys.stdout.file.close()\n"
+            "        sys.stdout.file, sys.stdout.console = None, io.StringIO()\n"
+            "    sys.stdout = sys.__stdout__\n"
+            "    train.run(args)\n" % (REPO, [list(map(str, a)) for a in arg_lists]))
+    return train_py(code=code, script="train.py (several runs)", timeout=timeout)
+
+
 def run_in_process(args, capsys):
     """train.run in this process, for bad input that fails before training;
     returns what it printed to stderr."""

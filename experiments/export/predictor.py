@@ -1,0 +1,154 @@
+"""What tools/predict.py runs: a model (a run folder, an exported .pt or
+.onnx) with its metadata, the images read as the run's test transform reads
+them, and one output line per image.
+
+Reading a .pt needs torch only, a .onnx onnxruntime only (plus numpy); a
+run folder is rebuilt with this project, Dassl and its data (for the class
+names), as tools/export.py does.
+"""
+import contextlib
+import os
+import os.path as osp
+import sys
+import warnings
+from typing import Callable, List, NamedTuple
+
+import torch
+from PIL import Image
+from torchvision import transforms
+
+from user_errors import ConfigError, MissingFileError
+
+from .metadata import read_metadata
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
+INTERPOLATIONS = {"bilinear": transforms.InterpolationMode.BILINEAR,
+                  "bicubic": transforms.InterpolationMode.BICUBIC,
+                  "nearest": transforms.InterpolationMode.NEAREST}
+
+
+class Predictor(NamedTuple):
+    logits: Callable[[torch.Tensor], torch.Tensor]  # images [B, 3, H, W] in [0, 1] -> [B, C]
+    metadata: dict                                  # what FILE.json holds
+
+
+def require_onnxruntime():
+    try:
+        import onnxruntime
+    except ImportError as err:
+        raise MissingFileError("reading a .onnx model needs onnxruntime, which is not "
+                               "installed: pip install onnxruntime (requirements.txt)") from err
+    return onnxruntime
+
+
+def torchscript_predictor(path: str, metadata: dict) -> Predictor:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # jit.load: deprecated, works
+        module = torch.jit.load(path, map_location="cpu").eval()
+
+    def logits(images):
+        with torch.no_grad():
+            out = module(images)
+        return (out[0] if isinstance(out, tuple) else out).float()
+    return Predictor(logits, metadata)
+
+
+def onnx_predictor(path: str, metadata: dict) -> Predictor:
+    session = require_onnxruntime().InferenceSession(path, providers=["CPUExecutionProvider"])
+
+    def logits(images):
+        return torch.from_numpy(session.run(["logits"], {"images": images.numpy()})[0]).float()
+    return Predictor(logits, metadata)
+
+
+def run_predictor(run_dir: str) -> Predictor:
+    """A run folder rebuilt in memory, with the metadata an export would write."""
+    from .exporter import deployed_model
+    from .metadata import export_metadata
+    from .run_model import load_export_run
+    with contextlib.redirect_stdout(sys.stderr):  # Dassl's build log: stdout is the answer
+        run = load_export_run(run_dir)
+        model = deployed_model(run)
+    metadata = export_metadata(run, run_dir, "run", run_dir, model.output_names, False)
+
+    def logits(images):
+        with torch.no_grad():
+            out = model(images)
+        return out[0] if isinstance(out, tuple) else out
+    return Predictor(logits, metadata)
+
+
+def load_predictor(model: str) -> Predictor:
+    """MODEL: a run folder, FILE.pt or FILE.onnx (each with its FILE.json)."""
+    if osp.isdir(model):
+        return run_predictor(model)
+    if not osp.isfile(model):
+        raise MissingFileError(f"{model} not found: pass a run folder, an exported .pt or "
+                               "an exported .onnx")
+    if model.endswith(".pt"):
+        return torchscript_predictor(model, read_metadata(model))
+    if model.endswith(".onnx"):
+        return onnx_predictor(model, read_metadata(model))
+    raise ConfigError(f"{model}: MODEL must be a run folder, a .pt or a .onnx "
+                      "(files written by tools/export.py)")
+
+
+def image_transform(metadata: dict):
+    """The run's test transform, without the normalisation (the model does it)."""
+    spec = metadata["input"]
+    return transforms.Compose([
+        transforms.Resize(spec["resize_shorter_side"],
+                          interpolation=INTERPOLATIONS[spec["interpolation"]]),
+        transforms.CenterCrop(spec["center_crop"]),
+        transforms.ToTensor(),
+    ])
+
+
+def image_paths(inputs: List[str]) -> List[str]:
+    """Files as given; folders walked (sorted) for image files."""
+    paths = []
+    for item in inputs:
+        if not osp.isdir(item):
+            paths.append(item)
+            continue
+        for top, dirs, files in os.walk(item):
+            dirs.sort()
+            paths += [osp.join(top, f) for f in sorted(files)
+                      if f.lower().endswith(IMAGE_EXTENSIONS)]
+    return paths
+
+
+def read_image(path: str, transform) -> torch.Tensor:
+    with Image.open(path) as image:
+        return transform(image.convert("RGB"))
+
+
+def top_k_lines(path: str, probabilities: torch.Tensor, classnames, k: int) -> str:
+    values, indices = probabilities.topk(min(k, len(classnames)))
+    return "\t".join([path] + [f"{classnames[i]}\t{v:.4f}"
+                               for v, i in zip(values.tolist(), indices.tolist())])
+
+
+def predict(predictor: Predictor, inputs: List[str], top: int = 1, batch_size: int = 32,
+            out=print, err=print) -> int:
+    """Print PATH<TAB>CLASS<TAB>PROBABILITY (K pairs with top K) per readable
+    image, name each unreadable one through `err`; returns how many were skipped."""
+    transform = image_transform(predictor.metadata)
+    classnames = predictor.metadata["classnames"]
+    skipped = 0
+    paths = image_paths(inputs)
+    for start in range(0, len(paths), batch_size):
+        batch, kept = [], []
+        for path in paths[start:start + batch_size]:
+            try:
+                batch.append(read_image(path, transform))
+                kept.append(path)
+            except (OSError, ValueError) as error:
+                err(f"{path}: cannot read this image ({error}); skipped")
+                skipped += 1
+        if not batch:
+            continue
+        probabilities = predictor.logits(torch.stack(batch)).softmax(dim=-1)
+        for path, row in zip(kept, probabilities):
+            out(top_k_lines(path, row, classnames, top))
+    return skipped

@@ -1,0 +1,24 @@
+"""Classify images with a run folder or an exported .pt / .onnx.
+
+    python tools/predict.py MODEL IMAGE_OR_FOLDER... [--top K]
+
+Prints PATH<TAB>CLASS<TAB>PROBABILITY per image (K class/probability pairs
+with --top K); images are resized and center-cropped as the run's test
+transform does. Folders are walked for images; unreadable files are named
+on stderr and skipped, and the exit status is how many (at most 125); bad
+input exits 2 with one line. See docs/DEPLOY.md.
+"""
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+from experiments.export.cli import predict_main  # noqa: E402
+
+
+def main(argv=None):
+    return predict_main(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
