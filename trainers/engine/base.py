@@ -15,6 +15,7 @@ import time
 from typing import NamedTuple
 
 import torch
+from dassl.data.transforms import build_transform
 from dassl.engine import TrainerX
 from dassl.optim import build_optimizer
 from dassl.utils import AverageMeter
@@ -30,6 +31,7 @@ from .loss_log import LossLog, format_values
 from .lr_scheduler import build_lr_scheduler
 from .precision import cast_clip, make_grad_scaler, resolve_precision
 from .progress import clock, epoch_line
+from .shot_loader import build_train_loader
 from .training_step import Batch, training_step
 
 
@@ -92,6 +94,9 @@ class UnlearningTrainer(TrainerX):
                 "mini_domainnet, domainnet, imagenet, pacs, toy_domains)."
             )
         self.forget_ids = torch.tensor(dataset.forget_domain_ids, device=self.device)
+        if self.cfg.DATALOADER.PERSISTENT_WORKERS or self.cfg.DATALOADER.CACHE_SHOTS:
+            self.train_loader_x = build_train_loader(self.cfg, dataset.train_x,
+                                                     build_transform(self.cfg, is_train=True))
 
     def forget_mask(self, domains: torch.Tensor) -> torch.Tensor:
         return torch.isin(domains, self.forget_ids)
