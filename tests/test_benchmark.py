@@ -8,7 +8,7 @@ from train_harness import train_py  # noqa: E402
 pytestmark = pytest.mark.slow  # end-to-end runs: `make test`, not `make test-fast`
 
 
-ROWS = ["1", "2", "3", "3c", "3t", "4a", "4b", "5a", "5b", "5v", "5c",
+ROWS = ["1", "2", "3", "3c", "3t", "3s", "4a", "4b", "5a", "5b", "5v", "5c",
         "6a", "6b", "6c", "6d", "7a", "7b"]
 
 

@@ -47,7 +47,8 @@ def test_every_method_module_imports_with_dassl_blocked():
     assert {"trainers.modules.losses", "trainers.modules.instapg",
             "trainers.modules.adu_clip"} <= set(modules)
     dassl_free_engine = ["trainers.engine.lr_scheduler", "trainers.engine.precision",
-                         "trainers.engine.training_step"]
+                         "trainers.engine.training_step", "trainers.engine.loss_log",
+                         "trainers.engine.progress"]
     code = BLOCK_DASSL + "".join(f"import {m}\n"
                                  for m in modules + run_modules() + dassl_free_engine) + (
         "assert not any(m == 'dassl' or m.startswith('dassl.') for m in sys.modules)\n"

@@ -26,6 +26,7 @@ from train_harness import REPO, TINY_OPTS  # noqa: E402
 
 import train  # noqa: E402
 import trainers.modules.losses as losses  # noqa: E402
+from trainers.engine.loss_log import LossLog  # noqa: E402
 
 # The whole training set (2 shots x 3 classes x 4 domains) in one batch.
 WHOLE_SET = ["DATALOADER.TRAIN_X.BATCH_SIZE", "24"]
@@ -83,7 +84,10 @@ def recorded_step(trainer, monkeypatch):
     head = trainer.model.learner.domain_head
     seen["head"] = (head.weight.detach().double().clone(), head.bias.detach().double().clone())
     try:
-        seen["summary"] = trainer.forward_backward(batch)
+        step = trainer.forward_backward(batch)
+        log = LossLog()  # what the training log shows of the step
+        log.add(*step, 0)
+        seen["summary"] = {name: last for name, (last, _) in log.read().items()}
     finally:
         handle.remove()
     return seen

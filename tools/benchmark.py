@@ -12,7 +12,9 @@ that claim and prints one table:
  1  floor: stock `encode_image` forward + backward to the input (frozen CLIP)
  2  Baseline step: deep vision prompts, L_memorize + L_forget
  3  ADU step: prompts + InstaPG + Domain Disentangling Loss; plus the number of
-    text-encoder calls inside the training steps of 2 and 3 (must be 0)
+    text-encoder calls inside the training steps of 2 and 3 (must be 0), and
+    (3s) the host syncs per ADU step at the config's TRAIN.PRINT_FREQ
+    (experiments/bench/syncs.py counts `.item()`, `.cpu()`, bool and the like)
  4  evaluation throughput of the ADU model vs stock `encode_image` (no_grad)
  5  all-pairs MMD^2 from one kernel matrix vs per-domain-pair loops
  6  peak memory of 1-3 (CPU: resident set of a forked process; GPU:

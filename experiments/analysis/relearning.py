@@ -10,7 +10,7 @@ few dozen steps undo is shallow. The step is the trainers' own
 import torch
 
 from trainers.engine.precision import autocast_context, make_grad_scaler
-from trainers.engine.training_step import Batch, training_step
+from trainers.engine.training_step import Batch, check_finite, training_step
 from trainers.modules.losses import memorize_loss
 
 
@@ -60,8 +60,8 @@ def relearn(model, train, test, steps: int, every: int, lr: float, batch_size: i
         with torch.enable_grad():
             # L_memorize reads no domain label
             batch = Batch(images[idx].to(device), y, torch.zeros_like(y), no_forget)
-            training_step(model, batch, objective, [optim], scaler,
-                          prec, device, batch_idx=step - 1)
+            terms, _ = training_step(model, batch, objective, [optim], scaler, prec, device)
+        check_finite(terms, 0, step - 1, prec)  # an analysis: one sync a step is fine
         if step % every == 0 or step == steps:
             curve[step] = score()
     return curve

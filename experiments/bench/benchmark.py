@@ -15,8 +15,9 @@ from experiments.bench.mmd import mmd_comparison
 from experiments.bench.models import build_models, training_batch
 from experiments.bench.steps import (CoOpStyleText, TextCallCounter, text_recompute_step,
                                      timed_step)
+from experiments.bench.syncs import count_step_syncs, per_step
 from experiments.bench.table import (Table, add_eval_rows, add_memory_rows, add_mmd_rows,
-                                     add_step_rows, add_text_rows, notes)
+                                     add_step_rows, add_sync_row, add_text_rows, notes)
 from experiments.bench.timing import median, paired_ratio, run_timed
 from trainers.engine.precision import autocast_context, resolve_precision
 
@@ -34,6 +35,7 @@ class Measured:
     mmd: tuple = None           # (times, values) of row 5; None when skipped
     chunk: int = 0              # most classes per text-encoder pass in row 7
     text_costs: dict = None     # row 7, measure_text_recompute's
+    syncs: dict = None          # row 3s, syncs.count_step_syncs' of the ADU step
 
 
 def progress(message):
@@ -105,6 +107,10 @@ def measurements(settings, device, gpu, prec, m: Measured, table, wall) -> dict:
                        {"above_model": value[0], "peak": value[1]}
                        for name, value in m.memory.items()},
         "memory_kind": m.unit, "text_encoder_calls": m.text_calls,
+        "host_syncs": {**m.syncs, "print_freq": settings.print_freq,
+                       "steps_per_epoch": settings.steps_per_epoch,
+                       "per_step": per_step(m.syncs, settings.steps_per_epoch,
+                                            settings.print_freq)},
         "rows": [dict(zip(Table.COLUMNS, row)) for row in table.rows],
         "wall_seconds": wall}
 
@@ -129,6 +135,7 @@ def measure(settings, device, prec) -> Measured:
     m.times = run_timed(steps, settings.warmup, settings.reps, device)
     m.text_calls = counter.calls
     m.n_steps = (settings.warmup + settings.reps) * len(m.names)
+    m.syncs = count_step_syncs(steps["adu"])  # one more step, counted
     progress("training steps: done")
     if device.type == "cuda":
         for name in m.names:
@@ -152,6 +159,7 @@ def measure(settings, device, prec) -> Measured:
 def build_table(settings, m: Measured) -> Table:
     table = Table()
     add_step_rows(table, m.times, m.n_steps, m.text_calls)
+    add_sync_row(table, m.syncs, settings.print_freq, settings.steps_per_epoch)
     add_eval_rows(table, settings.eval_batch, m.eval_times)
     if m.mmd is not None:
         add_mmd_rows(table, settings, *m.mmd)

@@ -4,6 +4,16 @@ changes are resolved here."""
 import os
 from dataclasses import dataclass, field
 
+import yaml
+
+from trainers.run.files import PROJECT_ROOT
+
+
+def config_print_freq(config="configs/trainers/ADU/vit_b16_ep50.yaml") -> int:
+    """TRAIN.PRINT_FREQ of a trainer config of the repository."""
+    with open(os.path.join(PROJECT_ROOT, config)) as f:
+        return int(yaml.safe_load(f)["TRAIN"]["PRINT_FREQ"])
+
 
 def usable_cpus() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
@@ -29,6 +39,8 @@ class Settings:
     skip: set = field(default_factory=set)  # rows left out: "5" (MMD), "7" (text recompute)
     json: str = ""                # also write the measurements here
     backbone: str = "openai"      # "openai" (clip's model code) or "open_clip:ARCH"
+    steps_per_epoch: int = 16     # row 3s: Office-Home's (2,080 shots / batch 128)
+    print_freq: int = None        # row 3s (default: the ADU ViT-B/16 config's TRAIN.PRINT_FREQ)
     arch: str = field(init=False)
     mmd_reps: int = field(init=False)
     mmd_warmup: int = field(init=False)
@@ -45,5 +57,7 @@ class Settings:
         self.warmup = 1 if self.warmup is None else self.warmup
         self.mmd_reps = 3 if self.tiny else 50
         self.mmd_warmup = 1 if self.tiny else 5
+        if self.print_freq is None:
+            self.print_freq = config_print_freq()
         if self.threads is None:
             self.threads = usable_cpus()

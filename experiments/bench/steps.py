@@ -5,6 +5,7 @@ import torch
 import torch.nn as nn
 
 from experiments.bench.models import LOSSES
+from trainers.engine.loss_log import LossLog
 from trainers.engine.precision import autocast_context, make_grad_scaler
 from trainers.engine.training_step import Batch, training_step
 from trainers.modules.losses import adu_losses
@@ -25,9 +26,10 @@ def floor_step(clip_model, images, prec, device):
 
 def adu_step(model, loss_cfg, batch, prec, device):
     """One training step of trainers/adu.py, through the functions it calls:
-    training_step.training_step (forward, the finiteness check, backward and SGD
-    step on the learner, with amp's scaler under PREC amp) on ADU.compute_losses'
-    terms."""
+    training_step.training_step (forward, backward and SGD step on the
+    learner, with amp's scaler under PREC amp) on ADU.compute_losses' terms,
+    recorded in the trainers' log (loss_log.LossLog, whose `read` is the
+    step's `read`: what the trainers call every TRAIN.PRINT_FREQ steps)."""
     images, labels, domains, forget_mask = batch
     optim = torch.optim.SGD(model.learner.parameters(), lr=0.0025, momentum=0.9,
                             weight_decay=5e-4)
@@ -37,9 +39,14 @@ def adu_step(model, loss_cfg, batch, prec, device):
         return adu_losses(out.logits, batch.labels, batch.domains, batch.forget_mask,
                           out.features, out.domain_logits, loss_cfg), out.logits
 
+    log = LossLog(prec=prec)
+    train_batch = Batch(images, labels, domains, forget_mask)
+
     def step():
-        training_step(model, Batch(images, labels, domains, forget_mask), objective, [optim],
-                      scaler, prec, device)
+        terms, logits = training_step(model, train_batch, objective, [optim], scaler, prec,
+                                      device)
+        log.add(terms, logits, train_batch, 0)
+    step.read = log.read
     return step
 
 

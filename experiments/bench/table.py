@@ -1,6 +1,7 @@
 """The benchmark's one table: a row per measurement, its reference row, the
 ratio, the target and whether it was met; and the notes under it."""
 from experiments.bench.mmd import MaximumMeanDiscrepancy
+from experiments.bench.syncs import per_step
 from experiments.bench.timing import median, paired_ratio
 
 TARGET_STEP = 1.15
@@ -8,6 +9,7 @@ TARGET_EVAL = 0.90
 TARGET_MMD = 20.0
 TARGET_MEMORY = 1.15
 MMD_TOLERANCE = 1e-5
+TARGET_SYNCS = 0.1
 
 
 class Table:
@@ -59,6 +61,15 @@ def add_step_rows(table, times, n_steps, text_calls):
                   "1", ratio_str(paired_ratio(times, "adu_ckpt", "floor")))
     table.add("3t", f"text-encoder calls during all {n_steps} steps of 1-3",
               str(text_calls), "", "", "0", text_calls == 0)
+
+
+def add_sync_row(table, counted, print_freq, steps_per_epoch):
+    """Row 3s: host syncs per ADU step (syncs.py) over an epoch of the configs'."""
+    rate = per_step(counted, steps_per_epoch, print_freq)
+    table.add("3s", f"host syncs per ADU step ({counted['per_step_call']:g} a step + "
+              f"{counted['per_read']} a log read; PRINT_FREQ {print_freq}, "
+              f"{steps_per_epoch} steps/epoch)", f"{rate:.3f}", "", "",
+              f"<= {TARGET_SYNCS}", rate <= TARGET_SYNCS)
 
 
 def add_eval_rows(table, eval_batch, eval_times):

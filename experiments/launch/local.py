@@ -13,6 +13,8 @@ import socket
 import subprocess
 import sys
 
+from trainers.engine.progress import PROGRESS
+
 LAUNCH_RECORD = "launch.json"
 
 
@@ -36,15 +38,30 @@ def tail(path: str, lines: int = 20) -> str:
         return "".join(f.readlines()[-lines:])
 
 
+def logged_with_progress(command, log_path: str) -> int:
+    """Run `command` with all its output in `log_path`, passing on to this
+    terminal the lines train.py prints for it (PROGRESS: one per epoch, and
+    how far a long evaluation is). Its exit status."""
+    with open(log_path, "w") as log:
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                   text=True, errors="replace", bufsize=1)
+        for line in process.stdout:
+            log.write(line)
+            if line.startswith(PROGRESS):
+                log.flush()
+                print(f"  {line[len(PROGRESS):]}", end="", flush=True)
+        return process.wait()
+
+
 def run_foreground(run, quiet: bool, domains) -> int:
     """Run one train.py command here and now; QUIET sends its output to the
-    run's job.log and shows the log's end when it fails. Its exit status."""
+    run's job.log (its progress lines to the terminal too) and shows the
+    log's end when it fails. Its exit status."""
     os.makedirs(run.folder, exist_ok=True)
     record(run.folder, os.getpid(), domains)
     if quiet:
         print(f"run: {run.folder} (log: {run.log})", flush=True)
-        with open(run.log, "w") as log:
-            code = subprocess.run(run.command, stdout=log, stderr=subprocess.STDOUT).returncode
+        code = logged_with_progress(run.command, run.log)
         if code:
             sys.stderr.write(tail(run.log))
     else:

@@ -5,14 +5,20 @@
   samples marked), once per step,
 - `forward_backward` is one training step (training_step.py) on that batch and
   the losses a trainer defines in `compute_losses(outputs, batch)`, and
-  `batch_summary` is what the training log shows for it,
+  `run_epoch` is Dassl's loop with the log kept on the device (loss_log.py:
+  one host sync per TRAIN.PRINT_FREQ steps) and one progress line per epoch,
 - `test` scores each test domain and writes results.json (evaluation.py),
 - checkpoints carry the RNG states, so `--resume` reproduces an
   uninterrupted run, and loading says where it looked (run/checkpoint.py).
 """
+import time
+from typing import NamedTuple
+
 import torch
+from dassl.data.transforms import build_transform
 from dassl.engine import TrainerX
 from dassl.optim import build_optimizer
+from dassl.utils import AverageMeter
 
 from user_errors import ConfigError
 
@@ -21,21 +27,20 @@ from ..run.checkpoint import load_models, resume_models, save_models
 from ..run.files import repo_path
 from .domain_labels import check_domain_labels
 from .evaluation import domain_test, is_adu_dataset
+from .loss_log import LossLog, format_values
 from .lr_scheduler import build_lr_scheduler
 from .precision import cast_clip, make_grad_scaler, resolve_precision
+from .progress import clock, epoch_line
+from .shot_loader import build_train_loader
 from .training_step import Batch, training_step
 
 
-def batch_summary(terms: dict, logits, batch: Batch) -> dict:
-    """Every loss term, and the batch accuracy on memorize and forget samples."""
-    summary = {f"loss_{k}": v.item() for k, v in terms.items()}
-    correct = logits.argmax(dim=-1) == batch.labels
-    forget_mask = batch.forget_mask
-    if (~forget_mask).any():
-        summary["acc_mem"] = 100.0 * correct[~forget_mask].float().mean().item()
-    if forget_mask.any():
-        summary["acc_forget"] = 100.0 * correct[forget_mask].float().mean().item()
-    return summary
+class StepResult(NamedTuple):
+    """What a training step hands the log: its loss terms and class logits
+    (device tensors, never read on the host here) and its `Batch`."""
+    terms: dict
+    logits: torch.Tensor
+    batch: Batch
 
 
 class UnlearningTrainer(TrainerX):
@@ -89,6 +94,9 @@ class UnlearningTrainer(TrainerX):
                 "mini_domainnet, domainnet, imagenet, pacs, toy_domains)."
             )
         self.forget_ids = torch.tensor(dataset.forget_domain_ids, device=self.device)
+        if self.cfg.DATALOADER.PERSISTENT_WORKERS or self.cfg.DATALOADER.CACHE_SHOTS:
+            self.train_loader_x = build_train_loader(self.cfg, dataset.train_x,
+                                                     build_transform(self.cfg, is_train=True))
 
     def forget_mask(self, domains: torch.Tensor) -> torch.Tensor:
         return torch.isin(domains, self.forget_ids)
@@ -103,17 +111,61 @@ class UnlearningTrainer(TrainerX):
         outputs on `batch`: the one thing a gradient-trained trainer defines."""
         raise NotImplementedError(f"{type(self).__name__} defines no compute_losses")
 
-    def forward_backward(self, batch):
+    def forward_backward(self, batch) -> StepResult:
         """One training step on the trainer's losses, every registered optimiser
         stepped; the learning rate moves at the end of an epoch."""
         batch = self.training_batch(batch)
         terms, logits = training_step(
             self.model, batch, self.compute_losses,
             [self._optims[name] for name in self.get_model_names()], self.scaler,
-            self.prec, self.device, self.epoch, self.batch_idx)
+            self.prec, self.device)
         if (self.batch_idx + 1) == self.num_batches:
             self.update_lr()
-        return batch_summary(terms, logits, batch)
+        return StepResult(terms, logits, batch)
+
+    def run_epoch(self):
+        """Dassl's TrainerX.run_epoch, its log read from the device every
+        TRAIN.PRINT_FREQ steps and at the epoch's end (where a non-finite loss
+        stops the run), then the epoch's progress line."""
+        self.set_model_mode("train")
+        log = LossLog(self.epoch, self.prec)
+        batch_time, data_time = AverageMeter(), AverageMeter()
+        self.num_batches = len(self.train_loader_x)
+        end = time.time()
+        for self.batch_idx, batch in enumerate(self.train_loader_x):
+            data_time.update(time.time() - end)
+            log.add(*self.forward_backward(batch), self.batch_idx)
+            batch_time.update(time.time() - end)
+            last = self.batch_idx + 1 == self.num_batches
+            if (self.batch_idx + 1) % self.cfg.TRAIN.PRINT_FREQ == 0 or last:
+                values = log.read()  # the one host sync of the interval
+                self.print_batch_line(values, batch_time, data_time)
+            end = time.time()
+        elapsed, eta = self.elapsed_and_eta()
+        print(epoch_line(self.epoch, self.max_epoch,
+                         {name: mean for name, (_, mean) in values.items()}, elapsed, eta),
+              flush=True)
+
+    def elapsed_and_eta(self):
+        """Seconds since training started, and the rest at its pace so far
+        (read after a sync, so a GPU's queue is behind the clock)."""
+        elapsed = time.time() - getattr(self, "time_start", time.time())
+        done = (self.epoch - self.start_epoch) * self.num_batches + self.batch_idx + 1
+        remaining = (self.max_epoch - self.epoch) * self.num_batches - self.batch_idx - 1
+        return elapsed, elapsed / max(done, 1) * remaining
+
+    def print_batch_line(self, values: dict, batch_time, data_time):
+        """Dassl's training-log line, and the values to tensorboard."""
+        _, eta = self.elapsed_and_eta()
+        print(f"epoch [{self.epoch + 1}/{self.max_epoch}] "
+              f"batch [{self.batch_idx + 1}/{self.num_batches}] "
+              f"time {batch_time.val:.3f} ({batch_time.avg:.3f}) "
+              f"data {data_time.val:.3f} ({data_time.avg:.3f}) {format_values(values)} "
+              f"lr {self.get_current_lr():.4e} eta {clock(eta)}")
+        n_iter = self.epoch * self.num_batches + self.batch_idx
+        for name, (_, mean) in values.items():
+            self.write_scalar("train/" + name, mean, n_iter)
+        self.write_scalar("train/lr", self.get_current_lr(), n_iter)
 
     def model_inference(self, images):
         """The class logits of `evaluation_outputs`, which every trainer of

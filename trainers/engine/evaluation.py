@@ -24,6 +24,7 @@ from user_errors import ConfigError
 from ..modules.metrics import format_scores, unlearning_scores
 from ..modules.probes import probe_scores
 from ..run.files import atomic_write
+from .progress import EvaluationProgress
 from ..run.fingerprint import results_fields
 
 RESULTS_FILE = "results.json"
@@ -40,10 +41,13 @@ def evaluation_outputs(trainer, inputs) -> dict:
 
 
 @torch.no_grad()
-def collect_outputs(trainer, data_loader) -> dict:
-    """Per test image: prediction, label, domain (+ domain prediction, features)."""
+def collect_outputs(trainer, data_loader, what: str = "test") -> dict:
+    """Per test image: prediction, label, domain (+ domain prediction, features).
+    A long pass says how far it is (progress.py)."""
     out = {"pred": [], "label": [], "domain": [], "domain_pred": [], "features": []}
+    progress = EvaluationProgress(what, len(data_loader.dataset))
     for batch in data_loader:
+        progress.update(len(batch["label"]))
         inputs, label = trainer.parse_batch_test(batch)
         res = evaluation_outputs(trainer, inputs)
         out["pred"].append(res["logits"].argmax(dim=-1).cpu())
@@ -130,7 +134,7 @@ def domain_test(trainer, split=None):
     scores = unlearning_scores(test["pred"], test["label"], test["domain"], dataset.domains,
                                dataset.forget_domain_ids, test["domain_pred"])
     if test["features"] is not None and trainer.cfg.TEST.LINEAR_PROBES:
-        shots = collect_outputs(trainer, shots_loader(trainer))
+        shots = collect_outputs(trainer, shots_loader(trainer), "training shots for the probes")
         scores.update(probe_scores(
             (shots["features"], shots["label"], shots["domain"]),
             (test["features"], test["label"], test["domain"]), dataset.forget_domain_ids))

@@ -2,9 +2,12 @@
 
 `training_step` takes a `Batch` (the per-batch inputs, as data) and an
 objective `(outputs, batch) -> (terms, logits)`: the forward under PREC's
-autocast (precision.py), the check for an overflowed loss, amp's loss
-scaling, the backward and every optimiser's step. No Dassl, so that
-tools/benchmark.py times the step the trainers take.
+autocast (precision.py), amp's loss scaling, the backward and every
+optimiser's step. It never waits for the device: the trainers' log
+(loss_log.py) stops a run on a non-finite loss at its next print;
+`check_finite` is the per-step stop for tools that want one. No Dassl, so
+that tools/benchmark.py times (and counts the host syncs of) the step the
+trainers take.
 """
 from typing import NamedTuple, Optional
 
@@ -57,19 +60,18 @@ def backward_and_step(loss: torch.Tensor, optimizers, scaler=None):
 
 
 def training_step(model, batch: Batch, objective, optimizers, scaler=None, prec: str = "fp32",
-                  device="cpu", epoch: int = 0, batch_idx: int = 0):
+                  device="cpu"):
     """One optimisation step on `batch`; returns (loss terms, class logits).
 
     The forward pass `model(batch.images)` runs under PREC's autocast;
     `objective(outputs, batch) -> (terms, logits)` computes the losses outside
-    it (in fp32), `terms["total"]` the one to minimise. Every term is checked
-    to be finite before the gradients of `optimizers` are zeroed, and the
-    backward and step go through amp's `scaler` when there is one.
+    it (in fp32), `terms["total"]` the one to minimise. The gradients of
+    `optimizers` are zeroed, and the backward and step go through amp's
+    `scaler` when there is one (whose inf check is amp's own sync per step).
     """
     with autocast_context(prec, device):
         outputs = model(batch.images)
     terms, logits = objective(outputs, batch)
-    check_finite(terms, epoch, batch_idx, prec)
     optimizers = [o for o in optimizers if o is not None]
     for optim in optimizers:
         optim.zero_grad()

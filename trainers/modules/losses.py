@@ -7,6 +7,7 @@ Every function works on whole batches with masks and matrix products (no
 Python loop over samples or domain pairs), and returns a zero that keeps the
 graph when a batch holds no sample of the kind it needs.
 """
+import functools
 from dataclasses import dataclass
 
 import torch
@@ -69,6 +70,13 @@ def squared_distances(x: torch.Tensor) -> torch.Tensor:
     return torch.addmm(sq[:, None] + sq[None, :], x, x.t(), alpha=-2.0).clamp(min=0.0)
 
 
+@functools.lru_cache(maxsize=16)
+def upper_pairs(n: int, device) -> torch.Tensor:
+    """The (row, col) indices of the strict upper triangle of an n x n matrix,
+    built once per batch size and device rather than every step."""
+    return torch.triu_indices(n, n, offset=1, device=device)
+
+
 def median_bandwidth(sq_dists: torch.Tensor) -> torch.Tensor:
     """Median heuristic: the median squared distance over distinct pairs.
 
@@ -80,7 +88,7 @@ def median_bandwidth(sq_dists: torch.Tensor) -> torch.Tensor:
             return torch.ones((), device=sq_dists.device, dtype=sq_dists.dtype)
         # Each distinct pair once (the upper triangle): the same median as
         # over both triangles, at half the size and without a boolean mask.
-        rows, cols = torch.triu_indices(n, n, offset=1, device=sq_dists.device)
+        rows, cols = upper_pairs(n, sq_dists.device)
         return sq_dists[rows, cols].median().clamp(min=1e-6)
 
 
@@ -122,19 +130,20 @@ def mmd2_all_pairs(features, domains, bandwidth="median") -> torch.Tensor:
     n tr(G) - 1^T G 1 = sum_ij K_ij M_ij with M = (n S - 1) * w w^T, where
     S_ij = [d_i = d_j] and w_i = 1 / |B_{d_i}|: one weighted sum of K, whose
     weights need no gradient (the pair matrix and its indexing cost more
-    than the kernel at batch 128). Returns 0 when fewer than two domains are
-    present.
+    than the kernel at batch 128). Returns 0 (with graph) when fewer than
+    two domains are present.
     """
-    present, index, counts = torch.unique(domains, return_inverse=True, return_counts=True)
-    n_dom = present.numel()
-    if n_dom < 2:
-        return features.sum() * 0.0
     kernel = rbf_kernel(features, bandwidth)
     with torch.no_grad():
-        same = (index[:, None] == index[None, :]).to(kernel.dtype)
-        w = 1.0 / counts[index].to(kernel.dtype)
-        weights = (n_dom * same - 1.0) * (w[:, None] * w[None, :]
-                                          * (2.0 / (n_dom * (n_dom - 1))))
+        # No torch.unique and no branch on the domain count: both would stop
+        # a GPU's queue every step. Each domain's samples sum 1/|B_d| to one,
+        # so the count of present domains is the sum of w.
+        same = (domains[:, None] == domains[None, :]).to(kernel.dtype)
+        w = 1.0 / same.sum(dim=1)
+        n_dom = w.double().sum().round()
+        pair_weight = torch.where(n_dom >= 2, 2.0 / (n_dom * (n_dom - 1)).clamp(min=1.0),
+                                  torch.zeros_like(n_dom)).to(kernel.dtype)
+        weights = (n_dom.to(kernel.dtype) * same - 1.0) * (w[:, None] * w[None, :] * pair_weight)
     return (kernel * weights).sum()
 
 

@@ -70,6 +70,11 @@ ADDED_WITH_DEFAULT = {
     # still not needed to tell two configs apart, as DOMAIN_LABELS is kept.
     "DATASET.LABELLED_PER_DOMAIN": 1,
     "DATASET.SOFT_TEMPERATURE": 1.0,
+    # The training loader (trainers/engine/shot_loader.py): at False, Dassl's.
+    # Either changes which random crops a run draws (with workers, or from
+    # the cached pixels), so at True the run is another folder's.
+    "DATALOADER.PERSISTENT_WORKERS": False,
+    "DATALOADER.CACHE_SHOTS": False,
     # The CoOp family's own nodes (TRAINER.COOP, COCOOP, MAPLE, IVLP, VPT and
     # DATASET.SUBSAMPLE_CLASSES), read by their trainer files only.
     **coop_family_defaults(),
