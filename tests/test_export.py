@@ -88,6 +88,29 @@ def test_the_onnx_module_has_a_dynamic_batch_and_refuses_another_size(zeroshot, 
         session.run(None, {"images": torch.rand(1, 3, 40, 40).numpy()})
 
 
+@pytest.mark.parametrize("size, interpolation", [((32, 32), "bicubic"), ((24, 40), "bilinear")])
+def test_predict_reads_an_image_as_the_runs_test_transform_does(tmp_path, size, interpolation):
+    from dassl.config import get_cfg_default
+    from dassl.data.transforms import build_transform
+    from experiments.export.metadata import input_spec
+    from experiments.export.predictor import image_transform, read_image
+    from PIL import Image
+    cfg = get_cfg_default()
+    cfg.INPUT.SIZE, cfg.INPUT.INTERPOLATION = size, interpolation
+    cfg.INPUT.TRANSFORMS = ["normalize"]
+    path = tmp_path / "noise.png"  # textured and not square: resizing and cropping show
+    Image.fromarray(torch.randint(0, 256, (45, 70, 3), dtype=torch.uint8,
+                                  generator=torch.Generator().manual_seed(0)).numpy()).save(path)
+    spec = input_spec(cfg)
+    pixels = read_image(str(path), image_transform({"input": spec}))
+    with Image.open(path) as image:
+        expected = build_transform(cfg, is_train=False)(image.convert("RGB"))
+    mean = torch.tensor(spec["normalization"]["mean"]).view(3, 1, 1)
+    std = torch.tensor(spec["normalization"]["std"]).view(3, 1, 1)
+    assert pixels.shape == (3, *size)
+    assert torch.allclose((pixels - mean) / std, expected, atol=1e-6)
+
+
 def write_fake_run(folder, trainer="ADU", finished=True):
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "config.yaml").write_text(f"TRAINER:\n  NAME: {trainer}\n")
