@@ -288,6 +288,20 @@ def deploy_snippet():
     return block.split("```python")[1].split("```")[0]
 
 
+def test_the_readme_deploy_section_shows_the_tested_snippet():
+    with open(os.path.join(REPO, "README.md")) as f:
+        assert deploy_snippet() in f.read()
+
+
+def test_an_exported_file_without_its_json_is_one_line(tmp_path, capsys):
+    model = tmp_path / "m.pt"
+    model.write_bytes(b"")
+    with pytest.raises(SystemExit) as info:
+        predict_tool.main([str(model), str(tmp_path)])
+    assert info.value.code == 2
+    assert f"{model}.json not found" in one_error_line(capsys, "predict.py")
+
+
 @pytest.mark.slow
 def test_the_docs_snippet_classifies_with_the_torchscript_file_outside_the_project(
         exported, project_outputs, tmp_path):
