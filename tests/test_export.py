@@ -88,6 +88,27 @@ def test_the_onnx_module_has_a_dynamic_batch_and_refuses_another_size(zeroshot, 
         session.run(None, {"images": torch.rand(1, 3, 40, 40).numpy()})
 
 
+def test_fp16_halves_a_copy_of_the_image_tower_and_stays_close(zeroshot, tmp_path):
+    import types
+    from dassl.config import get_cfg_default
+    from experiments.export.exporter import deployed_model
+    classifier, deployed = zeroshot
+    cfg = get_cfg_default()
+    cfg.TRAINER.NAME, cfg.INPUT.SIZE = "ZeroshotCLIP", (32, 32)
+    cfg.INPUT.TRANSFORMS = ["normalize"]
+    cfg.INPUT.PIXEL_MEAN, cfg.INPUT.PIXEL_STD = CLIP_MEAN, CLIP_STD
+    half = deployed_model(types.SimpleNamespace(trainer=types.SimpleNamespace(
+        cfg=cfg, model=classifier)), fp16=True)
+    assert half.encoder.visual.conv1.weight.dtype == torch.float16
+    assert classifier.clip.visual.conv1.weight.dtype == torch.float32  # the run's model
+    path = str(tmp_path / "half.pt")
+    images = torch.rand(3, 3, 32, 32, generator=torch.Generator().manual_seed(2))
+    save_torchscript(half, images[:2], path)
+    with torch.no_grad():
+        got, expected = torch.jit.load(path)(images), deployed(images)
+    assert got.dtype == torch.float32 and 0 < (got - expected).abs().max() < 0.05
+
+
 @pytest.mark.parametrize("size, interpolation", [((32, 32), "bicubic"), ((24, 40), "bilinear")])
 def test_predict_reads_an_image_as_the_runs_test_transform_does(tmp_path, size, interpolation):
     from dassl.config import get_cfg_default

@@ -9,6 +9,7 @@ torch 2.14.1 with onnxscript 0.7.2 writes an invalid graph for CLIP here),
 opset 17, a dynamic batch axis and static H, W, so onnxruntime itself
 refuses another image size. Every file is written atomically.
 """
+import copy
 import os
 import os.path as osp
 import time
@@ -50,7 +51,8 @@ def deployed_model(run, fp16: bool = False) -> DeployedClassifier:
     """The run's model as one image -> logits module, in eval mode on the CPU."""
     cfg = run.trainer.cfg
     parts = EXPORTABLE[cfg.TRAINER.NAME](run.trainer.model)
-    if fp16:
+    if fp16:  # on a copy: the run's own model stays the fp32 reference (--verify)
+        parts = copy.deepcopy(parts)
         cast_clip(parts.visual, "fp16")
     spec = input_spec(cfg)["normalization"]
     return DeployedClassifier(parts, spec["mean"], spec["std"]).eval()
