@@ -1,6 +1,7 @@
 """A finished run -> TorchScript and/or ONNX files, each with FILE.json.
 
-    files = export_run("output/run", torchscript="adu.pt", onnx="adu.onnx")
+    exported = export_run("output/run", torchscript="adu.pt", onnx="adu.onnx")
+    exported.files["adu.pt"]["classnames"]
 
 TorchScript: the DeployedClassifier traced (torch.jit.trace), behind a
 scripted shape check (deployed.SizeChecked). ONNX: the same module through
@@ -29,13 +30,13 @@ from .run_model import load_export_run
 from .verify import verify_export
 
 OPSET = 17
+EXAMPLE_BATCH = 2  # the tracing input; the files take any batch size
 
 
 class Exported(NamedTuple):
-    files: dict             # {path: its metadata (FILE.json)}
-    seconds: dict           # {path: seconds to trace / export and write it}
+    files: dict                   # {path: its metadata (FILE.json)}
+    seconds: dict                 # {path: seconds to trace / export and write it}
     verification: Optional[dict]  # verify.verify_export's report, or None
-EXAMPLE_BATCH = 2
 
 
 def require_onnx():
