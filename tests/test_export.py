@@ -88,6 +88,50 @@ def test_the_onnx_module_has_a_dynamic_batch_and_refuses_another_size(zeroshot, 
         session.run(None, {"images": torch.rand(1, 3, 40, 40).numpy()})
 
 
+def test_fp16_halves_a_copy_of_the_image_tower_and_stays_close(zeroshot, tmp_path):
+    import types
+    from dassl.config import get_cfg_default
+    from experiments.export.exporter import deployed_model
+    classifier, deployed = zeroshot
+    cfg = get_cfg_default()
+    cfg.TRAINER.NAME, cfg.INPUT.SIZE = "ZeroshotCLIP", (32, 32)
+    cfg.INPUT.TRANSFORMS = ["normalize"]
+    cfg.INPUT.PIXEL_MEAN, cfg.INPUT.PIXEL_STD = CLIP_MEAN, CLIP_STD
+    half = deployed_model(types.SimpleNamespace(trainer=types.SimpleNamespace(
+        cfg=cfg, model=classifier)), fp16=True)
+    assert half.encoder.visual.conv1.weight.dtype == torch.float16
+    assert classifier.clip.visual.conv1.weight.dtype == torch.float32  # the run's model
+    path = str(tmp_path / "half.pt")
+    images = torch.rand(3, 3, 32, 32, generator=torch.Generator().manual_seed(2))
+    save_torchscript(half, images[:2], path)
+    with torch.no_grad():
+        got, expected = torch.jit.load(path)(images), deployed(images)
+    assert got.dtype == torch.float32 and 0 < (got - expected).abs().max() < 0.05
+
+
+@pytest.mark.parametrize("size, interpolation", [((32, 32), "bicubic"), ((24, 40), "bilinear")])
+def test_predict_reads_an_image_as_the_runs_test_transform_does(tmp_path, size, interpolation):
+    from dassl.config import get_cfg_default
+    from dassl.data.transforms import build_transform
+    from experiments.export.metadata import input_spec
+    from experiments.export.predictor import image_transform, read_image
+    from PIL import Image
+    cfg = get_cfg_default()
+    cfg.INPUT.SIZE, cfg.INPUT.INTERPOLATION = size, interpolation
+    cfg.INPUT.TRANSFORMS = ["normalize"]
+    path = tmp_path / "noise.png"  # textured and not square: resizing and cropping show
+    Image.fromarray(torch.randint(0, 256, (45, 70, 3), dtype=torch.uint8,
+                                  generator=torch.Generator().manual_seed(0)).numpy()).save(path)
+    spec = input_spec(cfg)
+    pixels = read_image(str(path), image_transform({"input": spec}))
+    with Image.open(path) as image:
+        expected = build_transform(cfg, is_train=False)(image.convert("RGB"))
+    mean = torch.tensor(spec["normalization"]["mean"]).view(3, 1, 1)
+    std = torch.tensor(spec["normalization"]["std"]).view(3, 1, 1)
+    assert pixels.shape == (3, *size)
+    assert torch.allclose((pixels - mean) / std, expected, atol=1e-6)
+
+
 def write_fake_run(folder, trainer="ADU", finished=True):
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "config.yaml").write_text(f"TRAINER:\n  NAME: {trainer}\n")
@@ -263,6 +307,20 @@ def deploy_snippet():
         text = f.read()
     block = text.split("<!-- deploy-snippet -->")[1].split("<!-- /deploy-snippet -->")[0]
     return block.split("```python")[1].split("```")[0]
+
+
+def test_the_readme_deploy_section_shows_the_tested_snippet():
+    with open(os.path.join(REPO, "README.md")) as f:
+        assert deploy_snippet() in f.read()
+
+
+def test_an_exported_file_without_its_json_is_one_line(tmp_path, capsys):
+    model = tmp_path / "m.pt"
+    model.write_bytes(b"")
+    with pytest.raises(SystemExit) as info:
+        predict_tool.main([str(model), str(tmp_path)])
+    assert info.value.code == 2
+    assert f"{model}.json not found" in one_error_line(capsys, "predict.py")
 
 
 @pytest.mark.slow

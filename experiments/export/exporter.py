@@ -1,6 +1,7 @@
 """A finished run -> TorchScript and/or ONNX files, each with FILE.json.
 
-    files = export_run("output/run", torchscript="adu.pt", onnx="adu.onnx")
+    exported = export_run("output/run", torchscript="adu.pt", onnx="adu.onnx")
+    exported.files["adu.pt"]["classnames"]
 
 TorchScript: the DeployedClassifier traced (torch.jit.trace), behind a
 scripted shape check (deployed.SizeChecked). ONNX: the same module through
@@ -9,6 +10,7 @@ torch 2.14.1 with onnxscript 0.7.2 writes an invalid graph for CLIP here),
 opset 17, a dynamic batch axis and static H, W, so onnxruntime itself
 refuses another image size. Every file is written atomically.
 """
+import copy
 import os
 import os.path as osp
 import time
@@ -28,13 +30,13 @@ from .run_model import load_export_run
 from .verify import verify_export
 
 OPSET = 17
+EXAMPLE_BATCH = 2  # the tracing input; the files take any batch size
 
 
 class Exported(NamedTuple):
-    files: dict             # {path: its metadata (FILE.json)}
-    seconds: dict           # {path: seconds to trace / export and write it}
+    files: dict                   # {path: its metadata (FILE.json)}
+    seconds: dict                 # {path: seconds to trace / export and write it}
     verification: Optional[dict]  # verify.verify_export's report, or None
-EXAMPLE_BATCH = 2
 
 
 def require_onnx():
@@ -50,7 +52,8 @@ def deployed_model(run, fp16: bool = False) -> DeployedClassifier:
     """The run's model as one image -> logits module, in eval mode on the CPU."""
     cfg = run.trainer.cfg
     parts = EXPORTABLE[cfg.TRAINER.NAME](run.trainer.model)
-    if fp16:
+    if fp16:  # on a copy: the run's own model stays the fp32 reference (--verify)
+        parts = copy.deepcopy(parts)
         cast_clip(parts.visual, "fp16")
     spec = input_spec(cfg)["normalization"]
     return DeployedClassifier(parts, spec["mean"], spec["std"]).eval()
