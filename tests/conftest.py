@@ -1,4 +1,18 @@
-"""Shared fixtures: tiny CLIP models (random weights) and their checkpoint files."""
+"""Shared fixtures, each built once per test process (session scope) unless
+it says otherwise. Reuse them instead of training or generating again:
+
+    tiny_clip               a fresh tiny CLIP (function scope: yours to change)
+    tiny_clip_file          a tiny CLIP in OpenAI's checkpoint format
+    tiny_resnet_clip_file   a tiny ResNet CLIP file (for the "needs a ViT" errors)
+    office_home_root        a tiny Office-Home tree (3 classes, 3 train / 2 test per pair)
+    toy_data_root           DATASET.ROOT holding the full-size toy benchmark
+    finished_adu_run        one finished train.py run of ADU on office_home_root
+                            (train_harness.tiny_adu_args, forget art, 1 epoch):
+                            (folder, train.py's stdout). Read it, never write
+                            into it: copy it (shutil.copytree) to change it.
+    shipped_zero_shot       the shipped toy CLIP's zero-shot table on the toy
+                            TEST split (experiments.toy.zero_shot.zero_shot_table)
+"""
 import os
 import sys
 
@@ -60,3 +74,23 @@ def toy_data_root(tmp_path_factory):
     root = tmp_path_factory.mktemp("toy_data")
     ensure_toy_domains(str(root / "toy_domains"))
     return root
+
+
+@pytest.fixture(scope="session")
+def finished_adu_run(office_home_root, tiny_clip_file, tmp_path_factory):
+    """(folder, stdout) of one finished ADU run on the tiny Office-Home tree,
+    shared by every test that only reads a finished run (end-to-end files,
+    --eval-only, the analysis tools)."""
+    pytest.importorskip("dassl", reason="Dassl not installed (see README)")
+    from train_harness import tiny_adu_args, train_py
+    out = tmp_path_factory.mktemp("finished_adu_run")
+    proc = train_py(*tiny_adu_args(office_home_root, out, tiny_clip_file))
+    return out, proc.stdout
+
+
+@pytest.fixture(scope="session")
+def shipped_zero_shot(toy_data_root):
+    """(rows, overall) of the shipped toy CLIP's zero-shot accuracy per domain."""
+    from experiments.toy.zero_shot import zero_shot_table
+    return zero_shot_table(os.path.join(REPO, "assets", "tiny_clip_toy.pt"),
+                           str(toy_data_root / "toy_domains"))

@@ -11,7 +11,7 @@ import torch
 pytest.importorskip("dassl", reason="Dassl not installed (pip install it from GitHub, see README)")
 
 from tool_entry import load_tool  # noqa: E402
-from train_harness import TINY_OPTS, train_py  # noqa: E402
+from train_harness import train_py  # noqa: E402
 
 from experiments.analysis.domains import domain_record, format_record  # noqa: E402
 from experiments.analysis.finished_run import Encoded, sample_per_class  # noqa: E402
@@ -28,15 +28,10 @@ pytestmark = pytest.mark.slow  # end-to-end runs: `make test`, not `make test-fa
 
 
 @pytest.fixture(scope="module")
-def finished_run(office_home_root, tiny_clip_file, tmp_path_factory):
-    """ADU forgetting art, one epoch, 2 shots (3 classes, 3 train / 2 test per pair)."""
-    out = tmp_path_factory.mktemp("run")
-    train_py("--root", str(office_home_root), "--seed", "1", "--trainer", "ADU",
-             "--dataset-config-file", "configs/datasets/office_home.yaml",
-             "--config-file", "configs/trainers/ADU/vit_b16_ep50.yaml",
-             "--output-dir", str(out), "--forget-domains", "art",
-             "MODEL.BACKBONE.NAME", tiny_clip_file, *TINY_OPTS)
-    return out
+def finished_run(finished_adu_run):
+    """ADU forgetting art, one epoch, 2 shots (3 classes, 3 train / 2 test per
+    pair): conftest's run, trained once per test process."""
+    return finished_adu_run[0]
 
 
 @pytest.fixture(scope="module")
