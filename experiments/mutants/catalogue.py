@@ -200,7 +200,8 @@ MUTANTS = (
     Mutant("bench-per-pair-loop-drops-self-distances", "experiments/bench/mmd.py",
            "    def remove_self_distance(distmat):\n        return distmat",
            "    def remove_self_distance(distmat):\n"
-           "        return distmat[~torch.eye(len(distmat), dtype=torch.bool)].view(len(distmat), -1)",
+           "        n = len(distmat)\n"
+           "        return distmat[~torch.eye(n, dtype=torch.bool)].view(n, -1)",
            "the benchmark's per-pair MMD loop drops self-distances (another estimate)",
            ("tests/test_bench_checks.py",)),
 )
