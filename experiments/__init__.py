@@ -19,6 +19,8 @@ Subpackages (each says what it holds):
     faults    fault injection: hooks installed from outside the production
               code around one train.py run, and the kill-and-rerun trials
               (tools/fault_inject.py)
+    mutants   mutation testing of the suite: the mutants as data, one applied
+              to a copy of the tree, the fast tier run on it (tools/mutants.py)
 Nothing here is imported by `trainers/` or `datasets/`: the method and the
 data know nothing of the experiments built on them.
 """

@@ -1,4 +1,20 @@
-"""Shared fixtures: tiny CLIP models (random weights) and their checkpoint files."""
+"""Shared fixtures, each built once per test process (session scope) unless
+it says otherwise. Reuse them instead of training or generating again:
+
+    tiny_clip               a fresh tiny CLIP (function scope: yours to change)
+    tiny_clip_file          a tiny CLIP in OpenAI's checkpoint format
+    tiny_resnet_clip_file   a tiny ResNet CLIP file (for the "needs a ViT" errors)
+    office_home_root        a tiny Office-Home tree (3 classes, 3 train / 2 test per pair)
+    toy_data_root           DATASET.ROOT holding the full-size toy benchmark
+    finished_adu_run        one finished train.py run of ADU on office_home_root
+                            (train_harness.tiny_adu_args, forget art, 1 epoch):
+                            (folder, train.py's stdout). Read it, never write
+                            into it: copy it (shutil.copytree) to change it.
+    finished_tiny_runs      {trainer: folder} for ADU (finished_adu_run's), CoOpADU
+                            and LPPlusPlusADU, same data and settings (the exports)
+    shipped_zero_shot       the shipped toy CLIP's zero-shot table on the toy
+                            TEST split (experiments.toy.zero_shot.zero_shot_table)
+"""
 import os
 import sys
 
@@ -62,21 +78,42 @@ def toy_data_root(tmp_path_factory):
     return root
 
 
+@pytest.fixture(scope="session")
+def finished_adu_run(office_home_root, tiny_clip_file, tmp_path_factory):
+    """(folder, stdout) of one finished ADU run on the tiny Office-Home tree,
+    shared by every test that only reads a finished run (end-to-end files,
+    --eval-only, the analysis tools)."""
+    pytest.importorskip("dassl", reason="Dassl not installed (see README)")
+    from train_harness import tiny_adu_args, train_py
+    out = tmp_path_factory.mktemp("finished_adu_run")
+    proc = train_py(*tiny_adu_args(office_home_root, out, tiny_clip_file))
+    return out, proc.stdout
+
+
+@pytest.fixture(scope="session")
+def shipped_zero_shot(toy_data_root):
+    """(rows, overall) of the shipped toy CLIP's zero-shot accuracy per domain."""
+    from experiments.toy.zero_shot import zero_shot_table
+    return zero_shot_table(os.path.join(REPO, "assets", "tiny_clip_toy.pt"),
+                           str(toy_data_root / "toy_domains"))
+
+
 # The trainers of the session's finished runs (tiny CLIP, tiny Office-Home, one epoch).
 FINISHED_RUN_TRAINERS = ("ADU", "CoOpADU", "LPPlusPlusADU")
 
 
 @pytest.fixture(scope="session")
-def finished_tiny_runs(office_home_root, tiny_clip_file, tmp_path_factory):
+def finished_tiny_runs(finished_adu_run, office_home_root, tiny_clip_file, tmp_path_factory):
     """{trainer: run folder} of one-epoch runs forgetting art (2 shots; 3 classes,
     3 train / 2 test images per pair), trained once for every test that reads
-    a finished run (the analyses, the exports); tests copy them, never write."""
+    a finished run (the analyses, the exports); tests copy them, never write.
+    ADU's is `finished_adu_run`; the others train in one subprocess."""
     from train_harness import TINY_OPTS, train_py_runs
-    runs = {name: tmp_path_factory.mktemp(f"run_{name}") for name in FINISHED_RUN_TRAINERS}
+    runs = {name: tmp_path_factory.mktemp(f"run_{name}") for name in FINISHED_RUN_TRAINERS[1:]}
     train_py_runs([
         ["--root", office_home_root, "--seed", "1", "--trainer", name,
          "--dataset-config-file", "configs/datasets/office_home.yaml",
          "--config-file", f"configs/trainers/{name}/vit_b16_ep50.yaml",
          "--output-dir", out, "--forget-domains", "art",
          "MODEL.BACKBONE.NAME", tiny_clip_file, *TINY_OPTS] for name, out in runs.items()])
-    return runs
+    return {"ADU": finished_adu_run[0], **runs}

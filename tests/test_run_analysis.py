@@ -28,9 +28,10 @@ pytestmark = pytest.mark.slow  # end-to-end runs: `make test`, not `make test-fa
 
 
 @pytest.fixture(scope="module")
-def finished_run(finished_tiny_runs):
-    """ADU forgetting art, one epoch, 2 shots (3 classes, 3 train / 2 test per pair)."""
-    return finished_tiny_runs["ADU"]
+def finished_run(finished_adu_run):
+    """ADU forgetting art, one epoch, 2 shots (3 classes, 3 train / 2 test per
+    pair): conftest's run, trained once per test process."""
+    return finished_adu_run[0]
 
 
 @pytest.fixture(scope="module")

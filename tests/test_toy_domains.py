@@ -116,12 +116,11 @@ def test_checkpoint_loads_through_clip_load():
 
 
 @pytest.mark.slow
-def test_the_shipped_tiny_clip_is_in_clip_regime(toy_data_root):
+def test_the_shipped_tiny_clip_is_in_clip_regime(toy_data_root, shipped_zero_shot):
     """The demo's CLIP has the properties of ViT-B/16 that decide how strong
     each ADU term and prompt token is (tools/toy_regime.py), measured on the
     file: scale 100, <= 12 % prompt tokens, >= 2 heads, embedding >= 128,
     zero-shot >= 60 % per domain, moved <= 3 points by untrained prompts."""
-    from experiments.toy.zero_shot import zero_shot_table
     from experiments.toy.regime import failures, measure
     from trainers.modules.clip_loading import load_clip
 
@@ -129,7 +128,7 @@ def test_the_shipped_tiny_clip_is_in_clip_regime(toy_data_root):
     props = measure(load_clip(CHECKPOINT), dataset_dir)
     assert failures(props) == []
     # The pretraining tool's own table (clip.load + its preprocessing) agrees.
-    rows, _ = zero_shot_table(CHECKPOINT, dataset_dir)
+    rows, _ = shipped_zero_shot
     assert [domain for domain, _, _ in rows] == DOMAINS
     for domain, n, acc in rows:
         assert n == len(CLASSES) * N_TEST
@@ -193,7 +192,8 @@ def test_the_scripts_fake_interpreter_knows_the_real_domains():
 
 
 @pytest.mark.slow
-def test_training_lowers_the_accuracy_of_the_forgotten_domain(toy_data_root, tmp_path):
+def test_training_lowers_the_accuracy_of_the_forgotten_domain(toy_data_root, shipped_zero_shot,
+                                                             tmp_path):
     """A behaviour test of the whole training path (train.py's config, the
     Dassl trainer, the losses, the optimiser at the real learning rate):
     three epochs of L_memorize + L_forget (the Baseline) at lr 0.0025
@@ -209,10 +209,8 @@ def test_training_lowers_the_accuracy_of_the_forgotten_domain(toy_data_root, tmp
     from dassl.utils import set_random_seed
 
     import train
-    from experiments.toy.zero_shot import zero_shot_table
 
-    zero_shot = {d: 100 * acc for d, _, acc in
-                 zero_shot_table(CHECKPOINT, str(toy_data_root / "toy_domains"))[0]}
+    zero_shot = {d: 100 * acc for d, _, acc in shipped_zero_shot[0]}
     out = tmp_path / "sketch"
     args = ["--root", str(toy_data_root), "--seed", "1", "--trainer", "ADU",
             "--dataset-config-file", osp.join(REPO, "configs/datasets/toy_domains.yaml"),

@@ -23,6 +23,21 @@ TINY_OPTS = [
 ]
 
 
+
+
+def tiny_adu_args(root, out, clip_file, *extra, forget="art", opts=()):
+    """train.py's arguments for ADU (the paper's config) on the tiny
+    Office-Home tree with a tiny CLIP: the run of conftest's
+    `finished_adu_run`, and of the tests that train or evaluate beside it."""
+    args = ["--root", str(root), "--seed", "1", "--trainer", "ADU",
+            "--dataset-config-file", "configs/datasets/office_home.yaml",
+            "--config-file", "configs/trainers/ADU/vit_b16_ep50.yaml",
+            "--output-dir", str(out)]
+    if forget:
+        args += ["--forget-domains", forget]
+    return args + list(extra) + ["MODEL.BACKBONE.NAME", clip_file, *TINY_OPTS, *opts]
+
+
 # The settings of LAUNCHER=slurm (experiments/launch/slurm.py).
 LAUNCHER_SETTINGS = ("LAUNCHER", "PARTITION", "TIMEOUT_MIN", "GPUS_PER_RUN", "CPUS_PER_RUN",
                      "MEM_GB", "ACCOUNT", "QOS", "ARRAY_PARALLELISM", "SBATCH_EXTRA")
