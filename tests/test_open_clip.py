@@ -250,3 +250,25 @@ def test_deep_text_context_replaces_only_the_context_tokens(tiny):
     assert torch.equal(seen[1][:, 1:3], deep[0].expand(len(CLASSES), -1, -1))
     assert torch.equal(seen[1][:, :1], seen[0][:, :1]) and torch.equal(seen[1][:, 3:], seen[0][:, 3:])
     assert not torch.allclose(plain, prompted)
+
+
+def test_benchmark_backbone_pairs_open_clip_with_openai_shapes(capsys):
+    """tools/benchmark.py --backbone: open_clip's ARCH at its image size, and
+    row 3o, the OpenAI step of the same shapes as a per-round ratio."""
+    from tool_entry import load_tool
+
+    from experiments.bench.models import image_resolution, openai_reference
+    from experiments.bench.table import Table, add_step_rows
+    settings = load_tool("benchmark").parse_args(["--backbone", "open_clip:ViT-B-16"])
+    assert settings.arch == "open_clip:ViT-B-16" and image_resolution(settings) == 224
+    assert openai_reference(settings) == "ViT-B/16"
+    assert openai_reference(load_tool("benchmark").parse_args([])) is None
+    with pytest.raises(SystemExit):
+        load_tool("benchmark").parse_args(["--backbone", "RN50"])
+    assert "--backbone takes openai or open_clip:ARCH" in capsys.readouterr().err
+    table = Table()
+    times = {"floor": [1.0, 1.0], "baseline": [1.0, 1.0], "adu": [2.0, 4.0],
+             "adu_openai": [1.0, 1.0]}
+    add_step_rows(table, times, 8, 0, "ViT-B/16")
+    row = next(r for r in table.rows if r[0] == "3o")
+    assert row[3] == "3" and row[4] == "0.375x"  # median of 1/2 and 1/4
