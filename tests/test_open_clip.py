@@ -68,7 +68,8 @@ def test_prompts_enter_behind_the_patches_and_flow_on_after_the_last_prompted_bl
     n_keep = stock_tokens.shape[1]
     assert torch.allclose(seen[0][:, :n_keep], stock_tokens, atol=1e-6)
     for block in (1, 2):  # each prompted block sees its own prompts behind CLS + patches
-        assert torch.equal(seen[block - 1][:, n_keep:], prompts.prompts[block - 1].expand(3, -1, -1))
+        own = prompts.prompts[block - 1].expand(3, -1, -1)
+        assert torch.equal(seen[block - 1][:, n_keep:], own)
     with torch.no_grad():  # block 3 gets block 2's output prompt tokens, not new ones
         out2 = model.visual.transformer.resblocks[1](seen[1])
     assert torch.allclose(seen[2], out2, atol=1e-6)
@@ -118,7 +119,6 @@ def test_gradients_reach_only_the_learner(tiny):
 
 
 def test_fp16_casts_open_clip_weights_but_not_its_layernorms(tiny):
-    _, model = tiny
     half = cast_clip(oc.random_open_clip(tiny[0]), "fp16")
     assert half.visual.conv1.weight.dtype == torch.float16
     assert half.visual.proj.dtype == half.text_projection.dtype == torch.float16
@@ -133,7 +133,8 @@ def test_a_local_weights_file_loads_as_saved(tiny, tmp_path, suffix_):
     assert loaded.tokenizer is not None
     require_vit(loaded, "open_clip", "ADU")
     with torch.no_grad():
-        assert torch.allclose(loaded.encode_image(images()), model.encode_image(images()), atol=1e-5)
+        assert torch.allclose(loaded.encode_image(images()), model.encode_image(images()),
+                              atol=1e-5)
 
 
 @pytest.mark.parametrize("arch, reason", [
@@ -212,7 +213,8 @@ def test_run_folders_name_the_open_clip_backbone():
     assert backbone_label("open_clip:/cfg/adu-tiny-vit.json:/w/rand.safetensors") == \
         "openclip_adu-tiny-vit_rand"
     assert suffix("configs/trainers/ADU/vit_b16_ep50.yaml",
-                  ["MODEL.BACKBONE.NAME", "open_clip:ViT-B-32:/m/rand.pt"]) == "_openclip_ViT-B-32_rand"
+                  ["MODEL.BACKBONE.NAME", "open_clip:ViT-B-32:/m/rand.pt"]) == \
+        "_openclip_ViT-B-32_rand"
     assert suffix("configs/trainers/ADU/openclip_vit_b16_laion_ep50.yaml",
                   ["MODEL.BACKBONE.NAME", "open_clip:ViT-B-16:laion2b_s34b_b88k"]) == ""
 
@@ -248,5 +250,28 @@ def test_deep_text_context_replaces_only_the_context_tokens(tiny):
         plain, prompted = features(ctx), features(ctx, deep_context=deep)
     hook.remove()
     assert torch.equal(seen[1][:, 1:3], deep[0].expand(len(CLASSES), -1, -1))
-    assert torch.equal(seen[1][:, :1], seen[0][:, :1]) and torch.equal(seen[1][:, 3:], seen[0][:, 3:])
+    assert torch.equal(seen[1][:, :1], seen[0][:, :1])
+    assert torch.equal(seen[1][:, 3:], seen[0][:, 3:])
     assert not torch.allclose(plain, prompted)
+
+
+def test_benchmark_backbone_pairs_open_clip_with_openai_shapes(capsys):
+    """tools/benchmark.py --backbone: open_clip's ARCH at its image size, and
+    row 3o, the OpenAI step of the same shapes as a per-round ratio."""
+    from tool_entry import load_tool
+
+    from experiments.bench.models import image_resolution, openai_reference
+    from experiments.bench.table import Table, add_step_rows
+    settings = load_tool("benchmark").parse_args(["--backbone", "open_clip:ViT-B-16"])
+    assert settings.arch == "open_clip:ViT-B-16" and image_resolution(settings) == 224
+    assert openai_reference(settings) == "ViT-B/16"
+    assert openai_reference(load_tool("benchmark").parse_args([])) is None
+    with pytest.raises(SystemExit):
+        load_tool("benchmark").parse_args(["--backbone", "RN50"])
+    assert "--backbone takes openai or open_clip:ARCH" in capsys.readouterr().err
+    table = Table()
+    times = {"floor": [1.0, 1.0], "baseline": [1.0, 1.0], "adu": [2.0, 4.0],
+             "adu_openai": [1.0, 1.0]}
+    add_step_rows(table, times, 8, 0, "ViT-B/16")
+    row = next(r for r in table.rows if r[0] == "3o")
+    assert row[3] == "3" and row[4] == "0.375x"  # median of 1/2 and 1/4

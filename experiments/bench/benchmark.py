@@ -12,7 +12,7 @@ import torch
 
 from experiments.bench.memory import cpu_peak_memory, gpu_peak_memory
 from experiments.bench.mmd import mmd_comparison
-from experiments.bench.models import build_models, training_batch
+from experiments.bench.models import build_models, openai_reference, training_batch
 from experiments.bench.steps import (CoOpStyleText, TextCallCounter, text_recompute_step,
                                      timed_step)
 from experiments.bench.syncs import count_step_syncs, per_step
@@ -36,6 +36,7 @@ class Measured:
     chunk: int = 0              # most classes per text-encoder pass in row 7
     text_costs: dict = None     # row 7, measure_text_recompute's
     syncs: dict = None          # row 3s, syncs.count_step_syncs' of the ADU step
+    reference: str = None       # row 3o's OpenAI architecture (--backbone open_clip:ARCH)
 
 
 def progress(message):
@@ -101,6 +102,10 @@ def measurements(settings, device, gpu, prec, m: Measured, table, wall) -> dict:
         "batch": settings.batch, "eval_batch": settings.eval_batch, "torch": torch.__version__,
         "step_seconds": {name: median(m.times[name]) for name in m.names},
         "step_vs_floor": {name: paired_ratio(m.times, name, "floor") for name in m.names},
+        "backbone": settings.backbone, "reference_arch": m.reference,
+        "reference_adu_step_seconds": median(m.times["adu_openai"]) if m.reference else None,
+        "adu_step_vs_reference": (paired_ratio(m.times, "adu", "adu_openai")
+                                  if m.reference else None),
         "eval_images_per_second": {name: settings.eval_batch / median(t)
                                    for name, t in m.eval_times.items()},
         "memory_mib": {name: None if value is None else
@@ -129,6 +134,10 @@ def measure(settings, device, prec) -> Measured:
     models = build_models(settings, device, prec, configs=m.names)
     batch = training_batch(settings, device)
     steps = {name: timed_step(name, models, batch, prec, device) for name in m.names}
+    m.reference = openai_reference(settings)
+    if m.reference:  # 3o: the same ADU step on OpenAI's CLIP code, in the same rounds
+        reference = build_models(settings, device, prec, configs=("adu",), arch=m.reference)
+        steps["adu_openai"] = timed_step("adu", reference, batch, prec, device)
 
     # 1-3, counting text-encoder calls in every step, warm-up included.
     counter = TextCallCounter(models["clip"])
@@ -158,7 +167,7 @@ def measure(settings, device, prec) -> Measured:
 
 def build_table(settings, m: Measured) -> Table:
     table = Table()
-    add_step_rows(table, m.times, m.n_steps, m.text_calls)
+    add_step_rows(table, m.times, m.n_steps, m.text_calls, m.reference)
     add_sync_row(table, m.syncs, settings.print_freq, settings.steps_per_epoch)
     add_eval_rows(table, settings.eval_batch, m.eval_times)
     if m.mmd is not None:

@@ -14,12 +14,25 @@ LOSSES = {"baseline": ADULossConfig(ddl=False), "adu": ADULossConfig(),
           "adu_ckpt": ADULossConfig()}
 
 
-def build_backbone(settings):
-    """A CLIP of the settings' architecture with random weights: clip's own
-    model code, or open_clip's for "open_clip:ARCH" (--backbone)."""
-    if oc.is_open_clip_name(settings.arch):
-        return oc.random_open_clip(settings.arch[len(oc.PREFIX):])
-    return build_clip(settings.arch)
+# open_clip architectures whose shapes an OpenAI CLIP of tiny_clip.ARCHITECTURES
+# has: with --backbone open_clip:ARCH the ADU step of that OpenAI CLIP is timed
+# in the same rounds (row 3o), so that load changes cancel in the ratio.
+OPENAI_SHAPES = {"ViT-B-16": "ViT-B/16", "ViT-B-16-quickgelu": "ViT-B/16"}
+
+
+def openai_reference(settings):
+    """The OpenAI architecture of the open_clip backbone's shapes, or None."""
+    if not oc.is_open_clip_name(settings.arch):
+        return None
+    return OPENAI_SHAPES.get(settings.arch[len(oc.PREFIX):])
+
+
+def build_backbone(arch: str):
+    """A CLIP of `arch` with random weights: clip's own model code, or
+    open_clip's for "open_clip:ARCH" (--backbone)."""
+    if oc.is_open_clip_name(arch):
+        return oc.random_open_clip(arch[len(oc.PREFIX):])
+    return build_clip(arch)
 
 
 def image_resolution(settings) -> int:
@@ -30,10 +43,11 @@ def image_resolution(settings) -> int:
     return ARCHITECTURES[settings.arch]["image_resolution"]
 
 
-def build_models(settings, device, prec, configs=("floor", "baseline", "adu")):
-    """The frozen CLIP and the ADU models that wrap it (sharing its weights)."""
+def build_models(settings, device, prec, configs=("floor", "baseline", "adu"), arch=None):
+    """The frozen CLIP (of `arch`, default the settings') and the ADU models
+    that wrap it (sharing its weights)."""
     torch.manual_seed(0)
-    clip_model = freeze(cast_clip(build_backbone(settings).to(device), prec))
+    clip_model = freeze(cast_clip(build_backbone(arch or settings.arch).to(device), prec))
     classnames = [f"class {i}" for i in range(settings.classes)]
     models = {"clip": clip_model}
     for name in configs:

@@ -48,8 +48,9 @@ def ratio_str(r):
     return f"{r:.3f}x" if r < 10 else f"{r:.1f}x"
 
 
-def add_step_rows(table, times, n_steps, text_calls):
-    """Rows 1-3t: the floor, the Baseline and ADU steps, text-encoder calls."""
+def add_step_rows(table, times, n_steps, text_calls, reference=None):
+    """Rows 1-3t: the floor, the Baseline and ADU steps, text-encoder calls;
+    3o: the ADU step on OpenAI's CLIP of the same shapes (`reference`)."""
     table.add("1", "floor: stock encode_image fwd + bwd to input", seconds(median(times["floor"])))
     table.add("2", "Baseline step (prompts; memorize + forget)", seconds(median(times["baseline"])),
               "1", ratio_str(paired_ratio(times, "baseline", "floor")))
@@ -59,6 +60,10 @@ def add_step_rows(table, times, n_steps, text_calls):
     if "adu_ckpt" in times:
         table.add("3c", "ADU step, gradient checkpointing", seconds(median(times["adu_ckpt"])),
                   "1", ratio_str(paired_ratio(times, "adu_ckpt", "floor")))
+    if reference:
+        table.add("3o", f"ADU step on OpenAI's CLIP code ({reference} shapes)",
+                  seconds(median(times["adu_openai"])), "3",
+                  ratio_str(paired_ratio(times, "adu_openai", "adu")))
     table.add("3t", f"text-encoder calls during all {n_steps} steps of 1-3",
               str(text_calls), "", "", "0", text_calls == 0)
 
