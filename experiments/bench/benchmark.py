@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from experiments.bench.loader_speed import measure_loaders
 from experiments.bench.memory import cpu_peak_memory, gpu_peak_memory
 from experiments.bench.mmd import mmd_comparison
 from experiments.bench.models import build_models, training_batch
@@ -17,7 +18,8 @@ from experiments.bench.steps import (CoOpStyleText, TextCallCounter, text_recomp
                                      timed_step)
 from experiments.bench.syncs import count_step_syncs, per_step
 from experiments.bench.table import (Table, add_eval_rows, add_memory_rows, add_mmd_rows,
-                                     add_step_rows, add_sync_row, add_text_rows, notes)
+                                     add_loader_rows, add_step_rows, add_sync_row,
+                                     add_text_rows, notes)
 from experiments.bench.timing import median, paired_ratio, run_timed
 from trainers.engine.precision import autocast_context, resolve_precision
 
@@ -36,6 +38,7 @@ class Measured:
     chunk: int = 0              # most classes per text-encoder pass in row 7
     text_costs: dict = None     # row 7, measure_text_recompute's
     syncs: dict = None          # row 3s, syncs.count_step_syncs' of the ADU step
+    loaders: dict = None        # row 8, loader_speed.measure_loaders'
 
 
 def progress(message):
@@ -111,6 +114,7 @@ def measurements(settings, device, gpu, prec, m: Measured, table, wall) -> dict:
                        "steps_per_epoch": settings.steps_per_epoch,
                        "per_step": per_step(m.syncs, settings.steps_per_epoch,
                                             settings.print_freq)},
+        "loaders": m.loaders,
         "rows": [dict(zip(Table.COLUMNS, row)) for row in table.rows],
         "wall_seconds": wall}
 
@@ -153,6 +157,9 @@ def measure(settings, device, prec) -> Measured:
     counter.handle.remove()
     if m.text_costs:
         progress("text recompute: done")
+    if "8" not in settings.skip:
+        m.loaders = measure_loaders(settings.tiny, settings.loader_workers)
+        progress("data loaders: done")
     return m
 
 
@@ -165,6 +172,8 @@ def build_table(settings, m: Measured) -> Table:
         add_mmd_rows(table, settings, *m.mmd)
     add_memory_rows(table, m.names, m.memory, m.unit)
     add_text_rows(table, median(m.times["adu"]), m.text_costs)
+    if m.loaders:
+        add_loader_rows(table, m.loaders)
     return table
 
 

@@ -36,7 +36,9 @@ class Settings:
     mmd_batch: int = 128
     mmd_domains: int = 6
     grad_checkpointing: bool = False  # also the ADU step with checkpointing (3c, 6d)
-    skip: set = field(default_factory=set)  # rows left out: "5" (MMD), "7" (text recompute)
+    skip: set = field(default_factory=set)  # rows left out: "5" (MMD), "7" (text recompute),
+    #                                         "8" (data loaders)
+    loader_workers: int = 2       # row 8's loader workers
     json: str = ""                # also write the measurements here
     steps_per_epoch: int = 16     # row 3s: Office-Home's (2,080 shots / batch 128)
     print_freq: int = None        # row 3s (default: the ADU ViT-B/16 config's TRAIN.PRINT_FREQ)
