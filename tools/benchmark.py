@@ -22,6 +22,9 @@ that claim and prints one table:
     encoder every step, as trainers that learn text prompts (CoOp) must do
  8  training images/s of Dassl's loader, persistent workers and the shot cache
     (2 workers, 224 px from 512 x 384 JPEGs), beside what a GPU step consumes
+ 9  the two linear probes of results.json fitted to their gradient tolerance on
+    synthetic features of Office-Home's and ImageNet's sizes: seconds, peak
+    memory, iterations, converged
 
 Every time is the median of timed runs after --warmup untimed ones. The
 training steps (and the two evaluations) are timed in turn, round by round,
@@ -69,13 +72,16 @@ def parse_args(argv=None):
                    help="also run the ADU step with gradient checkpointing (3c, 6d)")
     p.add_argument("--skip", default="",
                    help="rows to leave out, comma-separated: 5 (MMD), 7 (text recompute), "
-                        "8 (data loaders)")
+                        "8 (data loaders), 9 (probes)")
+    p.add_argument("--probe-sizes", type=lambda v: v.split(","), default=None,
+                   help="row 9's sizes, comma-separated: office_home, imagenet, tiny "
+                        "(default office_home,imagenet; --tiny: tiny)")
     p.add_argument("--json", default="", metavar="PATH",
                    help="also write the measurements (seconds, images/s, MiB) to PATH")
     args = p.parse_args(argv)
     args.skip = {r.strip() for r in args.skip.split(",") if r.strip()}
-    if not args.skip <= {"5", "7"}:
-        p.error(f"--skip takes rows 5 and 7 only, got {','.join(sorted(args.skip))}")
+    if not args.skip <= {"5", "7", "8", "9"}:
+        p.error(f"--skip takes rows 5, 7, 8 and 9 only, got {','.join(sorted(args.skip))}")
     args.coop_classes = [int(c) for c in args.coop_classes.split(",") if c]
     return Settings(**vars(args))
 

@@ -93,6 +93,17 @@ def add_loader_rows(table, loaders):
               f"{GPU_NEED[0]}-{GPU_NEED[1]} img/s")
 
 
+def add_probe_rows(table, probes):
+    """Rows 9: each linear probe fitted to its gradient tolerance, per dataset size."""
+    rows = [(size, name, c) for size, costs in probes.items() for name, c in costs.items()]
+    for letter, (size, name, c) in zip("abcdefgh", rows):
+        mib = "" if c["peak_mib"] is None else f", peak +{c['peak_mib']:.0f} MiB"
+        table.add(f"9{letter}", f"{name.replace('_', ' ')}, {size} size ({c['train']} "
+                  f"shots, {c['classes']} classes, {c['test']} test)",
+                  f"{c['seconds']:.1f} s{mib}", "", f"{c['iterations']} it",
+                  "converged", c["converged"])
+
+
 def add_eval_rows(table, eval_batch, eval_times):
     """Rows 4a-4b: evaluation throughput, stock CLIP and the ADU model."""
     stock_ips = eval_batch / median(eval_times["stock"])
