@@ -10,7 +10,7 @@ pytestmark = pytest.mark.slow  # end-to-end runs: `make test`, not `make test-fa
 
 
 ROWS = ["1", "2", "3", "3c", "3t", "3s", "4a", "4b", "5a", "5b", "5v", "5c",
-        "6a", "6b", "6c", "6d", "7a", "7b"]
+        "6a", "6b", "6c", "6d", "7a", "7b", "8a", "8b", "8c", "8d", "8g", "9a", "9b"]
 
 
 @pytest.fixture(scope="module")

@@ -42,17 +42,21 @@ def test_the_smoke_run_writes_one_table_and_the_json(toy_data_root, tmp_path):
     table = (out / "gpu_check.md").read_text()
     rows = [line for line in table.splitlines() if line.startswith("| ")][1:]
     assert [r.split("|")[1].strip() for r in rows] == [
-        "device", "ADU step", "evaluation", "data loader", "toy run", "fp16 non-finite check"]
+        "device", "ADU step", "evaluation", "host syncs", "data loader (dassl)",
+        "data loader (persistent)", "data loader (cache)", "toy run", "fp16 non-finite check"]
     assert table in proc.stdout
     report = json.loads((out / "gpu_check.json").read_text())
     [step] = report["steps"]
     assert (step["prec"], step["prec_used"], step["batch"]) == ("fp16", "fp32", 4)
     assert step["step_seconds"]["adu"] > 0 and step["text_encoder_calls"] == 0
     # benchmark.py --skip 5,7: no MMD or text-recompute rows.
-    assert {r["#"] for r in step["rows"]} == {"1", "2", "3", "3t", "4a", "4b", "6a", "6b", "6c"}
-    loader = report["loader"]
-    assert loader["image_shape"] == [3, 224, 224] and loader["images_per_second"] > 0
-    assert loader["images"] == 2 * 16
+    assert {r["#"] for r in step["rows"]} == {"1", "2", "3", "3t", "3s", "4a", "4b", "6a", "6b",
+                                              "6c"}
+    assert step["host_syncs"]["per_step_call"] == 0 and step["host_syncs"]["per_read"] == 1
+    for loader in report["loaders"].values():
+        assert loader["image_shape"] == [3, 224, 224] and loader["images_per_second"] > 0
+        assert loader["images"] == 2 * 16
+    assert report["loaders"]["cache"]["cache_mib"] > 0
     toy = report["toy_run"]
     assert toy["exit"] == 0 and toy["finite"] and toy["non_finite_weights"] == []
     assert 0 <= toy["h"] <= 100 and toy["steps_logged"] >= 1

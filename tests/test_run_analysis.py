@@ -223,3 +223,30 @@ def test_cls_attention_maps_match_a_recomputation_and_sum_to_one(tiny_clip):
     maps = cls_maps(records, n_patches=16)
     assert maps["last"].shape == (2, 16)
     assert ((maps["prompt_share_last"] > 0) & (maps["prompt_share_last"] < 1)).all()
+
+
+def test_relearning_scores_a_domain_of_many_images_in_bounded_memory():
+    """tools/robustness.py streams the forget domain's test images: a fake
+    domain of 8,000 images of 3 x 64 x 64 (390 MiB as one tensor), made batch
+    by batch, is scored with the resident set growing by far less."""
+    import os
+
+    from experiments.bench.probe_cost import peak_mib
+
+    if not os.path.exists("/proc/self/clear_refs"):
+        pytest.skip("needs Linux's /proc to read the peak resident set")
+
+    class ManyImages:
+        def __iter__(self):
+            gen = torch.Generator().manual_seed(0)
+            for _ in range(100):
+                images = torch.randn(80, 3, 64, 64, generator=gen)
+                yield images, (images[:, 0].mean(dim=(1, 2)) > 0).long()
+
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 64 * 64, 2))
+    x_tr = torch.randn(8, 3, 64, 64)
+    curve, mib = peak_mib(lambda: relearn(model, (x_tr, torch.arange(8) % 2), ManyImages(),
+                                          steps=1, every=1, lr=0.0, batch_size=4),
+                          torch.device("cpu"))
+    assert set(curve) == {0, 1} and 0 <= curve[0] <= 100
+    assert mib < 100, f"peak resident set grew by {mib:.0f} MiB"

@@ -21,6 +21,11 @@ that claim and prints one table:
     max_memory_allocated), above what the built model already holds
  7  the ADU step if the class text features were recomputed through the text
     encoder every step, as trainers that learn text prompts (CoOp) must do
+ 8  training images/s of Dassl's loader, persistent workers and the shot cache
+    (2 workers, 224 px from 512 x 384 JPEGs), beside what a GPU step consumes
+ 9  the two linear probes of results.json fitted to their gradient tolerance on
+    synthetic features of Office-Home's and ImageNet's sizes: seconds, peak
+    memory, iterations, converged
 
 Every time is the median of timed runs after --warmup untimed ones. The
 training steps (and the two evaluations) are timed in turn, round by round,
@@ -67,16 +72,20 @@ def parse_args(argv=None):
     p.add_argument("--grad-checkpointing", action="store_true",
                    help="also run the ADU step with gradient checkpointing (3c, 6d)")
     p.add_argument("--skip", default="",
-                   help="rows to leave out, comma-separated: 5 (MMD), 7 (text recompute)")
+                   help="rows to leave out, comma-separated: 5 (MMD), 7 (text recompute), "
+                        "8 (data loaders), 9 (probes)")
     p.add_argument("--backbone", default="openai",
                    help="openai (clip's model code, default) or open_clip:ARCH: open_clip's "
                         "ARCH (e.g. ViT-B-16, or a model-config JSON), random weights")
+    p.add_argument("--probe-sizes", type=lambda v: v.split(","), default=None,
+                   help="row 9's sizes, comma-separated: office_home, imagenet, tiny "
+                        "(default office_home,imagenet; --tiny: tiny)")
     p.add_argument("--json", default="", metavar="PATH",
                    help="also write the measurements (seconds, images/s, MiB) to PATH")
     args = p.parse_args(argv)
     args.skip = {r.strip() for r in args.skip.split(",") if r.strip()}
-    if not args.skip <= {"5", "7"}:
-        p.error(f"--skip takes rows 5 and 7 only, got {','.join(sorted(args.skip))}")
+    if not args.skip <= {"5", "7", "8", "9"}:
+        p.error(f"--skip takes rows 5, 7, 8 and 9 only, got {','.join(sorted(args.skip))}")
     args.coop_classes = [int(c) for c in args.coop_classes.split(",") if c]
     if args.backbone != "openai" and not args.backbone.startswith("open_clip:"):
         p.error(f"--backbone takes openai or open_clip:ARCH, got {args.backbone}")

@@ -9,14 +9,17 @@ and OUT/gpu_check.json:
   backward of stock encode_image) in PREC fp16, amp and fp32 at batch 32
   and 128, with the peak GPU memory of the step (max_memory_allocated) and
   the evaluation throughput: tools/benchmark.py's rows 1-4 and 6, one
-  benchmark call per setting (its output in OUT/benchmark.log);
+  benchmark call per setting (its output in OUT/benchmark.log), and its row
+  3s, the host syncs per step (0 a step, 1 a log read in PREC fp16/fp32;
+  amp's GradScaler adds its own);
 - the data loader at 224 px from JPEG files, with the configs' workers and
-  train transform (Dassl's loader, as train.py builds it), beside the images
-  per second the fp16 step at batch 128 consumes: a loader slower than the
-  step means the GPU waits for data;
+  train transform: Dassl's loader as train.py builds it, with
+  DATALOADER.PERSISTENT_WORKERS, and with DATALOADER.CACHE_SHOTS; each beside
+  the images per second the fp16 step at batch 128 consumes: a loader slower
+  than the step means the GPU waits for data;
 - a 2-epoch run of ADU on the toy benchmark through train.py in PREC fp16,
   with its H, and the non-finite check over its steps: train.py stops on a
-  non-finite loss (training_step.check_finite), every logged loss must be finite
+  non-finite loss (loss_log.LossLog.read), every logged loss must be finite
   and so must every trained weight.
 
 On a machine without a CUDA GPU it says so in one line and exits 0.

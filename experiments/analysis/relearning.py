@@ -19,22 +19,32 @@ def class_logits(outputs) -> torch.Tensor:
     return outputs.logits if hasattr(outputs, "logits") else outputs
 
 
+def tensor_batches(images, labels, batch_size: int):
+    """(images, labels) batches of preloaded tensors, re-iterable."""
+    return [(images[i:i + batch_size], labels[i:i + batch_size])
+            for i in range(0, len(labels), batch_size)]
+
+
 @torch.no_grad()
-def accuracy(model, images, labels, prec, device, batch_size: int) -> float:
-    """Class accuracy (%) of `model` on preloaded images."""
-    correct = 0
-    for i in range(0, len(images), batch_size):
+def accuracy(model, batches, prec, device) -> float:
+    """Class accuracy (%) of `model` over `batches`, an iterable of (images,
+    labels) batches read one at a time (a domain's images never all in memory)."""
+    correct = total = 0
+    for images, labels in batches:
         with autocast_context(prec, device):
-            logits = class_logits(model(images[i:i + batch_size].to(device)))
-        correct += (logits.argmax(dim=-1).cpu() == labels[i:i + batch_size]).sum().item()
-    return 100.0 * correct / len(labels)
+            logits = class_logits(model(images.to(device)))
+        correct += (logits.argmax(dim=-1).cpu() == labels).sum().item()
+        total += len(labels)
+    return 100.0 * correct / total
 
 
 def relearn(model, train, test, steps: int, every: int, lr: float, batch_size: int,
             prec: str = "fp32", device="cpu", seed: int = 1) -> dict:
     """{step: forget-domain test accuracy} while fine-tuning `model`'s trainable
     parameters on `train` = (images, labels) with SGD (momentum 0.9, constant
-    `lr`), mini-batches of `batch_size` drawn with `seed`; step 0 is the start."""
+    `lr`), mini-batches of `batch_size` drawn with `seed`; step 0 is the start.
+    `test` is (images, labels) tensors or a re-iterable of (images, labels)
+    batches (streamed from disk by tools/robustness.py)."""
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise ValueError("the model has no trainable parameter to relearn with")
@@ -42,7 +52,9 @@ def relearn(model, train, test, steps: int, every: int, lr: float, batch_size: i
     scaler = make_grad_scaler(prec, device)
     images, labels = train
     gen = torch.Generator().manual_seed(seed)
-    score = lambda: accuracy(model, *test, prec, device, batch_size)  # noqa: E731
+    if isinstance(test, tuple) and len(test) == 2 and torch.is_tensor(test[0]):
+        test = tensor_batches(*test, batch_size)
+    score = lambda: accuracy(model, test, prec, device)  # noqa: E731
     curve = {0: score()}
     order = torch.randperm(len(labels), generator=gen)
     cursor = 0

@@ -35,12 +35,26 @@ def forget_items(items, forget_ids):
 
 
 def load_images(trainer, items):
-    """(images, labels) of `items` through the test-time transform, on the CPU."""
+    """(images, labels) of `items` through the test-time transform, on the CPU
+    (the relearning shots: a few per class)."""
     images, labels = [], []
     for batch in items_loader(trainer, items):
         images.append(batch["img"])
         labels.append(batch["label"])
     return torch.cat(images), torch.cat(labels)
+
+
+class StreamedImages:
+    """(images, labels) batches of `items` through the test-time transform,
+    decoded batch by batch on every pass: peak memory does not grow with the
+    domain (DomainNet sketch's test images would be about 12 GB at once)."""
+
+    def __init__(self, trainer, items):
+        self.trainer, self.items = trainer, items
+
+    def __iter__(self):
+        for batch in items_loader(self.trainer, self.items):
+            yield batch["img"], batch["label"]
 
 
 def with_string_keys(curve: dict) -> dict:
@@ -94,7 +108,7 @@ def relearn_curves(run, shots, test, args, lr, batch, seed) -> dict:
     trainer = run.trainer
     images, labels = load_images(trainer, shots)
     keep = first_k_per_class(labels, args.relearn_shots)
-    train_set, test_set = (images[keep], labels[keep]), load_images(trainer, test)
+    train_set, test_set = (images[keep], labels[keep]), StreamedImages(trainer, test)
     curves = {}
     for name in ("unlearned", "untrained"):
         if name == "untrained":

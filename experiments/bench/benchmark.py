@@ -10,14 +10,18 @@ from dataclasses import dataclass, field
 
 import torch
 
+from experiments.bench.loader_speed import measure_loaders
 from experiments.bench.memory import cpu_peak_memory, gpu_peak_memory
 from experiments.bench.mmd import mmd_comparison
 from experiments.bench.models import build_models, openai_reference, training_batch
+from experiments.bench.probe_cost import probe_costs
 from experiments.bench.steps import (CoOpStyleText, TextCallCounter, text_recompute_step,
                                      timed_step)
 from experiments.bench.syncs import count_step_syncs, per_step
 from experiments.bench.table import (Table, add_eval_rows, add_memory_rows, add_mmd_rows,
-                                     add_step_rows, add_sync_row, add_text_rows, notes)
+                                     add_loader_rows, add_probe_rows, add_step_rows,
+                                     add_sync_row,
+                                     add_text_rows, notes)
 from experiments.bench.timing import median, paired_ratio, run_timed
 from trainers.engine.precision import autocast_context, resolve_precision
 
@@ -37,6 +41,8 @@ class Measured:
     text_costs: dict = None     # row 7, measure_text_recompute's
     syncs: dict = None          # row 3s, syncs.count_step_syncs' of the ADU step
     reference: str = None       # row 3o's OpenAI architecture (--backbone open_clip:ARCH)
+    loaders: dict = None        # row 8, loader_speed.measure_loaders'
+    probes: dict = None         # row 9, {size: probe_cost.probe_costs'}
 
 
 def progress(message):
@@ -116,6 +122,7 @@ def measurements(settings, device, gpu, prec, m: Measured, table, wall) -> dict:
                        "steps_per_epoch": settings.steps_per_epoch,
                        "per_step": per_step(m.syncs, settings.steps_per_epoch,
                                             settings.print_freq)},
+        "loaders": m.loaders, "probes": m.probes,
         "rows": [dict(zip(Table.COLUMNS, row)) for row in table.rows],
         "wall_seconds": wall}
 
@@ -162,6 +169,12 @@ def measure(settings, device, prec) -> Measured:
     counter.handle.remove()
     if m.text_costs:
         progress("text recompute: done")
+    if "8" not in settings.skip:
+        m.loaders = measure_loaders(settings.tiny, settings.loader_workers)
+        progress("data loaders: done")
+    if "9" not in settings.skip:
+        m.probes = {size: probe_costs(size, device) for size in settings.probe_sizes}
+        progress("probes: done")
     return m
 
 
@@ -174,6 +187,10 @@ def build_table(settings, m: Measured) -> Table:
         add_mmd_rows(table, settings, *m.mmd)
     add_memory_rows(table, m.names, m.memory, m.unit)
     add_text_rows(table, median(m.times["adu"]), m.text_costs)
+    if m.loaders:
+        add_loader_rows(table, m.loaders)
+    if m.probes:
+        add_probe_rows(table, m.probes)
     return table
 
 

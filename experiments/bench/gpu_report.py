@@ -1,5 +1,6 @@
 """The one Markdown table of tools/gpu_check.py: a row per check (device,
-steps, evaluation, data loader, toy run, fp16 non-finite check)."""
+steps, evaluation, host syncs, the three data loaders, toy run, fp16
+non-finite check)."""
 
 TIME_BUDGET_S = 8 * 60
 
@@ -39,23 +40,40 @@ def step_rows(s):
                 f"; ran in {s['prec_used']} (no CUDA)")),
             ("evaluation", setting, f"{ips['adu']:.0f} img/s (ADU model)",
              f"stock encode_image {ips['stock']:.0f} img/s "
-             f"({ips['adu'] / ips['stock']:.2f}x)")]
+             f"({ips['adu'] / ips['stock']:.2f}x)"),
+            sync_row(setting, s["host_syncs"])]
 
 
-def loader_row(steps, loader):
-    """The loader's images/s, beside what the fp16 step at the largest batch consumes."""
+def sync_row(setting, syncs):
+    """Host syncs per ADU step (experiments/bench/syncs.py), over an epoch."""
+    calls = ", ".join(f"{name} {n}" for name, n in sorted(syncs["calls"].items())) or "none"
+    return ("host syncs", setting, f"{syncs['per_step']:.3f} per step",
+            f"{syncs['per_step_call']:g} a step + {syncs['per_read']} a log read; PRINT_FREQ "
+            f"{syncs['print_freq']}, {syncs['steps_per_epoch']} steps/epoch; calls: {calls}")
+
+
+def loader_rows(steps, loaders):
+    """Each loader's images/s (loader_speed.LOADERS), beside what the fp16
+    step at the largest batch consumes."""
     consumer = next((s for s in steps if "error" not in s and s["prec"] == "fp16"
                      and s["batch"] == max(x["batch"] for x in steps)), None)
     need = consumer["batch"] / consumer["step_seconds"]["adu"] if consumer else None
-    verdict = ""
-    if need:
-        verdict = (f"the fp16 step at batch {consumer['batch']} consumes {need:.0f} img/s: "
-                   + ("data-bound (the GPU waits for the loader)"
-                      if loader["images_per_second"] < need else "the loader keeps up")
-                   + f" ({loader['images_per_second'] / need:.2f}x)")
-    return ("data loader", f"{loader['workers']} workers, JPEG -> "
-            f"{'x'.join(map(str, loader['image_shape'][1:]))} px, batch {loader['batch']}",
-            f"{loader['images_per_second']:.0f} img/s", verdict)
+    rows = []
+    for mode, loader in loaders.items():
+        verdict = ""
+        if need:
+            verdict = (f"the fp16 step at batch {consumer['batch']} consumes {need:.0f} img/s: "
+                       + ("data-bound (the GPU waits for the loader)"
+                          if loader["images_per_second"] < need else "the loader keeps up")
+                       + f" ({loader['images_per_second'] / need:.2f}x)")
+        if loader.get("cache_seconds") is not None:
+            verdict += (f"; decoded once in {loader['cache_seconds']:.1f} s, "
+                        f"{loader['cache_mib']:.0f} MiB")
+        rows.append((f"data loader ({mode})", f"{loader['workers']} workers, JPEG -> "
+                     f"{'x'.join(map(str, loader['image_shape'][1:]))} px, batch "
+                     f"{loader['batch']}", f"{loader['images_per_second']:.0f} img/s",
+                     verdict.lstrip("; ")))
+    return rows
 
 
 def toy_rows(toy):
@@ -77,12 +95,12 @@ def toy_rows(toy):
     return [run, check]
 
 
-def report_rows(info, steps, loader, toy):
+def report_rows(info, steps, loaders, toy):
     """(check, setting, result, note) rows of the one Markdown table."""
     rows = [device_row(info)]
     for s in steps:
         rows += step_rows(s)
-    return rows + [loader_row(steps, loader)] + toy_rows(toy)
+    return rows + loader_rows(steps, loaders) + toy_rows(toy)
 
 
 def markdown(rows, wall, arch):

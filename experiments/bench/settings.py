@@ -36,7 +36,10 @@ class Settings:
     mmd_batch: int = 128
     mmd_domains: int = 6
     grad_checkpointing: bool = False  # also the ADU step with checkpointing (3c, 6d)
-    skip: set = field(default_factory=set)  # rows left out: "5" (MMD), "7" (text recompute)
+    skip: set = field(default_factory=set)  # rows left out: "5" (MMD), "7" (text recompute),
+    #                                         "8" (data loaders), "9" (probes)
+    loader_workers: int = 2       # row 8's loader workers
+    probe_sizes: list = None      # row 9's sizes (probe_cost.SIZES; --tiny: tiny)
     json: str = ""                # also write the measurements here
     backbone: str = "openai"      # "openai" (clip's model code) or "open_clip:ARCH"
     steps_per_epoch: int = 16     # row 3s: Office-Home's (2,080 shots / batch 128)
@@ -57,6 +60,8 @@ class Settings:
         self.warmup = 1 if self.warmup is None else self.warmup
         self.mmd_reps = 3 if self.tiny else 50
         self.mmd_warmup = 1 if self.tiny else 5
+        if self.probe_sizes is None:
+            self.probe_sizes = ["tiny"] if self.tiny else ["office_home", "imagenet"]
         if self.print_freq is None:
             self.print_freq = config_print_freq()
         if self.threads is None:

@@ -10,6 +10,9 @@ TARGET_MMD = 20.0
 TARGET_MEMORY = 1.15
 MMD_TOLERANCE = 1e-5
 TARGET_SYNCS = 0.1
+# What one ADU step consumes on a GPU at batch 128, images/s: docs/PERFORMANCE.md's
+# estimate (an Office-Home run's 102,400 training images in 80-160 s of compute).
+GPU_NEED = (640, 1280)
 
 
 class Table:
@@ -75,6 +78,35 @@ def add_sync_row(table, counted, print_freq, steps_per_epoch):
               f"{counted['per_read']} a log read; PRINT_FREQ {print_freq}, "
               f"{steps_per_epoch} steps/epoch)", f"{rate:.3f}", "", "",
               f"<= {TARGET_SYNCS}", rate <= TARGET_SYNCS)
+
+
+def add_loader_rows(table, loaders):
+    """Rows 8a-8c: training images/s of the three loaders, beside 8g, the GPU's need."""
+    base = loaders["dassl"]
+    setting = (f"{base['workers']} workers, {base['batch']} x "
+               f"{'x'.join(map(str, base['image_shape'][1:]))} px from JPEG")
+    labels = {"dassl": f"loader: Dassl's ({setting})", "persistent": "loader: persistent workers",
+              "cache": "loader: shot cache + persistent workers"}
+    for key, mode in zip(("8a", "8b", "8c"), ("dassl", "persistent", "cache")):
+        rate = loaders[mode]["images_per_second"]
+        ratio = "" if mode == "dassl" else ratio_str(rate / base["images_per_second"])
+        table.add(key, labels[mode], f"{rate:.0f} img/s", "" if mode == "dassl" else "8a", ratio)
+    cache = loaders["cache"]
+    table.add("8d", "shot cache: decoded once before training",
+              f"{cache['cache_seconds']:.1f} s, {cache['cache_mib']:.0f} MiB")
+    table.add("8g", "ADU step at batch 128 on a GPU consumes (estimate, docs/PERFORMANCE.md)",
+              f"{GPU_NEED[0]}-{GPU_NEED[1]} img/s")
+
+
+def add_probe_rows(table, probes):
+    """Rows 9: each linear probe fitted to its gradient tolerance, per dataset size."""
+    rows = [(size, name, c) for size, costs in probes.items() for name, c in costs.items()]
+    for letter, (size, name, c) in zip("abcdefgh", rows):
+        mib = "" if c["peak_mib"] is None else f", peak +{c['peak_mib']:.0f} MiB"
+        table.add(f"9{letter}", f"{name.replace('_', ' ')}, {size} size ({c['train']} "
+                  f"shots, {c['classes']} classes, {c['test']} test)",
+                  f"{c['seconds']:.1f} s{mib}", "", f"{c['iterations']} it",
+                  "converged", c["converged"])
 
 
 def add_eval_rows(table, eval_batch, eval_times):

@@ -61,7 +61,7 @@ def toy_run(out_dir, data_root, smoke):
 def logged_losses(stdout, stderr) -> dict:
     """What train.py's log says of its steps' losses (TRAIN.PRINT_FREQ 1: every
     step): how many, which were not finite, and whether train.py stopped on
-    a non-finite loss (training_step.check_finite's FloatingPointError)."""
+    a non-finite loss (loss_log.LossLog.read's FloatingPointError)."""
     lines = [line for line in stdout.splitlines() if line.startswith("epoch [")]
     losses = [(name, float(value)) for line in lines for name, value, _ in LOSS.findall(line)]
     return {"steps_logged": len(lines), "losses_logged": len(losses),

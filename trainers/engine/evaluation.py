@@ -137,7 +137,8 @@ def domain_test(trainer, split=None):
         shots = collect_outputs(trainer, shots_loader(trainer), "training shots for the probes")
         scores.update(probe_scores(
             (shots["features"], shots["label"], shots["domain"]),
-            (test["features"], test["label"], test["domain"]), dataset.forget_domain_ids))
+            (test["features"], test["label"], test["domain"]), dataset.forget_domain_ids,
+            trainer.device))
     record = run_record(trainer, scores)
     print(format_scores(scores, title=f"=> {record['method']} on {record['dataset']}, "
                                       f"forget {record['forget_domains']}"))

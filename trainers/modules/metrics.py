@@ -79,5 +79,8 @@ def format_scores(scores: dict, title: str = "") -> str:
                        ("domain_probe_accuracy", "domain linear-probe accuracy"),
                        ("forget_class_probe_accuracy", "forget-domain class linear-probe accuracy")):
         if scores.get(key) is not None:
-            lines.append(f"{label} {scores[key]:.2f}")
+            probe = key[:-len("_accuracy")]
+            unconverged = (f" (not converged in {scores[probe + '_iterations']} iterations)"
+                           if scores.get(probe + "_converged") is False else "")
+            lines.append(f"{label} {scores[key]:.2f}{unconverged}")
     return "\n".join(lines)
