@@ -20,8 +20,9 @@ import warnings
 try:
     import dassl  # noqa: F401
 except ImportError:
-    sys.exit("train.py: error: Dassl is not installed; install it from GitHub as "
-             "README.md 'Install' step 2 says.")
+    sys.exit(f"train.py: error: Dassl is not installed for {sys.executable}; run "
+             "train.py with .venv/bin/python (or activate .venv) if `make setup` made it, "
+             "else install Dassl from GitHub as README.md 'Install' step 2 says.")
 
 # Dassl imports wilds, whose `outdated` check would try the network.
 os.environ.setdefault("OUTDATED_IGNORE", "1")
