@@ -69,7 +69,7 @@ if [[ ! -f $DASSL_DIR/setup.py ]]; then
         echo "Cannot clone it ($(tail -n 1 "$tmp/git.log")); unpacking $DASSL_TARBALL"
         tar -xzf "$DASSL_TARBALL" -C "$tmp"
         [[ -f $tmp/Dassl.pytorch/setup.py ]] ||
-            die "$DASSL_TARBALL holds no Dassl.pytorch/setup.py; use the archive named in README 'Install'"
+            die "$DASSL_TARBALL holds no Dassl.pytorch/setup.py; use the archive named in docs/INSTALL.md"
         mv "$tmp/Dassl.pytorch" "$DASSL_DIR"
     else
         die "cannot get Dassl: cloning $DASSL_URL failed ($(tail -n 1 "$tmp/git.log")) and there is no archive at $DASSL_TARBALL; clone it into $DASSL_DIR, or set DASSL_TARBALL to a Dassl.pytorch .tar.gz, and run again"

@@ -1,6 +1,7 @@
 #!/bin/bash
-# The README's toy table: every row of the paper's ablation, and ADU as the
-# authors' release trains it, on the toy benchmark, for each forget domain.
+# The toy table of docs/TOY.md (three of its rows are in the README): every
+# row of the paper's ablation, and ADU as the authors' release trains it, on
+# the toy benchmark, for each forget domain.
 #
 #   bash scripts/adu/toy_report.sh                  # FORGETS="sketch clipart" SEEDS="1 2 3"
 #   FORGETS=sketch SEEDS=1 bash scripts/adu/toy_report.sh
