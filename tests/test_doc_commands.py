@@ -2,8 +2,9 @@
 them out) is run or checked without training anything:
 
 - `bash scripts/adu/S.sh ...` runs in the launcher in this process with
-  DRY_RUN=1, from an empty folder, and must plan its runs (exit 0); eval.sh
-  and status.sh may only say that there is nothing to read there yet;
+  DRY_RUN=1, from an empty folder, and must plan its runs (exit 0), the
+  first of which must resolve as train.py resolves it; eval.sh and
+  status.sh may only say that there is nothing to read there yet;
 - `python train.py ...` resolves its config (trainers/run/resolve.py: the
   config files, the keys and values); with `...` in it, its options must be
   train.py's;
@@ -20,6 +21,7 @@ A command of another kind fails the test until it is added here.
 import importlib.util
 import os
 import re
+import shlex
 
 import pytest
 
@@ -60,8 +62,14 @@ def check_script(command, tmp_path, monkeypatch, capsys):
     out = capsys.readouterr()
     if script in ("eval.sh", "status.sh") and code == 2:
         assert NOTHING_YET.search(out.err), (command, out.err)
-    else:
-        assert code == 0, (command, out.err[-2000:])
+        return
+    assert code == 0, (command, out.err[-2000:])
+    planned = [line for line in out.out.splitlines() if "/train.py " in line]
+    if planned:  # the first run it plans: its config resolves, keys and values
+        from trainers.run.resolve import parse_args, setup_cfg
+        words = shlex.split(planned[0])
+        start = next(i for i, w in enumerate(words) if w.endswith("/train.py"))
+        setup_cfg(parse_args(words[start + 1:]), quiet=True)
 
 
 def check_train_py(command, monkeypatch):
