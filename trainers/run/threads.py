@@ -5,8 +5,9 @@ torch starts one intra-op thread per core of the machine, not per CPU this
 process is allowed (taskset, a container's or SLURM's cpuset); threads
 beyond those CPUs wait on each other at every parallel operation.
 OMP_NUM_THREADS, when set, is the user's choice and is kept. The count
-changes no number here: the demo's ADU run gave the same results.json with
-1 and with 2 threads (docs/PERFORMANCE.md, "The demo's time and threads").
+changes no number here: a run of the demo's ADU config gave a byte-identical
+results.json with 1 and with 2 threads (docs/PERFORMANCE.md, "The demo's
+time and threads").
 """
 import os
 
