@@ -3,13 +3,13 @@
 for the demo's tiny runs when OMP_NUM_THREADS is unset."""
 from test_scripts import fake_env, fake_python, train_calls  # noqa: F401
 from train_harness import run_script
-from trainers.run import resolve, threads
+from trainers.run import threads
 
 
 def test_threads_are_capped_at_the_cpus_this_process_may_use(monkeypatch):
-    monkeypatch.setattr(resolve.os, "sched_getaffinity", lambda pid: {0}, raising=False)
+    monkeypatch.setattr(threads.os, "sched_getaffinity", lambda pid: {0}, raising=False)
     assert threads.chosen_threads(8, environ={}) == 1
-    monkeypatch.setattr(resolve.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
+    monkeypatch.setattr(threads.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
     assert threads.chosen_threads(2, environ={}) == 2
 
 

@@ -20,6 +20,7 @@ from dassl.config import get_cfg_default
 from trainers import extend_cfg_hooks
 from trainers.config import extend_cfg
 from trainers.run.coop_family import add_coop_family_config
+from trainers.run.threads import cpu_count
 from user_errors import ConfigError, MissingFileError
 
 DESCRIPTION = "Train and evaluate a trainer on an ADU dataset (CoOp / MaPLe command line)."
@@ -100,14 +101,6 @@ def merge_file(cfg, path, what):
         cfg.merge_from_file(path)
     except (KeyError, ValueError, AssertionError) as err:
         raise ConfigError(f"{path}: {config_error_message(cfg, err)}") from err
-
-
-def cpu_count() -> int:
-    """CPUs this process may use, the count torch's DataLoader checks against."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 def cap_workers(cfg, quiet=False):

@@ -7,13 +7,17 @@ beyond those CPUs wait on each other at every parallel operation.
 OMP_NUM_THREADS, when set, is the user's choice and is kept. The count
 changes no number here: a run of the demo's ADU config gave a byte-identical
 results.json with 1 and with 2 threads (docs/PERFORMANCE.md, "The demo's
-time and threads").
+time and threads"). Plain Python; torch is imported by set_threads only.
 """
 import os
 
-import torch
 
-from .resolve import cpu_count
+def cpu_count() -> int:
+    """CPUs this process may use, the count torch's DataLoader checks against."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def chosen_threads(default: int, environ=os.environ):
@@ -25,6 +29,7 @@ def chosen_threads(default: int, environ=os.environ):
 
 def set_threads() -> int:
     """Apply chosen_threads; the count torch now uses."""
+    import torch  # here: resolve.py imports this module and no torch
     threads = chosen_threads(torch.get_num_threads())
     if threads is not None and threads != torch.get_num_threads():
         torch.set_num_threads(threads)
