@@ -106,7 +106,9 @@ def test_the_new_dataset_page_gives_a_dataset_that_checks_and_tests(followed, tm
 
     [line] = [l for l in the_block_lines() if "scripts/adu/main.sh my_domains" in l]
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "OUTPUT", "SEEDS")}
-    planned = subprocess.run(["bash", *line.split()[1:]], cwd=followed, capture_output=True,
+    command = [w for w in line.split() if not w.startswith("DATA=")]  # DATA: set below
+    assert command[0] == "bash"
+    planned = subprocess.run(command, cwd=followed, capture_output=True,
                              text=True, timeout=120,
                              env=dict(env, **QUIET_ENV, DRY_RUN="1", DATA=data,
                                       PYTHON=sys.executable))
