@@ -20,8 +20,9 @@ import warnings
 try:
     import dassl  # noqa: F401
 except ImportError:
-    sys.exit("train.py: error: Dassl is not installed; install it from GitHub as "
-             "README.md 'Install' step 2 says.")
+    sys.exit(f"train.py: error: Dassl is not installed for {sys.executable}; run "
+             "train.py with .venv/bin/python (or activate .venv) if `make setup` made it, "
+             "else install Dassl from GitHub as README.md 'Install' step 2 says.")
 
 # Dassl imports wilds, whose `outdated` check would try the network.
 os.environ.setdefault("OUTDATED_IGNORE", "1")
@@ -41,6 +42,7 @@ from datasets.adu_base import adu_datasets  # noqa: E402
 from trainers.engine.evaluation import install_domain_test  # noqa: E402
 from trainers.run.fingerprint import check_run_folder, results_match  # noqa: E402
 from trainers.run.run_info import describe_device, write_run_info  # noqa: E402
+from trainers.run.threads import set_threads  # noqa: E402
 # The command line and its config: shared with the launcher's skip test.
 from trainers.run.resolve import cpu_count, parse_args, setup_cfg  # noqa: E402,F401
 from user_errors import ConfigError, UserError  # noqa: E402
@@ -92,6 +94,7 @@ def main(args):
     check_run_folder(cfg, cfg.OUTPUT_DIR)
     if cfg.RESUME and not args.eval_only:
         check_run_folder(cfg, cfg.RESUME, "--resume")
+    set_threads()
     if cfg.SEED >= 0:
         set_random_seed(cfg.SEED)
     os.makedirs(cfg.OUTPUT_DIR, exist_ok=True)

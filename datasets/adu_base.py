@@ -198,7 +198,7 @@ class ADUDatasetBase(DatasetBase):
     dataset_dir = ""
     domains = []
     # One line: where the data comes from; shown when it is missing.
-    data_help = "see DATASETS.md"
+    data_help = "see docs/DATASETS.md"
     # Whether every (class, domain) pair must have train and test images
     # (False: an empty pair is a warning; DomainNet's official files may have one).
     require_all_pairs = True

@@ -6,7 +6,7 @@ classes) in Dassl's layout, with the official split files.
     DATASET.ROOT/domainnet/splits_mini/<domain>_{train,test}.txt   (Mini DomainNet)
 
 Shots come from the train files, the test split is the test files. The
-images have no automatic download (see DATASETS.md); the Mini DomainNet
+images have no automatic download (see docs/DATASETS.md); the Mini DomainNet
 split files do, from the Google Drive file Dassl's DATASETS.md links.
 """
 import os.path as osp

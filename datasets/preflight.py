@@ -199,6 +199,6 @@ def missing_data_error(name: str, root: str, layout: Layout, problems) -> Missin
             if len(problems) > NAMED_IN_ERROR else "")
     return MissingDataError(
         f"{name}: {named}{more}. Put the dataset under DATASET.ROOT={root} "
-        f"({layout.help}); see DATASETS.md. The full list: "
+        f"({layout.help}); see docs/DATASETS.md. The full list: "
         f"python tools/check_data.py {name} --root {root}"
     )

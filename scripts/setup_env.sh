@@ -22,6 +22,10 @@
 #   DASSL_TARBALL  Dassl archive for machines without GitHub (see above)
 #   DASSL_URL      the Git repository of Dassl           (default: its GitHub)
 #   GIT_TIMEOUT    seconds allowed for the clone         (default: 60)
+#   TORCH_INDEX    pip index to install torch/torchvision from (default: PyPI,
+#                  whose Linux x86 wheel is the CUDA build, torch 2.14.1+cu130,
+#                  with its nvidia-* packages: a 6.1 GB .venv, GPU or not); the
+#                  CPU-only build, without them: TORCH_INDEX=https://download.pytorch.org/whl/cpu
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,6 +33,7 @@ VENV=${VENV:-.venv}
 PYTHON3=${PYTHON3:-python3}
 DASSL_TARBALL=${DASSL_TARBALL:-../shared/vendor/Dassl.pytorch-c61a1b5.tar.gz}
 GIT_TIMEOUT=${GIT_TIMEOUT:-60}
+TORCH_INDEX=${TORCH_INDEX:-}
 DASSL_URL=${DASSL_URL:-https://github.com/KaiyangZhou/Dassl.pytorch.git}
 TORCH_PINS=(torch==2.14.1 torchvision==0.29.1)
 # What Dassl imports (its own requirements file pins old linters: --no-deps).
@@ -64,7 +69,7 @@ if [[ ! -f $DASSL_DIR/setup.py ]]; then
         echo "Cannot clone it ($(tail -n 1 "$tmp/git.log")); unpacking $DASSL_TARBALL"
         tar -xzf "$DASSL_TARBALL" -C "$tmp"
         [[ -f $tmp/Dassl.pytorch/setup.py ]] ||
-            die "$DASSL_TARBALL holds no Dassl.pytorch/setup.py; use the archive named in README 'Install'"
+            die "$DASSL_TARBALL holds no Dassl.pytorch/setup.py; use the archive named in docs/INSTALL.md"
         mv "$tmp/Dassl.pytorch" "$DASSL_DIR"
     else
         die "cannot get Dassl: cloning $DASSL_URL failed ($(tail -n 1 "$tmp/git.log")) and there is no archive at $DASSL_TARBALL; clone it into $DASSL_DIR, or set DASSL_TARBALL to a Dassl.pytorch .tar.gz, and run again"
@@ -83,10 +88,19 @@ pip_install() {
     "$PY" -m pip install -q --disable-pip-version-check "$@"
 }
 
-if ! done_already torch "${TORCH_PINS[*]}"; then
-    echo "Installing ${TORCH_PINS[*]} (for another build, e.g. CUDA, see README 'Install')"
-    pip_install "${TORCH_PINS[@]}"
-    stamp torch "${TORCH_PINS[*]}"
+# The stamp names the index too, so that another TORCH_INDEX installs again.
+TORCH_BUILD="${TORCH_PINS[*]}${TORCH_INDEX:+ from $TORCH_INDEX}"
+torch_index=()
+[[ -z $TORCH_INDEX ]] || torch_index=(--index-url "$TORCH_INDEX")
+if ! done_already torch "$TORCH_BUILD"; then
+    if [[ -z $TORCH_INDEX ]]; then
+        echo "Installing ${TORCH_PINS[*]} from PyPI (on Linux the CUDA build, a 6 GB .venv;" \
+            "the CPU-only build: TORCH_INDEX=https://download.pytorch.org/whl/cpu, README 'Install')"
+    else
+        echo "Installing $TORCH_BUILD"
+    fi
+    pip_install ${torch_index[@]+"${torch_index[@]}"} "${TORCH_PINS[@]}"
+    stamp torch "$TORCH_BUILD"
 fi
 
 REQUIREMENTS=$(cksum <requirements.txt)

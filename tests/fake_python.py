@@ -1,7 +1,7 @@
 """Stands in for `python` (the scripts' $PYTHON) in the script tests.
 
-- `train.py ...` with FAKE_TRAIN=1 appends its arguments and
-  CUDA_VISIBLE_DEVICES (and when it started) as one JSON line to $FAKE_LOG, sleeps $FAKE_SLEEP
+- `train.py ...` with FAKE_TRAIN=1 appends its arguments,
+  CUDA_VISIBLE_DEVICES, OMP_NUM_THREADS (and when it started) as one JSON line to $FAKE_LOG, sleeps $FAKE_SLEEP
   seconds, and writes into --output-dir what a finished run leaves there:
   results.json, config.yaml and learner/model.pth.tar-2 (with --eval-only:
   a copy of the --model-dir's results.json); a seed listed in
@@ -34,6 +34,7 @@ def fake_train(args):
     sys.path.insert(0, REPO)  # a task of the fake SLURM has no PYTHONPATH
     with open(os.environ["FAKE_LOG"], "a") as f:
         f.write(json.dumps({"args": args, "cuda": os.environ.get("CUDA_VISIBLE_DEVICES"),
+                            "threads": os.environ.get("OMP_NUM_THREADS"),
                             "start": time.time()}) + "\n")
     time.sleep(float(os.environ.get("FAKE_SLEEP", "0")))
     seed = int(option(args, "--seed", "1"))

@@ -1,4 +1,4 @@
-"""Each comparison trainer as its authors' release runs it (README "Comparison trainers").
+"""Each comparison trainer as its authors' release runs it (docs/COMPARISON.md).
 
 BBF: the release's sizes for the class count, fitness over every shot from
 features encoded once, the best candidate by H on held-out training shots.

@@ -1,4 +1,6 @@
-"""docs/METHOD.md is in the repository and holds every section the code cites.
+"""The documents: docs/METHOD.md holds every section the code cites, the
+README is a front page of at most 250 lines, and every link of README.md
+and docs/*.md resolves (every command they give: tests/test_doc_commands.py).
 
 Docstrings, configs, scripts and the READMEs cite "docs/METHOD.md section N"
 (or "sections N-M", "sections N and M"); a renumbered or missing section
@@ -118,3 +120,54 @@ def test_readme_links_the_documents_it_names():
         assert f"]({target}" in readme, target
         assert os.path.isfile(os.path.join(REPO, target))
     assert "arxiv.org/abs/2510.08132" in readme
+
+
+# --- README.md and docs/*.md: length, links, and every command they give ---
+
+README_MAX_LINES = 250
+LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
+
+
+def markdown_files():
+    from doc_commands import documents
+    return documents()
+
+
+def heading_anchors(path):
+    """GitHub's anchors of a Markdown file's headings."""
+    with open(path, encoding="utf-8") as handle:
+        text = re.sub(r"^ *```.*?^ *```", "", handle.read(), flags=re.M | re.S)
+    return {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-")
+            for h in re.findall(r"^#+ (.+)$", text, re.M)}
+
+
+def test_the_readme_is_a_front_page():
+    with open(os.path.join(REPO, "README.md"), encoding="utf-8") as handle:
+        lines = handle.read().splitlines()
+    assert len(lines) <= README_MAX_LINES, f"README.md has {len(lines)} lines"
+    assert "docs/RELIABILITY.md" in "\n".join(lines)
+
+
+def test_every_link_of_the_readme_and_docs_resolves():
+    broken = []
+    for path in markdown_files():
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+        for target in LINK.findall(text):
+            if re.match(r"[a-z]+:", target):
+                continue  # a web address
+            file, _, anchor = target.partition("#")
+            resolved = os.path.normpath(os.path.join(os.path.dirname(path), file)) if file else path
+            where = f"{os.path.relpath(path, REPO)}: {target}"
+            if not os.path.exists(resolved):
+                broken.append(where)
+            elif anchor and resolved.endswith(".md") and anchor not in heading_anchors(resolved):
+                broken.append(f"{where} (no such heading)")
+    assert not broken, broken
+
+
+def test_the_link_check_finds_files_and_headings():
+    assert "the-whole-suite" in heading_anchors(os.path.join(REPO, "docs", "TESTING.md"))
+    assert "install" in heading_anchors(os.path.join(REPO, "README.md"))
+    assert LINK.findall("see [a](docs/X.md#y) and [b](https://e.org)") == ["docs/X.md#y",
+                                                                          "https://e.org"]

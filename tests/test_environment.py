@@ -98,6 +98,21 @@ def test_setup_falls_back_to_the_archive_and_a_second_call_installs_nothing(
     assert call.endswith("-r requirements.txt")
 
 
+def test_torch_index_installs_torch_from_that_index_and_again_when_it_changes(
+        tmp_path, recording_venv, dassl_archive):
+    cpu = "https://download.pytorch.org/whl/cpu"
+    first = setup_env(tmp_path, DASSL_TARBALL=str(dassl_archive), TORCH_INDEX=cpu)
+    assert first.returncode == 0, first.stderr
+    torch_call = pip_calls(recording_venv)[0]
+    assert f"--index-url {cpu} torch==2.14.1 torchvision==0.29.1" in torch_call
+
+    recording_venv.write_text("")  # back to PyPI: the torch step runs again, nothing else
+    again = setup_env(tmp_path, DASSL_TARBALL=str(dassl_archive))
+    assert again.returncode == 0, again.stderr
+    [call] = pip_calls(recording_venv)
+    assert "--index-url" not in call and call.endswith("torch==2.14.1 torchvision==0.29.1")
+
+
 @pytest.mark.skipif(not dassl_importable(), reason="Dassl not installed (pip install it from "
                                                    "GitHub, see README)")
 def test_scripts_run_by_the_tests_use_this_interpreter(tmp_path):

@@ -70,7 +70,7 @@ def main(argv=None) -> int:
     if problems:
         no_root = "" if osp.isdir(root) else f" ({root} does not exist)"
         print(f"{args.dataset}: {len(problems):,} missing under {root}{no_root}; "
-              f"get the data: {layout.help}; see DATASETS.md")
+              f"get the data: {layout.help}; see docs/DATASETS.md")
         return 1
     print(f"{args.dataset}: all data present under {root}; images found:")
     print_counts(report.counts, cls.domains)

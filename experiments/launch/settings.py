@@ -1,6 +1,6 @@
 """A script call's settings: the environment (DATA, TRAINER, OUTPUT, SEEDS,
 TAG, DEVICES, LAUNCHER, DRY_RUN, QUIET, PYTHON; scripts/adu/common.sh says
-what each does), each script's own defaults, the command line split at
+what each does, experiments/launch/interpreter.py which PYTHON is the default), each script's own defaults, the command line split at
 `--`, and their checks. A bad one is a UsageError: one line with the fix,
 printed as `SCRIPT: error: ...`, exit status 2. Imported by the launcher's
 planning and scripts (experiments/launch/).
@@ -8,10 +8,12 @@ planning and scripts (experiments/launch/).
 import re
 from dataclasses import dataclass, field
 
+from experiments.launch.interpreter import default_python
+
 # Defaults of every script; a setting that is empty takes its default too, as
 # bash's ${NAME:-default} does.
 DEFAULTS = {"DATA": "data", "TRAINER": "ADU", "OUTPUT": "output/adu", "SEEDS": "1 2 3",
-            "LAUNCHER": "local", "PYTHON": "python"}
+            "LAUNCHER": "local", "PYTHON": default_python()}
 # The scripts whose defaults differ: the demo's runs are small and its own.
 SCRIPT_DEFAULTS = {
     "demo.sh": {"OUTPUT": "output/demo", "SEEDS": "1", "QUIET": "1", "FORGET": "sketch"},

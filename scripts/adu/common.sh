@@ -24,7 +24,9 @@
 #            the sbatch script and each array task's command)
 #   QUIET    1: without DEVICES, send each run's output to <run>/job.log
 #            (its last lines are shown when it fails)
-#   PYTHON   the Python interpreter                             (default: python)
+#   PYTHON   the Python interpreter (default: the repository's .venv/bin/python,
+#            which `make` sets up, when it exists, else python); a script
+#            stops at once when it lacks Dassl, torch or clip
 # Relative paths are taken from the current folder (run from the repository
 # root, as in CoOp). Config options for train.py go after `--` on any
 # script's command line, as KEY VALUE pairs (e.g. `-- OPTIM.MAX_EPOCH 10`).
@@ -37,6 +39,16 @@ REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 # ARGS...: run this script's call in the launcher, with $PYTHON (which
 # also runs train.py) and the repository root on its module path.
 launch() {
-    export PYTHON=${PYTHON:-python}
+    if [[ -z ${PYTHON:-} ]]; then
+        # experiments/launch/interpreter.py's default_python, which must agree.
+        PYTHON=python
+        [[ ! -x $REPO/.venv/bin/python ]] || PYTHON=$REPO/.venv/bin/python
+    fi
+    export PYTHON
+    command -v "$PYTHON" >/dev/null || {
+        echo "$(basename "$0"): error: PYTHON=$PYTHON: no such program; set PYTHON to a" \
+            "Python with the packages (e.g. PYTHON=.venv/bin/python) or unset it" >&2
+        exit 2
+    }
     PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}" exec "$PYTHON" -m experiments.launch "$(basename "$0")" "$@"
 }

@@ -19,4 +19,8 @@
 set -uo pipefail
 # shellcheck source=scripts/adu/common.sh
 source "$(dirname "$0")/common.sh"
+# One torch thread unless OMP_NUM_THREADS says otherwise: the tiny CLIP's
+# operations are too small to gain from a second one, and on a busy 2-core
+# machine two threads made a step 3.7x slower (docs/PERFORMANCE.md).
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 launch "$@"

@@ -1,6 +1,7 @@
 #!/bin/bash
-# The README's toy table: every row of the paper's ablation, and ADU as the
-# authors' release trains it, on the toy benchmark, for each forget domain.
+# The toy table of docs/TOY.md (three of its rows are in the README): every
+# row of the paper's ablation, and ADU as the authors' release trains it, on
+# the toy benchmark, for each forget domain.
 #
 #   bash scripts/adu/toy_report.sh                  # FORGETS="sketch clipart" SEEDS="1 2 3"
 #   FORGETS=sketch SEEDS=1 bash scripts/adu/toy_report.sh
@@ -15,4 +16,8 @@
 set -uo pipefail
 # shellcheck source=scripts/adu/common.sh
 source "$(dirname "$0")/common.sh"
+# One torch thread unless OMP_NUM_THREADS says otherwise: the tiny CLIP's
+# operations are too small to gain from a second one, and on a busy 2-core
+# machine two threads made a step 3.7x slower (docs/PERFORMANCE.md).
+export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 launch "$@"

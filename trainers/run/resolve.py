@@ -23,6 +23,7 @@ from trainers.config import extend_cfg
 from trainers.modules import open_clip_backbone as oc
 from trainers.run.coop_family import add_coop_family_config
 from trainers.run.files import repo_path
+from trainers.run.threads import cpu_count
 from user_errors import ConfigError, MissingFileError
 
 DESCRIPTION = "Train and evaluate a trainer on an ADU dataset (CoOp / MaPLe command line)."
@@ -103,14 +104,6 @@ def merge_file(cfg, path, what):
         cfg.merge_from_file(path)
     except (KeyError, ValueError, AssertionError) as err:
         raise ConfigError(f"{path}: {config_error_message(cfg, err)}") from err
-
-
-def cpu_count() -> int:
-    """CPUs this process may use, the count torch's DataLoader checks against."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 def cap_workers(cfg, quiet=False):

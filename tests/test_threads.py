@@ -1,0 +1,25 @@
+"""torch's CPU threads: at most the CPUs this process may run on
+(trainers/run/threads.py), OMP_NUM_THREADS kept when set, and one thread
+for the demo's tiny runs when OMP_NUM_THREADS is unset."""
+from test_scripts import fake_env, fake_python, train_calls  # noqa: F401
+from train_harness import run_script
+from trainers.run import threads
+
+
+def test_threads_are_capped_at_the_cpus_this_process_may_use(monkeypatch):
+    monkeypatch.setattr(threads.os, "sched_getaffinity", lambda pid: {0}, raising=False)
+    assert threads.chosen_threads(8, environ={}) == 1
+    monkeypatch.setattr(threads.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
+    assert threads.chosen_threads(2, environ={}) == 2
+
+
+def test_omp_num_threads_is_the_users_choice_and_kept():
+    assert threads.chosen_threads(8, environ={"OMP_NUM_THREADS": "3"}) is None
+
+
+def test_the_demo_trains_with_one_thread_when_omp_num_threads_is_unset(fake_env, monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    proc = run_script("demo.sh", env=fake_env)
+    assert proc.returncode == 0, proc.stderr
+    calls = train_calls(fake_env)
+    assert len(calls) == 3 and {c["threads"] for c in calls} == {"1"}
