@@ -14,7 +14,7 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from experiments.export.cli import export_main  # noqa: E402
+from experiments.export.cli import export_main, parse_export_args as parse_args  # noqa: E402,F401
 
 
 def main(argv=None):

@@ -13,7 +13,7 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from experiments.export.cli import predict_main  # noqa: E402
+from experiments.export.cli import parse_predict_args as parse_args, predict_main  # noqa: E402,F401
 
 
 def main(argv=None):
