@@ -83,7 +83,7 @@ def test_the_smallest_crop_of_the_cache_still_has_the_output_resolution(tmp_path
     assert s * math.sqrt(MIN_SCALE * 800 * 600 * 3 / 4) == pytest.approx(OUT[1])
 
 
-def test_small_images_and_other_transforms_are_cached_whole_and_load_like_dasslss(tmp_path):
+def test_small_images_and_other_transforms_are_cached_whole_and_load_as_dassls_items(tmp_path):
     image = position_image(60, 40)
     cfg, items = cfg_for(tmp_path, image)
     assert cache_scale(60, 40, OUT, MIN_SCALE) == 1.0
