@@ -10,6 +10,7 @@ them out) is run or checked without training anything:
   train.py's;
 - `python tools/T.py ...` must parse with the tool's own `parse_args`;
 - `make T [VAR=...]` names a Makefile target and a setting of setup_env.sh;
+- `python -c CODE` must compile;
 - `python -m pytest PATH` names a test file (or the one docs/NEW_DATASET.md
   has the reader write, which tests/test_new_dataset.py runs);
 - install steps (git clone, cd, pip) are not run: they would install;
@@ -117,6 +118,9 @@ def check(command, tmp_path, monkeypatch, capsys):
         paths = [a for a in args[3:] if a.startswith("tests")]
         assert paths and all(os.path.exists(os.path.join(REPO, p)) or p in EXAMPLE_FILES
                              for p in paths), command
+        return
+    if args[:2] == ["python", "-c"]:
+        compile(args[2], command.where, "exec")
         return
     if args[:3] == ["python", "-m", "experiments.launch"]:
         return
