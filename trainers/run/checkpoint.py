@@ -29,6 +29,7 @@ import torch
 from user_errors import BadFileError, ConfigError, MissingFileError
 
 from .files import atomic_write, stale_temporaries
+from .os_errors import os_error_of_save
 
 CKPT_PATTERN = re.compile(r"^model\.pth\.tar-(\d+)$")
 # Dassl's file naming the model's last saved checkpoint (one line).
@@ -41,6 +42,23 @@ def saved_epochs(folder: str):
         return []
     return sorted(int(m.group(1)) for f in os.listdir(folder)
                   if (m := CKPT_PATTERN.match(f)))
+
+
+def any_checkpoint(model_dir: str, epoch=None) -> bool:
+    """Whether `model_dir` is a file, or holds a checkpoint (of `epoch`, if
+    given) in itself or in a model's folder inside it: --eval-only asks
+    before any data is read; find_checkpoint names the exact file later."""
+    model_dir = osp.abspath(osp.expanduser(model_dir))
+    if osp.isfile(model_dir):
+        return True
+    folders = [model_dir] + [osp.join(model_dir, f) for f in sorted(os.listdir(model_dir))
+                             if osp.isdir(osp.join(model_dir, f))]
+    for folder in folders:
+        epochs = saved_epochs(folder)
+        if (epoch in epochs) if epoch is not None else \
+                (epochs or osp.isfile(osp.join(folder, BEST_FILE))):
+            return True
+    return False
 
 
 def find_checkpoint(model_dir: str, name: str, epoch=None) -> str:
@@ -131,8 +149,14 @@ def save_checkpoint(state: dict, folder: str, is_best=False, model_name="") -> s
     weights = OrderedDict((k.removeprefix("module."), v)
                           for k, v in state["state_dict"].items())
     path = osp.join(folder, model_name or f"model.pth.tar-{state['epoch']}")
-    with atomic_write(path, "wb") as f:
-        torch.save({**state, "state_dict": weights}, f)
+    try:
+        with atomic_write(path, "wb") as f:
+            torch.save({**state, "state_dict": weights}, f)
+    except RuntimeError as err:  # a failed write (disk full): the OSError, with the path
+        cause = os_error_of_save(err, path)
+        if cause is None:
+            raise
+        raise cause from err
     print(f"Checkpoint saved to {path}")
     write_pointer(folder, osp.basename(path))
     if is_best:

@@ -1,0 +1,73 @@
+"""The run folder from train.py's first write to its exit.
+
+`open_run_folder` makes --output-dir (an OS error there is one line:
+os_errors.py), takes its lock (lock.py) before anything in it is read, and
+says whether this process made it. A run refused before it trained
+(`discard_if_refused`) removes the folder it made, so a mistyped command
+leaves nothing behind; a folder that holds more than the files a run writes
+at its start (checkpoints, results, another's files) is always kept.
+"""
+import os
+import os.path as osp
+import shutil
+
+from user_errors import PathTakenError
+
+from .lock import LOCK_FILE, RunLock
+from .os_errors import os_error_line
+
+# What train.py writes into a new folder before it trains: the lock, Dassl's
+# log, config.yaml and run_info.json.
+SETUP_FILES = {LOCK_FILE, "log.txt", "config.yaml", "run_info.json"}
+
+
+class FolderError(PathTakenError):
+    """--output-dir cannot be made or written."""
+
+
+def make_folder(folder: str) -> bool:
+    """Make `folder` (and its parents); True when it did not exist."""
+    if osp.isdir(folder):
+        return False
+    if osp.lexists(folder):
+        what = ("a symbolic link to a missing " + os.readlink(folder)
+                if osp.islink(folder) else "a file")
+        raise FolderError(f"--output-dir {folder} is {what}, not a folder: remove it or "
+                          "use another --output-dir")
+    try:
+        os.makedirs(folder)
+    except OSError as err:
+        line = os_error_line(err, folder, resumes=False)
+        if line is None:
+            raise
+        raise FolderError(line) from None
+    return True
+
+
+class RunFolder:
+    def __init__(self, folder: str, lock_wait_s: float = 0.0):
+        self.folder = folder
+        self.created = make_folder(folder)
+        try:
+            self.lock = RunLock(folder, lock_wait_s)
+        except OSError as err:  # a folder we may not write to
+            line = os_error_line(err, folder, resumes=False)
+            if line is None:
+                raise
+            self.remove_if_created()
+            raise FolderError(line) from None
+        except BaseException:
+            self.remove_if_created()
+            raise
+
+    def remove_if_created(self) -> None:
+        if self.created:
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+    def discard_if_refused(self) -> None:
+        """After a refusal: remove the folder when this run made it and it
+        holds only the files written at the start."""
+        only_setup = self.created and set(os.listdir(self.folder)) <= SETUP_FILES
+        self.lock.release(remove=only_setup)
+        if only_setup:
+            shutil.rmtree(self.folder, ignore_errors=True)
