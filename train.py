@@ -137,6 +137,7 @@ def log_config(cfg):
     log = getattr(sys.stdout, "file", None)
     if log is not None:
         log.write(f"{cfg}\n")
+        log.flush()
     print(config_summary(cfg, default_cfg(), os.path.join(cfg.OUTPUT_DIR, "log.txt")))
 
 

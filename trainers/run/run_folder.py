@@ -25,15 +25,25 @@ class FolderError(PathTakenError):
     """--output-dir cannot be made or written."""
 
 
-def make_folder(folder: str) -> bool:
-    """Make `folder` (and its parents); True when it did not exist."""
+def first_missing(folder: str) -> str:
+    """The topmost folder of `folder`'s path that does not exist yet."""
+    folder = osp.abspath(folder)
+    while not osp.lexists(osp.dirname(folder)) and osp.dirname(folder) != folder:
+        folder = osp.dirname(folder)
+    return folder
+
+
+def make_folder(folder: str):
+    """Make `folder` (and its parents); the topmost folder this made, or
+    None when `folder` was there."""
     if osp.isdir(folder):
-        return False
+        return None
     if osp.lexists(folder):
         what = ("a symbolic link to a missing " + os.readlink(folder)
                 if osp.islink(folder) else "a file")
         raise FolderError(f"--output-dir {folder} is {what}, not a folder: remove it or "
                           "use another --output-dir")
+    top = first_missing(folder)
     try:
         os.makedirs(folder)
     except OSError as err:
@@ -41,7 +51,7 @@ def make_folder(folder: str) -> bool:
         if line is None:
             raise
         raise FolderError(line) from None
-    return True
+    return top
 
 
 class RunFolder:
@@ -61,13 +71,25 @@ class RunFolder:
             raise
 
     def remove_if_created(self) -> None:
-        if self.created:
-            shutil.rmtree(self.folder, ignore_errors=True)
+        """Remove the run folder this made, then each parent this made while
+        it is empty (another run may have made its folder in one meanwhile)."""
+        if not self.created:
+            return
+        shutil.rmtree(self.folder, ignore_errors=True)
+        folder = osp.dirname(osp.abspath(self.folder))
+        top = osp.abspath(self.created)
+        while folder.startswith(top):
+            try:
+                os.rmdir(folder)
+            except OSError:
+                return
+            folder = osp.dirname(folder)
 
     def discard_if_refused(self) -> None:
-        """After a refusal: remove the folder when this run made it and it
-        holds only the files written at the start."""
-        only_setup = self.created and set(os.listdir(self.folder)) <= SETUP_FILES
-        self.lock.release(remove=only_setup)
+        """After a refusal: remove the lock file (safe while holding it: see
+        lock.try_lock), and the folder when this run made it and it holds only
+        the files written at the start."""
+        only_setup = bool(self.created) and set(os.listdir(self.folder)) <= SETUP_FILES
+        self.lock.release(remove=True)
         if only_setup:
-            shutil.rmtree(self.folder, ignore_errors=True)
+            self.remove_if_created()
