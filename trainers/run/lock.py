@@ -20,6 +20,9 @@ import time
 from user_errors import PathTakenError
 
 LOCK_FILE = ".run.lock"
+# The launcher takes a run's lock before it writes the run's job.log, and
+# hands the locked descriptor to its train.py under this variable.
+INHERITED_ENV = "ADU_RUN_LOCK_FD"
 # Seconds between two tries while waiting for a lock (wait_s > 0).
 POLL_S = 0.5
 
@@ -76,9 +79,28 @@ class RunLock:
                     f"{folder} is in use by another train.py ({read_holder(self.path)})"
                     f"{waited}: wait for it to end, or give this run another --output-dir")
             time.sleep(POLL_S)
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode(), 0)
         self.fd = fd
+        self.name_holder()
+
+    def name_holder(self) -> None:
+        os.ftruncate(self.fd, 0)
+        os.pwrite(self.fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode(), 0)
+
+    @classmethod
+    def inherited(cls, folder: str):
+        """The lock of `folder` that the launcher took and handed to this
+        process (INHERITED_ENV), or None when there is none for this folder."""
+        try:
+            fd = int(os.environ.get(INHERITED_ENV, ""))
+            same = os.fstat(fd).st_ino == os.stat(lock_path(folder)).st_ino
+        except (ValueError, OSError):
+            return None
+        if not same:
+            return None
+        lock = cls.__new__(cls)
+        lock.path, lock.fd = lock_path(folder), fd
+        lock.name_holder()
+        return lock
 
     def release(self, remove: bool = False) -> None:
         """Drop the lock; `remove` deletes the file first, while still holding

@@ -59,7 +59,7 @@ class RunFolder:
         self.folder = folder
         self.created = make_folder(folder)
         try:
-            self.lock = RunLock(folder, lock_wait_s)
+            self.lock = RunLock.inherited(folder) or RunLock(folder, lock_wait_s)
         except OSError as err:  # a folder we may not write to
             line = os_error_line(err, folder, resumes=False)
             if line is None:
