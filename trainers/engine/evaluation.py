@@ -113,6 +113,9 @@ def run_record(trainer, scores: dict) -> dict:
         "epoch": evaluated_epoch(trainer),
         "max_epoch": cfg.OPTIM.MAX_EPOCH,
         **scores,
+        # Only when a resume changed DATALOADER.NUM_WORKERS (run/checkpoint.py).
+        **({"loader_workers": trainer.loader_workers}
+           if len(getattr(trainer, "loader_workers", None) or []) > 1 else {}),
         # Only with DATASET.DOMAIN_LABELS pseudo/soft, so that a given-label
         # run's record is what it was before the option existed.
         **({"pseudo_domains": trainer.pseudo_domain_record}

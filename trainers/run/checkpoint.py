@@ -28,6 +28,7 @@ import torch
 
 from user_errors import BadFileError, ConfigError, MissingFileError
 
+from .checkpoint_digest import digest_path, verify, write_digest
 from .files import atomic_write, stale_temporaries
 from .os_errors import os_error_of_save
 
@@ -157,12 +158,14 @@ def save_checkpoint(state: dict, folder: str, is_best=False, model_name="") -> s
         if cause is None:
             raise
         raise cause from err
+    write_digest(path)
     print(f"Checkpoint saved to {path}")
     write_pointer(folder, osp.basename(path))
     if is_best:
         best = osp.join(folder, BEST_FILE)
         with atomic_write(best, "wb") as f, open(path, "rb") as source:
             shutil.copyfileobj(source, f)
+        write_digest(best)
         print(f"Best checkpoint saved to {best}")
     return path
 
@@ -188,11 +191,37 @@ def save_models(trainer, epoch: int, directory: str, is_best=False, val_result=N
             "val_result": val_result,
             "rng_state": rng_state(),
             "scaler": scaler.state_dict() if scaler is not None else None,
+            "loader_workers": loader_workers(trainer),
         }, osp.join(directory, name), is_best=is_best, model_name=model_name)
 
 
+def loader_workers(trainer) -> list:
+    """[[first epoch, DATALOADER.NUM_WORKERS], ...]: the loader's worker
+    count over the run, one entry per change (a resume on a machine with
+    fewer CPUs, where train.py lowers it)."""
+    history = getattr(trainer, "loader_workers", None)
+    return [list(h) for h in history] if history else [[1, trainer.cfg.DATALOADER.NUM_WORKERS]]
+
+
+def resumed_loader_workers(trainer, recorded, start_epoch: int) -> list:
+    """The worker history after resuming at `start_epoch` (0-based): another
+    count than the checkpoint's is kept and recorded, not replaced. Each
+    worker draws its own augmentations, so the weights then equal neither
+    uninterrupted run's; results.json says so (evaluation.run_record)."""
+    now = trainer.cfg.DATALOADER.NUM_WORKERS
+    history = [list(h) for h in recorded] if recorded else [[1, now]]
+    if history[-1][1] != now:
+        print(f"Note: the run trained with DATALOADER.NUM_WORKERS={history[-1][1]} and "
+              f"resumes with {now} from epoch {start_epoch + 1}; results.json records "
+              "the change (loader_workers)")
+        history.append([start_epoch + 1, now])
+    return history
+
+
 def read_checkpoint(path: str) -> dict:
-    """A checkpoint's content on the CPU (load_state_dict moves it to the model's device)."""
+    """A checkpoint's content on the CPU (load_state_dict moves it to the
+    model's device), once its recorded sha256 matches (checkpoint_digest.py)."""
+    verify(path)
     checkpoint = torch.load(path, map_location="cpu")
     if not isinstance(checkpoint, dict) or not {"state_dict", "epoch"} <= set(checkpoint):
         raise ValueError("no state_dict or epoch in it")
@@ -213,6 +242,8 @@ def load_or_set_aside(path: str):
     except Exception as err:  # any failure to read it means: do not trust it
         aside = f"{path}.corrupt"
         os.replace(path, aside)
+        if osp.isfile(digest_path(path)):
+            os.replace(digest_path(path), digest_path(aside))
         print(f"Checkpoint {path} does not load ({first_line(err)}); moved it to {aside}")
         return None
     return checkpoint
@@ -281,4 +312,6 @@ def resume_models(trainer, directory: str) -> int:
         scaler.load_state_dict(state["scaler"])
     # What the evaluation reports as the epochs trained when no epoch is left to run.
     trainer.epoch = state["epoch"] - 1
+    trainer.loader_workers = resumed_loader_workers(trainer, state.get("loader_workers"),
+                                                    state["epoch"])
     return state["epoch"]
