@@ -41,7 +41,7 @@ from datasets.adu_base import adu_datasets, check_forget_domains  # noqa: E402
 from datasets.domain_lists import DOMAINS  # noqa: E402
 from trainers.engine.evaluation import install_domain_test  # noqa: E402
 from trainers.modules.clip_loading import check_backbone_name  # noqa: E402
-from trainers.run.checkpoint import any_checkpoint  # noqa: E402
+from trainers.run.checkpoint import checkpoints_found  # noqa: E402
 from trainers.run.config_summary import config_summary  # noqa: E402
 from trainers.run.files import repo_path  # noqa: E402
 from trainers.run.fingerprint import check_run_folder, results_match  # noqa: E402
@@ -102,12 +102,18 @@ def check_model_dir(args):
     if not os.path.exists(args.model_dir):
         raise MissingFileError(f"--model-dir {os.path.abspath(args.model_dir)} does not "
                                "exist: pass the training run's --output-dir")
-    if not any_checkpoint(args.model_dir, args.load_epoch):
-        wanted = f"epoch {args.load_epoch}" if args.load_epoch is not None else "any epoch"
-        raise MissingFileError(
-            f"--model-dir {os.path.abspath(args.model_dir)} holds no checkpoint of {wanted} "
-            "(model.pth.tar-N in it or in a model's folder inside it): pass the training "
-            "run's --output-dir, or a --load-epoch it saved")
+    if os.path.isfile(args.model_dir):
+        return
+    found, best = checkpoints_found(args.model_dir)
+    epoch = args.load_epoch
+    if (epoch is None and (found or best)) or any(epoch in e for e in found.values()):
+        return
+    wanted = f"epoch {epoch} (model.pth.tar-{epoch})" if epoch is not None else "any epoch"
+    listed = "; ".join(f"{f}: epochs {e}" for f, e in found.items()) or "none"
+    raise MissingFileError(
+        f"--model-dir {os.path.abspath(args.model_dir)} holds no checkpoint of {wanted}, in "
+        f"itself or a model's folder inside it. Checkpoints found: {listed}. Pass the "
+        "training run's --output-dir, and a --load-epoch it saved")
 
 
 def check_early(cfg, args):

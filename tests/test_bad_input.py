@@ -114,7 +114,7 @@ BAD_INPUTS = {
                             "holds no checkpoint of any epoch"),
     "eval, epoch not saved": (lambda c: ["--eval-only", "--model-dir", str(c.trained),
                                          "--load-epoch", "7"] + c.base,
-                              "holds no checkpoint of epoch 7"),
+                              "holds no checkpoint of epoch 7 (model.pth.tar-7)"),
     "backbone file missing": (lambda c: replace_arg(c.base, "MODEL.BACKBONE.NAME",
                                                     str(c.tmp / "missing.pt")),
                               "CLIP checkpoint not found"),

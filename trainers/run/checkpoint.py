@@ -45,21 +45,16 @@ def saved_epochs(folder: str):
                   if (m := CKPT_PATTERN.match(f)))
 
 
-def any_checkpoint(model_dir: str, epoch=None) -> bool:
-    """Whether `model_dir` is a file, or holds a checkpoint (of `epoch`, if
-    given) in itself or in a model's folder inside it: --eval-only asks
-    before any data is read; find_checkpoint names the exact file later."""
+def checkpoints_found(model_dir: str) -> dict:
+    """{folder: saved epochs} of `model_dir` and the models' folders inside
+    it, and whether any holds Dassl's best-val file: what --eval-only can
+    load, asked before any data is read (find_checkpoint names the file later)."""
     model_dir = osp.abspath(osp.expanduser(model_dir))
-    if osp.isfile(model_dir):
-        return True
     folders = [model_dir] + [osp.join(model_dir, f) for f in sorted(os.listdir(model_dir))
                              if osp.isdir(osp.join(model_dir, f))]
-    for folder in folders:
-        epochs = saved_epochs(folder)
-        if (epoch in epochs) if epoch is not None else \
-                (epochs or osp.isfile(osp.join(folder, BEST_FILE))):
-            return True
-    return False
+    found = {f: epochs for f in folders if (epochs := saved_epochs(f))}
+    best = any(osp.isfile(osp.join(f, BEST_FILE)) for f in folders)
+    return found, best
 
 
 def find_checkpoint(model_dir: str, name: str, epoch=None) -> str:
@@ -200,7 +195,10 @@ def loader_workers(trainer) -> list:
     count over the run, one entry per change (a resume on a machine with
     fewer CPUs, where train.py lowers it)."""
     history = getattr(trainer, "loader_workers", None)
-    return [list(h) for h in history] if history else [[1, trainer.cfg.DATALOADER.NUM_WORKERS]]
+    if history:
+        return [list(h) for h in history]
+    cfg = getattr(trainer, "cfg", None)
+    return [[1, cfg.DATALOADER.NUM_WORKERS]] if cfg is not None else None
 
 
 def resumed_loader_workers(trainer, recorded, start_epoch: int) -> list:
@@ -208,7 +206,10 @@ def resumed_loader_workers(trainer, recorded, start_epoch: int) -> list:
     count than the checkpoint's is kept and recorded, not replaced. Each
     worker draws its own augmentations, so the weights then equal neither
     uninterrupted run's; results.json says so (evaluation.run_record)."""
-    now = trainer.cfg.DATALOADER.NUM_WORKERS
+    cfg = getattr(trainer, "cfg", None)
+    if cfg is None:
+        return recorded
+    now = cfg.DATALOADER.NUM_WORKERS
     history = [list(h) for h in recorded] if recorded else [[1, now]]
     if history[-1][1] != now:
         print(f"Note: the run trained with DATALOADER.NUM_WORKERS={history[-1][1]} and "

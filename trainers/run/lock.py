@@ -71,6 +71,8 @@ class RunLock:
         holder to end, and write our pid and host into it; FolderBusyError
         when it stays taken."""
         self.path = lock_path(folder)
+        # A refused run removes the lock file only if it made it.
+        self.made_file = not osp.exists(self.path)
         deadline = time.monotonic() + wait_s
         while (fd := try_lock(self.path)) is None:
             if time.monotonic() >= deadline:
@@ -98,7 +100,7 @@ class RunLock:
         if not same:
             return None
         lock = cls.__new__(cls)
-        lock.path, lock.fd = lock_path(folder), fd
+        lock.path, lock.fd, lock.made_file = lock_path(folder), fd, False
         lock.name_holder()
         return lock
 
