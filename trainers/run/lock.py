@@ -85,6 +85,7 @@ class RunLock:
         self.name_holder()
 
     def name_holder(self) -> None:
+        self.previous = os.pread(self.fd, 4096, 0)  # put back by a refused run
         os.ftruncate(self.fd, 0)
         os.pwrite(self.fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode(), 0)
 
@@ -104,9 +105,10 @@ class RunLock:
         lock.name_holder()
         return lock
 
-    def release(self, remove: bool = False) -> None:
+    def release(self, remove: bool = False, restore: bool = False) -> None:
         """Drop the lock; `remove` deletes the file first, while still holding
-        it (a refused run removes the folder it made)."""
+        it (a refused run removes the folder it made); `restore` puts back
+        what the file said before (a refused run leaves a folder as it was)."""
         if self.fd is None:
             return
         if remove:
@@ -114,6 +116,9 @@ class RunLock:
                 os.remove(self.path)
             except OSError:
                 pass
+        elif restore:
+            os.ftruncate(self.fd, 0)
+            os.pwrite(self.fd, self.previous, 0)
         os.close(self.fd)
         self.fd = None
 

@@ -87,9 +87,10 @@ class RunFolder:
 
     def discard_if_refused(self) -> None:
         """After a refusal: remove the lock file if this run made it (safe
-        while holding it: see lock.try_lock), and the folder when this run
-        made it and it holds only the files written at the start."""
+        while holding it: see lock.try_lock), else put back its old text; and
+        remove the folder when this run made it and it holds only the files
+        written at the start."""
         only_setup = bool(self.created) and set(os.listdir(self.folder)) <= SETUP_FILES
-        self.lock.release(remove=self.lock.made_file)
+        self.lock.release(remove=self.lock.made_file, restore=True)
         if only_setup:
             self.remove_if_created()
