@@ -16,7 +16,7 @@ import pytest
 
 pytest.importorskip("dassl", reason="Dassl not installed (pip install it from GitHub, see README)")
 
-from fake_data import make_office_home, write_image, write_truncated_image  # noqa: E402
+from fake_data import make_office_home, write_truncated_image  # noqa: E402
 from train_harness import REPO, TINY_OPTS  # noqa: E402
 
 # Seconds a refusal may take in-process (a data-stage one reads a tiny tree).
@@ -91,7 +91,8 @@ BAD_INPUTS = {
                         "unknown config key TRAINER.ADU.DDL_LAMDA; did you mean "
                         "TRAINER.ADU.DDL_LAMBDA"),
     "lower-case option": (lambda c: c.base + ["optim.lr", "0.1"], "did you mean OPTIM.LR?"),
-    "odd option count": (lambda c: c.base + ["OPTIM.LR"], "KEY VALUE pairs"),
+    "odd option count": (lambda c: c.base + ["OPTIM.LR"],
+                         "KEY VALUE pairs; OPTIM.LR has no value"),
     "unknown trainer": (lambda c: replace_arg(c.base, "--trainer", "ADUU"),
                         "unknown trainer 'ADUU'"),
     "unknown dataset": (lambda c: c.base + ["DATASET.NAME", "officehome"],
@@ -151,13 +152,12 @@ class Context:
     pass
 
 
-@pytest.fixture(scope="module")
-def context(tmp_path_factory, tiny_clip_file):
+def make_context(tmp, clip_file) -> Context:
+    """The files the table's commands name, under `tmp`."""
     c = Context()
-    c.tmp = tmp_path_factory.mktemp("bad_input")
+    c.tmp, c.clip = tmp, clip_file
     c.root = c.tmp / "data"
     make_office_home(str(c.root), num_classes=3, train_per_pair=3, val_per_pair=2)
-    c.clip = tiny_clip_file
     c.empty = c.tmp / "empty_run"
     c.empty.mkdir()
     c.trained = c.tmp / "trained_run"
@@ -175,6 +175,11 @@ def context(tmp_path_factory, tiny_clip_file):
     for i in range(3):
         write_truncated_image(os.path.join(top, "clipart", "train", "Bike", f"train_{i:05d}.jpg"))
     return c
+
+
+@pytest.fixture(scope="module")
+def context(tmp_path_factory, tiny_clip_file):
+    return make_context(tmp_path_factory.mktemp("bad_input"), tiny_clip_file)
 
 
 def snapshot(folder) -> set:
@@ -271,3 +276,39 @@ def test_a_good_command_gets_past_every_check(context, capsys, tmp_path):
     assert "TRAINER.ADU.PREC: 'fp32' (default 'fp16')" in printed
     assert "OPTIM.ADAM_BETA1" not in printed  # the full config is in log.txt only
     assert "ADAM_BETA1" in (out / "log.txt").read_text()
+
+
+def print_table():
+    """`python tests/test_bad_input.py`: each input's message and seconds to
+    refusal, as docs/RELIABILITY.md shows them (the shipped tiny CLIP)."""
+    import contextlib
+    import io
+    import pathlib
+    import tempfile
+
+    import train
+    tmp = pathlib.Path(tempfile.mkdtemp())
+    c = make_context(tmp, os.path.join(REPO, "assets", "tiny_clip_toy.pt"))
+    print("| input | exit | message (after `train.py: error: `) | s |\n|---|---|---|---|")
+    for name in sorted(BAD_INPUTS):
+        os.environ.update(ENV.get(name, {}))
+        c.base = base_args(c.root, tmp / "out" / "run", c.clip)
+        err = io.StringIO()
+        start = time.monotonic()
+        try:
+            with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+                train.run(BAD_INPUTS[name][0](c))
+        except SystemExit as exit_info:
+            code = exit_info.code
+        seconds = time.monotonic() - start
+        for key in ENV.get(name, {}):
+            del os.environ[key]
+        line = err.getvalue().strip().removeprefix("train.py: error: ")
+        line = line.replace(str(tmp), "$TMP").replace(REPO + "/", "").replace("|", "\\|")
+        print(f"| {name} | {code} | {line} | {seconds:.2f} |")
+
+
+if __name__ == "__main__":
+    import sys
+    sys.path[:0] = [REPO, os.path.dirname(os.path.abspath(__file__))]
+    print_table()

@@ -119,7 +119,8 @@ def decode(raw):
 def merge_opts(cfg, opts) -> None:
     """The trailing KEY VALUE pairs of the command line."""
     if len(opts) % 2:
-        raise ConfigError(f"config options must come in KEY VALUE pairs, got {list(opts)}")
+        raise ConfigError(f"config options must come in KEY VALUE pairs; {opts[-1]} has no "
+                          "value (a value with spaces needs quotes)")
     for key, text in zip(opts[0::2], opts[1::2]):
         set_value(cfg, key, text, "config option")
 
