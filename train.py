@@ -130,7 +130,8 @@ def check_early(cfg, args):
     if cfg.DATASET.NAME in DOMAINS:
         check_forget_domains(cfg.DATASET.FORGET_DOMAINS, DOMAINS[cfg.DATASET.NAME],
                              cfg.DATASET.NAME)
-    check_backbone_name(repo_path(cfg.MODEL.BACKBONE.NAME))
+    if cfg.MODEL.BACKBONE.NAME:  # unset without a method config: named when CLIP loads
+        check_backbone_name(repo_path(cfg.MODEL.BACKBONE.NAME))
     if args.eval_only:
         check_model_dir(args)
     if cfg.RESUME and not os.path.isdir(cfg.RESUME):
