@@ -141,4 +141,5 @@ def test_two_train_py_into_one_folder_only_one_writes(office_home_root, tiny_cli
     assert a.wait(timeout=300) == 0, a.stderr.read()
     cfg = train.setup_cfg(train.parse_args(args + ["OPTIM.MAX_EPOCH", "3"]))
     assert (out / "config.yaml").read_text().startswith(f"# fingerprint: {fingerprint(cfg)}")
-    assert sorted(os.listdir(out / "learner")) == ["checkpoint", "model.pth.tar-3"]
+    assert sorted(os.listdir(out / "learner")) == ["checkpoint", "model.pth.tar-3",
+                                                "model.pth.tar-3.sha256"]
