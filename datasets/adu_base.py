@@ -24,16 +24,15 @@ sampled shots and the test images become Datums.
 import os.path as osp
 import random
 from collections import defaultdict
-from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
 from dassl.data.datasets import DATASET_REGISTRY, DatasetBase, Datum
-from PIL import Image, UnidentifiedImageError
 
 from user_errors import BadFileError, ConfigError, DataError
 
 from .download import ensure_dataset
 from .files import read_class_folders, read_split_file
+from .image_check import header_problems, problem_of, unreadable_error
 from .preflight import Layout, check_layout, missing_data_error
 
 # Per-file warnings beyond this many per split are summarised in one count.
@@ -106,17 +105,13 @@ def check_num_shots(num_shots) -> int:
 
 def is_readable_image(path: str) -> bool:
     """Cheap check (header only) that PIL can open the file as an image."""
-    try:
-        with Image.open(path) as img:
-            img.size
-        return True
-    except (UnidentifiedImageError, OSError, ValueError):
-        return False
+    return not problem_of(path, decode=False)
 
 
-def warn_skip(path: str, nth: int):
+def warn_skip(path: str, nth: int, problem: str = ""):
     if nth <= MAX_NAMED_SKIPS:
-        print(f"Warning: skipping unreadable or missing image {path}")
+        why = f" ({problem})" if problem else ""
+        print(f"Warning: skipping unreadable or missing image {path}{why}")
 
 
 def report_skips(skipped: int, what: str):
@@ -126,31 +121,45 @@ def report_skips(skipped: int, what: str):
         print(f"Skipped {skipped} unreadable image(s) {what}{more}")
 
 
-def drop_unreadable(items, what: str):
-    """Remove items whose image cannot be opened, warning per file and counting them.
-
-    Header checks run in threads: test splits reach 10^5 images and the
-    work is file I/O.
-    """
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        readable = list(pool.map(is_readable_image, (it.impath for it in items)))
+def drop_unreadable(items, what: str, skip: bool = True):
+    """Remove items whose image header cannot be read (image_check.py: the
+    scan is cached by the files' sizes and mtimes), warning per file and
+    counting them; with `skip` False the first one stops the run instead."""
+    problems = header_problems([it.impath for it in items])
     kept, skipped = [], 0
-    for item, ok in zip(items, readable):
-        if ok:
+    for item in items:
+        problem = problems.get(item.impath)
+        if not problem:
             kept.append(item)
-        else:
-            skipped += 1
-            warn_skip(item.impath, skipped)
+            continue
+        if not skip:
+            raise unreadable_error(item.impath, problem, f"in {what}")
+        skipped += 1
+        warn_skip(item.impath, skipped, problem)
     report_skips(skipped, f"in {what}")
     return kept
 
 
-def sample_few_shot(items, num_shots: int, seed: int, domain_names=None):
+def check_shots_available(groups, num_shots: int) -> None:
+    """NUM_SHOTS beyond every pair's images would sample every pair with
+    replacement into a bigger run than the data holds: refused."""
+    largest = max(len(g) for g in groups.values())
+    if num_shots > largest:
+        raise ConfigError(
+            f"DATASET.NUM_SHOTS {num_shots} is more than any (class, domain) pair has "
+            f"(the largest has {largest} training images): use DATASET.NUM_SHOTS "
+            f"{largest} or fewer")
+
+
+def sample_few_shot(items, num_shots: int, seed: int, domain_names=None,
+                    skip_unreadable: bool = True):
     """NUM_SHOTS items per (label, domain) pair, drawn with `seed`.
 
     Sampling is without replacement; only a pair with fewer readable images
-    than `num_shots` is filled up with replacement, and that is logged.
-    Unreadable candidates are skipped (with a warning) and replaced.
+    than `num_shots` is filled up with replacement, and that is logged
+    (NUM_SHOTS beyond every pair's images is refused). Each chosen image is
+    decoded in full: one that does not decode stops the run with its name,
+    or (`skip_unreadable`) is skipped with a warning and replaced.
     The draw depends only on the seed and the file paths, not on the order
     in which a reader listed them.
     """
@@ -159,6 +168,7 @@ def sample_few_shot(items, num_shots: int, seed: int, domain_names=None):
     groups = defaultdict(list)
     for item in items:
         groups[(item.label, item.domain)].append(item)
+    check_shots_available(groups, num_shots)
     output, short, skipped = [], [], 0
     for key in sorted(groups):
         candidates = sorted(groups[key], key=lambda it: it.impath)
@@ -167,9 +177,12 @@ def sample_few_shot(items, num_shots: int, seed: int, domain_names=None):
         for item in candidates:
             if len(chosen) == num_shots:
                 break
-            if not is_readable_image(item.impath):
+            problem = problem_of(item.impath, decode=True)
+            if problem:
+                if not skip_unreadable:
+                    raise unreadable_error(item.impath, problem, "a sampled training shot")
                 skipped += 1
-                warn_skip(item.impath, skipped)
+                warn_skip(item.impath, skipped, problem)
                 continue
             chosen.append(item)
         domain = domain_names[key[1]] if domain_names else f"domain {key[1]}"
@@ -223,11 +236,17 @@ class ADUDatasetBase(DatasetBase):
 
         splits = self.read_splits()
         pool = splits["train"]
-        test = drop_unreadable(splits["test"], f"the {name} test split")
+        skip = bool(cfg.DATASET.get("SKIP_UNREADABLE", False))
+        listed = splits["test"]
+        test = drop_unreadable(listed, f"the {name} test split", skip)
+        # Test images skipped as unreadable, per domain (results.json; the
+        # test loader adds those whose body fails to decode).
+        self.skipped_test_images = self.count_by_domain(listed, test)
         self.check_label_space(pool, test)
         seed = cfg.SEED if cfg.SEED >= 0 else random.SystemRandom().randrange(2**31)
         print(f"Sampling {num_shots} shots per (class, domain) with seed {seed}")
-        train = sample_few_shot(pool, num_shots, seed, domain_names=self.domains)
+        train = sample_few_shot(pool, num_shots, seed, domain_names=self.domains,
+                                skip_unreadable=skip)
         self.log_counts(pool, train, test)
         super().__init__(train_x=[as_datum(it) for it in train],
                          test=[as_datum(it) for it in test])
@@ -305,6 +324,15 @@ class ADUDatasetBase(DatasetBase):
         labels as in files.read_class_folders (`classes` order, or sorted)."""
         folders = {d: self.layout.class_dirs[(d, split)] for d in self.domains}
         return [self.make_item(*row) for row in read_class_folders(folders, classes)]
+
+    def count_by_domain(self, listed, kept) -> dict:
+        """{domain name: images of `listed` not in `kept`} (every domain)."""
+        counts = {d: 0 for d in self.domains}
+        kept_paths = {it.impath for it in kept}
+        for item in listed:
+            if item.impath not in kept_paths:
+                counts[self.domains[item.domain]] += 1
+        return counts
 
     def split_by_domain(self, items):
         out = defaultdict(list)

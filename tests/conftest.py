@@ -17,9 +17,13 @@ it says otherwise. Reuse them instead of training or generating again:
 """
 import os
 import sys
+import tempfile
 
 # Dassl imports wilds, whose `outdated` check would try the network.
 os.environ.setdefault("OUTDATED_IGNORE", "1")
+# The test-split scan cache (datasets/image_scan_cache.py) of the fake
+# datasets goes to a folder of this session, not ~/.cache/adu.
+os.environ.setdefault("ADU_CACHE_DIR", tempfile.mkdtemp(prefix="adu_cache_"))
 
 import pytest
 import torch

@@ -42,6 +42,22 @@ def write_broken_image(path: str):
     return path
 
 
+def write_truncated_image(path: str):
+    """A JPEG cut short: its header reads (PIL opens it, the size is known),
+    its pixels do not decode ("image file is truncated")."""
+    import random
+    os.makedirs(osp.dirname(path), exist_ok=True)
+    rng = random.Random(path)
+    img = Image.new("RGB", (64, 64))
+    img.putdata([tuple(rng.randrange(256) for _ in range(3)) for _ in range(64 * 64)])
+    img.save(path, quality=95)
+    with open(path, "rb") as f:
+        data = f.read()
+    with open(path, "wb") as f:
+        f.write(data[:len(data) // 2])
+    return path
+
+
 def make_office_home(root, num_classes=3, train_per_pair=4, val_per_pair=2,
                      domains=OFFICE_HOME_DOMAINS):
     """ROOT/office_home_dg/<domain>/{train,val}/<Class>/*.jpg; returns the dataset folder."""

@@ -16,6 +16,7 @@ import datasets  # noqa: E402
 from datasets import download  # noqa: E402
 from datasets.adu_base import clean_classname  # noqa: E402
 from datasets.imagenet import sketch_split  # noqa: E402
+from user_errors import ConfigError  # noqa: E402
 from fake_data import (  # noqa: E402
     DOMAINNET_DOMAINS, MINI_DOMAINNET_DOMAINS, OFFICE_HOME_DOMAINS, PACS_DOMAINS,
     fake_wnids, make_cfg, make_domainnet, make_imagenet, make_mini_domainnet,
@@ -105,12 +106,12 @@ def test_replacement_only_where_a_pair_is_short(trees, capsys):
     ds = load(trees, "office_home", num_shots=4)  # 4 train images per pair
     assert len({it.impath for it in ds.train_x}) == len(ds.train_x)
     assert "with replacement" not in capsys.readouterr().out
-
-    ds = load(trees, "office_home", num_shots=6)
-    counts = Counter((it.label, it.domain) for it in ds.train_x)
-    assert set(counts.values()) == {6}
-    assert len({it.impath for it in ds.train_x}) == 4 * 3 * 4
-    assert "12 (class, domain) pair(s) have fewer than 6 images" in capsys.readouterr().out
+    # more shots than any pair has: every pair would be sampled with
+    # replacement into a bigger run than the data holds, so it is refused
+    # (a pair short of images among fuller ones: test_unreadable_images_...)
+    with pytest.raises(ConfigError, match=r"DATASET.NUM_SHOTS 6 is more than any \(class, "
+                                          r"domain\) pair has \(the largest has 4 training"):
+        load(trees, "office_home", num_shots=6)
 
 
 def test_forget_and_memorize_indices(trees):
@@ -323,7 +324,9 @@ def test_unreadable_images_are_skipped_and_counted(tmp_path, capsys):
     top = make_office_home(str(tmp_path))
     bad_train = write_broken_image(osp.join(top, "art", "train", "Bike", "train_00000.jpg"))
     bad_test = write_broken_image(osp.join(top, "product", "val", "Back_Pack", "val_00001.jpg"))
-    ds = build(make_cfg(tmp_path, "office_home", ["art"], num_shots=4))
+    cfg = make_cfg(tmp_path, "office_home", ["art"], num_shots=4)
+    cfg.DATASET.SKIP_UNREADABLE = True
+    ds = build(cfg)
     out = capsys.readouterr().out
     assert f"skipping unreadable or missing image {bad_train}" in out
     assert f"skipping unreadable or missing image {bad_test}" in out
@@ -340,8 +343,10 @@ def test_a_pair_with_only_unreadable_images_fails(tmp_path):
     top = make_office_home(str(tmp_path), train_per_pair=2)
     for i in range(2):
         write_broken_image(osp.join(top, "product", "train", "Bike", f"train_{i:05d}.jpg"))
+    cfg = make_cfg(tmp_path, "office_home", ["art"])
+    cfg.DATASET.SKIP_UNREADABLE = True
     with pytest.raises(RuntimeError, match="No readable training image of 'bike' in product"):
-        build(make_cfg(tmp_path, "office_home", ["art"]))
+        build(cfg)
 
 
 def test_missing_listed_image_fails_before_reading(tmp_path):

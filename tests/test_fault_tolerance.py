@@ -46,6 +46,11 @@ def folder_names(folder) -> list:
     return sorted(os.listdir(folder))
 
 
+def without_digests(names) -> list:
+    """The names but the sha256 files beside the checkpoints (run/checkpoint_digest.py)."""
+    return [n for n in names if not n.endswith(".sha256")]
+
+
 # ---- atomic writes -------------------------------------------------------------
 
 def test_a_crash_between_write_and_rename_leaves_the_previous_file(tmp_path, monkeypatch):
@@ -131,7 +136,10 @@ def test_checkpoints_have_dassls_names_and_pointer_and_dassl_resumes_them(tmp_pa
                    str(theirs))
     dassl_save({"state_dict": {}, "epoch": 2}, str(theirs), model_name="model-best.pth.tar")
     ours = tmp_path / "ours" / "learner"
-    assert folder_names(ours) == folder_names(theirs)
+    # Dassl's names, plus a sha256 beside each checkpoint (run/checkpoint_digest.py)
+    assert without_digests(folder_names(ours)) == folder_names(theirs)
+    assert [f for f in folder_names(ours) if f.endswith(".sha256")] == [
+        "model-best.pth.tar.sha256", "model.pth.tar-1.sha256", "model.pth.tar-2.sha256"]
     assert (ours / "checkpoint").read_text() == (theirs / "checkpoint").read_text()
     ckpt.save_models(trainer, 1, trainer.output_dir)
     assert (ours / "checkpoint").read_text() == "model.pth.tar-2\n"
@@ -151,7 +159,7 @@ def test_a_truncated_latest_checkpoint_is_set_aside_and_the_one_before_used(tmp_
     assert f"moved it to {tmp_path}/learner/model.pth.tar-3.corrupt" in out
     assert torch.equal(trainer._models["learner"].weight, torch.full((2, 3), 2.0))
     assert trainer.epoch == 1  # the evaluation reports epoch + 1 = 2 when nothing is left
-    assert folder_names(tmp_path / "learner") == [
+    assert without_digests(folder_names(tmp_path / "learner")) == [
         "checkpoint", "model.pth.tar-1", "model.pth.tar-2", "model.pth.tar-3.corrupt"]
     assert (tmp_path / "learner" / "checkpoint").read_text() == "model.pth.tar-2\n"
 

@@ -300,6 +300,8 @@ def test_checkpoint_requeues_the_same_command_and_unpickles_anywhere(tmp_path):
     assert delayed.function.command == task.command and delayed.function.log == task.log
     assert delayed.args == () and delayed.kwargs == {}
     assert hasattr(delayed.function, "checkpoint")  # requeued again on the next signal
+    # the requeued attempt waits (bounded) for the previous attempt's run-folder lock
+    assert delayed.function.requeued and not task.requeued
     assert "requeued" in (tmp_path / "job.log").read_text()
     # A compute node unpickles it without tools/ on its path.
     delayed.dump(tmp_path / "task.pkl")

@@ -72,7 +72,7 @@ def test_an_unexpected_value_error_keeps_its_traceback(office_home_root, tiny_cl
     import datasets.adu_base
     import train
 
-    def broken(items, what):
+    def broken(items, *args, **kwargs):
         raise ValueError("a bug deep inside")
 
     monkeypatch.setattr(datasets.adu_base, "drop_unreadable", broken)

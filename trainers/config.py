@@ -26,6 +26,11 @@ def add_dataset_config(cfg):
     # With soft: temperature of the cluster posteriors, in units of the mean
     # squared distance of an image to its own cluster centre.
     cfg.DATASET.SOFT_TEMPERATURE = 1.0
+    # An image that cannot be read (truncated, garbage, zero bytes) and that
+    # the dataset does not list as known-broken stops the run, naming it;
+    # True skips such images instead (a shot is replaced by another draw) and
+    # counts the skipped test images per domain in results.json.
+    cfg.DATASET.SKIP_UNREADABLE = False
 
 
 def add_adu_config(cfg):

@@ -19,6 +19,8 @@ class ZeroshotCLIP(MemorizeForgetTrainer):
     """CLIP with a hand-written prompt; evaluation only."""
 
     config_key = "ZEROSHOTCLIP"
+    # train.py's value checks: OPTIM.MAX_EPOCH may be 0 (nothing is trained).
+    trains_weights = False
 
     def build_model(self):
         clip_model = self.load_frozen_clip()

@@ -14,6 +14,7 @@ import subprocess
 import sys
 
 from trainers.engine.progress import PROGRESS
+from trainers.run.lock import INHERITED_ENV
 
 LAUNCH_RECORD = "launch.json"
 
@@ -38,13 +39,13 @@ def tail(path: str, lines: int = 20) -> str:
         return "".join(f.readlines()[-lines:])
 
 
-def logged_with_progress(command, log_path: str) -> int:
-    """Run `command` with all its output in `log_path`, passing on to this
-    terminal the lines train.py prints for it (PROGRESS: one per epoch, and
-    how far a long evaluation is). Its exit status."""
+def logged_with_progress(command, log_path: str, **child) -> int:
+    """Run `command` (subprocess arguments `child`) with all its output in
+    `log_path`, passing on to this terminal the lines train.py prints for it
+    (PROGRESS: one per epoch, and how far a long evaluation is). Its exit status."""
     with open(log_path, "w") as log:
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                   text=True, errors="replace", bufsize=1)
+                                   text=True, errors="replace", bufsize=1, **child)
         for line in process.stdout:
             log.write(line)
             if line.startswith(PROGRESS):
@@ -53,20 +54,30 @@ def logged_with_progress(command, log_path: str) -> int:
         return process.wait()
 
 
-def run_foreground(run, quiet: bool, domains) -> int:
-    """Run one train.py command here and now; QUIET sends its output to the
-    run's job.log (its progress lines to the terminal too) and shows the
-    log's end when it fails. Its exit status."""
-    os.makedirs(run.folder, exist_ok=True)
+def locked_child(lock) -> dict:
+    """subprocess arguments that hand the run folder's lock to train.py
+    (trainers/run/lock.py: it adopts the descriptor instead of waiting on it)."""
+    return {"pass_fds": (lock.fd,), "env": dict(os.environ, **{INHERITED_ENV: str(lock.fd)})}
+
+
+def run_foreground(run, quiet: bool, domains, lock) -> int:
+    """Run one train.py command here and now, the run folder locked (`lock`,
+    released when it ends); QUIET sends its output to the run's job.log (its
+    progress lines to the terminal too) and shows the log's end when it
+    fails. Its exit status."""
     record(run.folder, os.getpid(), domains)
-    if quiet:
-        print(f"run: {run.folder} (log: {run.log})", flush=True)
-        code = logged_with_progress(run.command, run.log)
-        if code:
-            sys.stderr.write(tail(run.log))
-    else:
-        print(f"run: {run.folder}", flush=True)
-        code = subprocess.run(run.command).returncode
+    child = locked_child(lock)
+    try:
+        if quiet:
+            print(f"run: {run.folder} (log: {run.log})", flush=True)
+            code = logged_with_progress(run.command, run.log, **child)
+            if code:
+                sys.stderr.write(tail(run.log))
+        else:
+            print(f"run: {run.folder}", flush=True)
+            code = subprocess.run(run.command, **child).returncode
+    finally:
+        lock.release()
     code = 128 - code if code < 0 else code
     record(run.folder, os.getpid(), domains, code)
     return code
@@ -84,7 +95,7 @@ class GpuQueue:
         self.running = {}  # pid -> (device, run, process)
 
     def free_device(self):
-        busy = {device for device, _, _ in self.running.values()}
+        busy = {device for device, _, _, _ in self.running.values()}
         return next((d for d in self.devices if d not in busy), None)
 
     def wait_one(self) -> None:
@@ -92,21 +103,24 @@ class GpuQueue:
         pid, status = os.wait()
         if pid not in self.running:
             return  # a child this queue did not start
-        device, run, process = self.running.pop(pid)
+        device, run, process, lock = self.running.pop(pid)
+        lock.release()
         process.returncode = exit_status(status)  # reaped here, not by Popen
         record(run.folder, pid, self.domains, process.returncode)
         self.on_end(run, device, process.returncode)
 
-    def start(self, run) -> None:
+    def start(self, run, lock) -> None:
+        """Start `run` on a free device; its folder's `lock` is released when it ends."""
         while self.free_device() is None:
             self.wait_one()
         device = self.free_device()
-        os.makedirs(run.folder, exist_ok=True)
         print(f"[gpu {device}] start: {run.folder}; log: {run.log}", flush=True)
+        child = locked_child(lock)
+        child["env"]["CUDA_VISIBLE_DEVICES"] = device
         with open(run.log, "w") as log:
             process = subprocess.Popen(run.command, stdout=log, stderr=subprocess.STDOUT,
-                                       env=dict(os.environ, CUDA_VISIBLE_DEVICES=device))
-        self.running[process.pid] = (device, run, process)
+                                       **child)
+        self.running[process.pid] = (device, run, process, lock)
         record(run.folder, process.pid, self.domains)
 
     def wait_all(self) -> None:
@@ -115,7 +129,7 @@ class GpuQueue:
 
     def stop(self) -> None:
         """Ctrl-C or SIGTERM: stop the running jobs."""
-        for _, run, process in self.running.values():
+        for _, run, process, _ in self.running.values():
             print(f"stopping {run.folder}", file=sys.stderr, flush=True)
             try:
                 process.send_signal(signal.SIGTERM)

@@ -6,11 +6,13 @@ with exit status 2 (a problem the user must fix: the other runs would only
 repeat it), and print the summary line. Imported by
 experiments/launch/scripts.py.
 """
+import os
 import re
 import sys
 
 from experiments.launch import local, skip
 from experiments.launch.settings import Settings
+from trainers.run.lock import FolderBusyError, RunLock, holder
 
 USER_ERROR = 2  # train.py's exit status for a problem the user must fix
 STOPPED = "(stopped: train.py exited 2; fix the error above and run again)"
@@ -37,11 +39,21 @@ def command_text(command) -> str:
     return " ".join(words)
 
 
+def take_lock(folder: str):
+    """(the run folder's lock, None), or (None, its holder) when another
+    process (another sweep's train.py) holds it."""
+    os.makedirs(folder, exist_ok=True)
+    try:
+        return RunLock(folder), None
+    except FolderBusyError:
+        return None, holder(folder) or "another process"
+
+
 class Runner:
     def __init__(self, s: Settings, domains=()):
         self.s = s
         self.domains = list(domains)  # for each run's launch.json
-        self.started = self.skipped = self.queued = 0
+        self.started = self.skipped = self.queued = self.running = 0
         self.failed = []  # "run (why)" of every failed run
         self.stop_asked = False  # a run ended with USER_ERROR
         self.slurm_tasks = []
@@ -70,20 +82,29 @@ class Runner:
                 self.say(f"skip: {run.folder} (done: results.json of the same config)")
                 self.skipped += 1
                 continue
-            self.submit(run)
+            lock = None
+            if self.s.launcher == "slurm" or self.s.dry_run:
+                running = holder(run.folder)
+            else:  # locked before job.log is written, handed to train.py
+                lock, running = take_lock(run.folder)
+            if running:
+                self.say(f"skip: {run.folder} (running: {running})")
+                self.running += 1
+                continue
+            self.submit(run, lock)
             if self.stop_asked:
                 self.summarize(STOPPED)
 
-    def submit(self, run) -> None:
+    def submit(self, run, lock=None) -> None:
         self.started += 1
         if self.s.launcher == "slurm":
             self.slurm_tasks.append({"run": run.folder, "log": run.log, "command": run.command})
         elif self.s.dry_run:
             self.say(command_text(run.command))
         elif self.queue:
-            self.queue.start(run)
+            self.queue.start(run, lock)
         else:
-            code = local.run_foreground(run, self.s.quiet, self.domains)
+            code = local.run_foreground(run, self.s.quiet, self.domains, lock)
             if code:
                 self.failed.append(f"{run.folder} (exit {code})")
                 self.stop_asked |= code == USER_ERROR
@@ -111,6 +132,7 @@ class Runner:
             if self.slurm_tasks:
                 self.submit_slurm()
         queued = f", {self.queued} skipped (queued)" if self.queued else ""
+        queued += f", {self.running} skipped (running)" if self.running else ""
         self.say(f"{self.s.script}: {self.started} {verb}, {self.skipped} skipped (done)"
                  f"{queued}, {len(self.failed)} failed" + (f" {note}" if note else ""))
         if self.failed:

@@ -143,6 +143,11 @@ def check(dry_run: bool, env=None) -> None:
                                "(DRY_RUN=1 shows the submission anywhere)")
 
 
+# Seconds a requeued task waits for its previous attempt's run-folder lock
+# (train.py's ADU_LOCK_WAIT); past that it exits 2 naming the holder.
+REQUEUE_LOCK_WAIT_S = 600
+
+
 # -------------------------------------------------------------- the task
 def make_task(command, run_dir, log):
     """The callable one array task runs: a submitit Checkpointable, so that a
@@ -152,6 +157,7 @@ def make_task(command, run_dir, log):
     by value: the compute node unpickles it without importing this file
     (which need not be on its Python path)."""
     submitit = import_submitit()
+    lock_wait_s = REQUEUE_LOCK_WAIT_S  # a local: the task is pickled by value
 
     def ignore_scheduler_signals():
         """In train.py's process: leave SLURM's warning signals to submitit.
@@ -166,10 +172,11 @@ def make_task(command, run_dir, log):
     class TrainRun(submitit.helpers.Checkpointable):
         """Run one train.py command, its output appended to the run's job.log."""
 
-        def __init__(self, command, run_dir, log):
+        def __init__(self, command, run_dir, log, requeued=False):
             self.command = list(command)
             self.run_dir = run_dir
             self.log = log
+            self.requeued = requeued
 
         def __call__(self):
             os.makedirs(self.run_dir, exist_ok=True)
@@ -180,8 +187,12 @@ def make_task(command, run_dir, log):
                 log.write(f"== {datetime.datetime.now():%Y-%m-%d %H:%M:%S} slurm job {job} on "
                           f"{socket.gethostname()}: {shlex.join(self.command)}\n")
                 log.flush()
+                # A requeued attempt may start while the previous one still ends
+                # on its node: wait (bounded) for its run-folder lock.
+                env = dict(os.environ, ADU_LOCK_WAIT=str(lock_wait_s)) \
+                    if self.requeued else None
                 code = subprocess.run(self.command, stdout=log, stderr=subprocess.STDOUT,
-                                      preexec_fn=ignore_scheduler_signals).returncode
+                                      preexec_fn=ignore_scheduler_signals, env=env).returncode
             if code:
                 with open(self.log) as log:
                     sys.stderr.writelines(log.readlines()[-20:])
@@ -195,7 +206,7 @@ def make_task(command, run_dir, log):
                 log.write(f"== {datetime.datetime.now():%Y-%m-%d %H:%M:%S} stopped by the "
                           "scheduler; requeued, train.py will resume from its last checkpoint\n")
             return submitit.helpers.DelayedSubmission(TrainRun(self.command, self.run_dir,
-                                                               self.log))
+                                                               self.log, requeued=True))
 
     return TrainRun(command, run_dir, log)
 

@@ -26,6 +26,7 @@ from ..modules.probes import probe_scores
 from ..run.files import atomic_write
 from .progress import EvaluationProgress
 from ..run.fingerprint import results_fields
+from .test_images import UnreadableTally, test_loader
 
 RESULTS_FILE = "results.json"
 
@@ -41,23 +42,34 @@ def evaluation_outputs(trainer, inputs) -> dict:
 
 
 @torch.no_grad()
-def collect_outputs(trainer, data_loader, what: str = "test") -> dict:
-    """Per test image: prediction, label, domain (+ domain prediction, features).
+def collect_outputs(trainer, data_loader, tally: UnreadableTally = None,
+                    what: str = "test") -> dict:
+    """Per test image: prediction, label, domain (+ domain prediction, features);
+    with `tally`, the images it finds unreadable are left out (or stop the run).
     A long pass says how far it is (progress.py)."""
     out = {"pred": [], "label": [], "domain": [], "domain_pred": [], "features": []}
     progress = EvaluationProgress(what, len(data_loader.dataset))
     for batch in data_loader:
         progress.update(len(batch["label"]))
+        keep = tally.readable(batch) if tally is not None else slice(None)
         inputs, label = trainer.parse_batch_test(batch)
         res = evaluation_outputs(trainer, inputs)
-        out["pred"].append(res["logits"].argmax(dim=-1).cpu())
-        out["label"].append(label.cpu())
-        out["domain"].append(batch["domain"].cpu())
+        out["pred"].append(res["logits"].argmax(dim=-1).cpu()[keep])
+        out["label"].append(label.cpu()[keep])
+        out["domain"].append(batch["domain"].cpu()[keep])
         if res.get("domain_logits") is not None:
-            out["domain_pred"].append(res["domain_logits"].argmax(dim=-1).cpu())
+            out["domain_pred"].append(res["domain_logits"].argmax(dim=-1).cpu()[keep])
         if res.get("features") is not None:
-            out["features"].append(res["features"].float().cpu())
+            out["features"].append(res["features"].float().cpu()[keep])
     return {k: torch.cat(v) if v else None for k, v in out.items()}
+
+
+def skipped_line(skipped: dict) -> str:
+    """The final table's line on test images skipped as unreadable ("" for none)."""
+    if not any(skipped.values()):
+        return ""
+    return ("skipped unreadable test images: "
+            + ", ".join(f"{d} {n}" for d, n in skipped.items() if n))
 
 
 def shots_loader(trainer):
@@ -106,6 +118,9 @@ def run_record(trainer, scores: dict) -> dict:
         "epoch": evaluated_epoch(trainer),
         "max_epoch": cfg.OPTIM.MAX_EPOCH,
         **scores,
+        # Only when a resume changed DATALOADER.NUM_WORKERS (run/checkpoint.py).
+        **({"loader_workers": trainer.loader_workers}
+           if len(getattr(trainer, "loader_workers", None) or []) > 1 else {}),
         # Only with DATASET.DOMAIN_LABELS pseudo/soft, so that a given-label
         # run's record is what it was before the option existed.
         **({"pseudo_domains": trainer.pseudo_domain_record}
@@ -130,18 +145,27 @@ def domain_test(trainer, split=None):
     trainer.set_model_mode("eval")
     dataset = trainer.dm.dataset
     print("Evaluate on the *test* set, per domain")
-    test = collect_outputs(trainer, trainer.test_loader)
+    tally = UnreadableTally(dataset.domains, trainer.cfg.DATASET.get("SKIP_UNREADABLE", False))
+    # The items of the trainer's test loader, read through ReadSafeWrapper.
+    items = getattr(trainer.test_loader.dataset, "data_source", dataset.test)
+    test = collect_outputs(trainer, test_loader(trainer.cfg, items), tally)
+    skipped = {d: n + tally.counts[d] for d, n in
+               getattr(dataset, "skipped_test_images", dict.fromkeys(dataset.domains, 0)).items()}
     scores = unlearning_scores(test["pred"], test["label"], test["domain"], dataset.domains,
                                dataset.forget_domain_ids, test["domain_pred"])
     if test["features"] is not None and trainer.cfg.TEST.LINEAR_PROBES:
-        shots = collect_outputs(trainer, shots_loader(trainer), "training shots for the probes")
+        shots = collect_outputs(trainer, shots_loader(trainer),
+                                what="training shots for the probes")
         scores.update(probe_scores(
             (shots["features"], shots["label"], shots["domain"]),
             (test["features"], test["label"], test["domain"]), dataset.forget_domain_ids,
             trainer.device))
     record = run_record(trainer, scores)
+    record["skipped_test_images"] = skipped
     print(format_scores(scores, title=f"=> {record['method']} on {record['dataset']}, "
                                       f"forget {record['forget_domains']}"))
+    if skipped_line(skipped):
+        print(skipped_line(skipped))
     path = osp.join(trainer.output_dir, RESULTS_FILE)
     with atomic_write(path) as f:  # the sweep scripts skip a run by this file: never half of it
         json.dump(record, f, indent=2)

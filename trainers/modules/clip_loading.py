@@ -53,16 +53,12 @@ def clip_cache_path(backbone: str, download_root: str = None):
     return os.path.join(os.path.abspath(root), os.path.basename(url))
 
 
-def load_clip(backbone: str, download_root: str = None) -> CLIP:
-    """Load CLIP on the CPU in fp32, by model name or by checkpoint path.
-
-    `backbone` is a name from `clip.available_models()` (downloaded by
-    `clip.load` into `download_root`, default ~/.cache/clip), the path of a
-    local checkpoint in OpenAI's format (a TorchScript archive), or an
-    open_clip backbone, "open_clip:ARCH:PRETRAINED" (open_clip_backbone.py).
-    """
+def check_backbone_name(backbone: str) -> str:
+    """`backbone` (user expanded) when it is a CLIP model name or a file;
+    else the error naming both choices (train.py asks before any data).
+    open_clip names are checked by open_clip_backbone.py (setup_cfg)."""
     if is_open_clip_name(backbone):
-        return load_open_clip(backbone)
+        return backbone
     backbone = os.path.expanduser(backbone)
     looks_like_path = backbone.endswith((".pt", ".pth")) or backbone.startswith(
         (".", os.sep, "~"))
@@ -78,6 +74,20 @@ def load_clip(backbone: str, download_root: str = None) -> CLIP:
             f"{os.path.abspath(backbone)}). Use one of {clip.available_models()} "
             "or the path of a local checkpoint."
         )
+    return backbone
+
+
+def load_clip(backbone: str, download_root: str = None) -> CLIP:
+    """Load CLIP on the CPU in fp32, by model name or by checkpoint path.
+
+    `backbone` is a name from `clip.available_models()` (downloaded by
+    `clip.load` into `download_root`, default ~/.cache/clip), the path of a
+    local checkpoint in OpenAI's format (a TorchScript archive), or an
+    open_clip backbone, "open_clip:ARCH:PRETRAINED" (open_clip_backbone.py).
+    """
+    if is_open_clip_name(backbone):
+        return load_open_clip(backbone)
+    backbone = check_backbone_name(backbone)
     cache_path = clip_cache_path(backbone, download_root)
     try:
         with warnings.catch_warnings():  # torch flags TorchScript as deprecated

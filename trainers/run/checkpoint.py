@@ -28,7 +28,9 @@ import torch
 
 from user_errors import BadFileError, ConfigError, MissingFileError
 
+from .checkpoint_digest import digest_path, verify, write_digest
 from .files import atomic_write, stale_temporaries
+from .os_errors import os_error_of_save
 
 CKPT_PATTERN = re.compile(r"^model\.pth\.tar-(\d+)$")
 # Dassl's file naming the model's last saved checkpoint (one line).
@@ -41,6 +43,18 @@ def saved_epochs(folder: str):
         return []
     return sorted(int(m.group(1)) for f in os.listdir(folder)
                   if (m := CKPT_PATTERN.match(f)))
+
+
+def checkpoints_found(model_dir: str) -> dict:
+    """{folder: saved epochs} of `model_dir` and the models' folders inside
+    it, and whether any holds Dassl's best-val file: what --eval-only can
+    load, asked before any data is read (find_checkpoint names the file later)."""
+    model_dir = osp.abspath(osp.expanduser(model_dir))
+    folders = [model_dir] + [osp.join(model_dir, f) for f in sorted(os.listdir(model_dir))
+                             if osp.isdir(osp.join(model_dir, f))]
+    found = {f: epochs for f in folders if (epochs := saved_epochs(f))}
+    best = any(osp.isfile(osp.join(f, BEST_FILE)) for f in folders)
+    return found, best
 
 
 def find_checkpoint(model_dir: str, name: str, epoch=None) -> str:
@@ -131,14 +145,22 @@ def save_checkpoint(state: dict, folder: str, is_best=False, model_name="") -> s
     weights = OrderedDict((k.removeprefix("module."), v)
                           for k, v in state["state_dict"].items())
     path = osp.join(folder, model_name or f"model.pth.tar-{state['epoch']}")
-    with atomic_write(path, "wb") as f:
-        torch.save({**state, "state_dict": weights}, f)
+    try:
+        with atomic_write(path, "wb") as f:
+            torch.save({**state, "state_dict": weights}, f)
+    except RuntimeError as err:  # a failed write (disk full): the OSError, with the path
+        cause = os_error_of_save(err, path)
+        if cause is None:
+            raise
+        raise cause from err
+    write_digest(path)
     print(f"Checkpoint saved to {path}")
     write_pointer(folder, osp.basename(path))
     if is_best:
         best = osp.join(folder, BEST_FILE)
         with atomic_write(best, "wb") as f, open(path, "rb") as source:
             shutil.copyfileobj(source, f)
+        write_digest(best)
         print(f"Best checkpoint saved to {best}")
     return path
 
@@ -164,11 +186,43 @@ def save_models(trainer, epoch: int, directory: str, is_best=False, val_result=N
             "val_result": val_result,
             "rng_state": rng_state(),
             "scaler": scaler.state_dict() if scaler is not None else None,
+            "loader_workers": loader_workers(trainer),
         }, osp.join(directory, name), is_best=is_best, model_name=model_name)
 
 
+def loader_workers(trainer) -> list:
+    """[[first epoch, DATALOADER.NUM_WORKERS], ...]: the loader's worker
+    count over the run, one entry per change (a resume on a machine with
+    fewer CPUs, where train.py lowers it)."""
+    history = getattr(trainer, "loader_workers", None)
+    if history:
+        return [list(h) for h in history]
+    cfg = getattr(trainer, "cfg", None)
+    return [[1, cfg.DATALOADER.NUM_WORKERS]] if cfg is not None else None
+
+
+def resumed_loader_workers(trainer, recorded, start_epoch: int) -> list:
+    """The worker history after resuming at `start_epoch` (0-based): another
+    count than the checkpoint's is kept and recorded, not replaced. Each
+    worker draws its own augmentations, so the weights then equal neither
+    uninterrupted run's; results.json says so (evaluation.run_record)."""
+    cfg = getattr(trainer, "cfg", None)
+    if cfg is None:
+        return recorded
+    now = cfg.DATALOADER.NUM_WORKERS
+    history = [list(h) for h in recorded] if recorded else [[1, now]]
+    if history[-1][1] != now:
+        print(f"Note: the run trained with DATALOADER.NUM_WORKERS={history[-1][1]} and "
+              f"resumes with {now} from epoch {start_epoch + 1}; results.json records "
+              "the change (loader_workers)")
+        history.append([start_epoch + 1, now])
+    return history
+
+
 def read_checkpoint(path: str) -> dict:
-    """A checkpoint's content on the CPU (load_state_dict moves it to the model's device)."""
+    """A checkpoint's content on the CPU (load_state_dict moves it to the
+    model's device), once its recorded sha256 matches (checkpoint_digest.py)."""
+    verify(path)
     checkpoint = torch.load(path, map_location="cpu")
     if not isinstance(checkpoint, dict) or not {"state_dict", "epoch"} <= set(checkpoint):
         raise ValueError("no state_dict or epoch in it")
@@ -189,6 +243,8 @@ def load_or_set_aside(path: str):
     except Exception as err:  # any failure to read it means: do not trust it
         aside = f"{path}.corrupt"
         os.replace(path, aside)
+        if osp.isfile(digest_path(path)):
+            os.replace(digest_path(path), digest_path(aside))
         print(f"Checkpoint {path} does not load ({first_line(err)}); moved it to {aside}")
         return None
     return checkpoint
@@ -257,4 +313,6 @@ def resume_models(trainer, directory: str) -> int:
         scaler.load_state_dict(state["scaler"])
     # What the evaluation reports as the epochs trained when no epoch is left to run.
     trainer.epoch = state["epoch"] - 1
+    trainer.loader_workers = resumed_loader_workers(trainer, state.get("loader_workers"),
+                                                    state["epoch"])
     return state["epoch"]

@@ -58,6 +58,10 @@ EXCLUDED = {
     # The method's name in results.json and the tables, not its numbers; the
     # scripts put their TAG into the folder name as well.
     "TEST.METHOD_TAG": "the method's name in the tables",
+    # Whether an unreadable image stops the run or is skipped: a run that
+    # finishes either way has read the same images (skips are counted in
+    # results.json), so switching it on to get past a broken file keeps the folder.
+    "DATASET.SKIP_UNREADABLE": "whether an unreadable image stops the run",
 }
 # Keys added after runs were recorded, left out while at these values: at
 # them the code computes what it computed before the key existed, so the

@@ -23,8 +23,9 @@ from trainers.config import extend_cfg
 from trainers.modules import open_clip_backbone as oc
 from trainers.run.coop_family import add_coop_family_config
 from trainers.run.files import repo_path
+from trainers.run.merge import merge_opts, merge_yaml_file
 from trainers.run.threads import cpu_count
-from user_errors import ConfigError, MissingFileError
+from user_errors import MissingFileError
 
 DESCRIPTION = "Train and evaluate a trainer on an ADU dataset (CoOp / MaPLe command line)."
 
@@ -79,31 +80,18 @@ def reset_cfg(cfg, args):
         cfg.MODEL.BACKBONE.NAME = args.backbone
 
 
-def config_error_message(cfg, err: Exception) -> str:
-    """yacs names an unknown key; add the keys that do exist at that level."""
-    text = str(err.args[0]) if err.args else str(err)
-    if "Non-existent" not in text:
-        return text
-    key = text.rsplit(":", 1)[-1].strip()
-    node, walked = cfg, []
-    for part in key.split(".")[:-1]:
-        if not isinstance(node.get(part), dict):
-            break
-        node = node[part]
-        walked.append(part)
-    prefix = "".join(p + "." for p in walked)
-    return f"{text}; available keys: {', '.join(prefix + k for k in sorted(node))}"
-
-
 def merge_file(cfg, path, what):
     if not path:
         return
     if not os.path.isfile(path):
         raise MissingFileError(f"{what} not found: {os.path.abspath(path)}")
-    try:
-        cfg.merge_from_file(path)
-    except (KeyError, ValueError, AssertionError) as err:
-        raise ConfigError(f"{path}: {config_error_message(cfg, err)}") from err
+    merge_yaml_file(cfg, path)
+
+
+def unique_domains(names) -> list:
+    """Forget domains with repeats dropped (first mention kept): `sketch,sketch`
+    is the run of `sketch`, with its fingerprint."""
+    return list(dict.fromkeys(str(d) for d in names))
 
 
 def cap_workers(cfg, quiet=False):
@@ -135,24 +123,26 @@ def resolve_open_clip(cfg, quiet=False):
         cfg.INPUT.PIXEL_MEAN, cfg.INPUT.PIXEL_STD = mean, std
 
 
-def setup_cfg(args, quiet=None):
-    """The frozen config of parsed train.py arguments; ConfigError or
-    MissingFileError for a bad one. `quiet` (default: with --check-done)
-    leaves out the note on capped loader workers."""
+def default_cfg():
+    """The config before any yaml: Dassl's defaults and every trainer's keys."""
     cfg = get_cfg_default()
     extend_cfg(cfg)
     add_coop_family_config(cfg)
     for hook in extend_cfg_hooks():  # a trainer file's own keys
         hook(cfg)
+    return cfg
+
+
+def setup_cfg(args, quiet=None):
+    """The frozen config of parsed train.py arguments; ConfigError or
+    MissingFileError for a bad one. `quiet` (default: with --check-done)
+    leaves out the note on capped loader workers."""
+    cfg = default_cfg()
     merge_file(cfg, args.dataset_config_file, "dataset config file")
     merge_file(cfg, args.config_file, "method config file")
     reset_cfg(cfg, args)
-    if len(args.opts) % 2:
-        raise ConfigError(f"config options must come in KEY VALUE pairs, got {args.opts}")
-    try:
-        cfg.merge_from_list(args.opts)
-    except (KeyError, ValueError, AssertionError) as err:
-        raise ConfigError(f"config option: {config_error_message(cfg, err)}") from err
+    merge_opts(cfg, args.opts)
+    cfg.DATASET.FORGET_DOMAINS = unique_domains(cfg.DATASET.FORGET_DOMAINS)
     quiet = getattr(args, "check_done", False) if quiet is None else quiet
     cap_workers(cfg, quiet=quiet)
     resolve_open_clip(cfg, quiet=quiet)
