@@ -153,8 +153,8 @@ MUTANTS = (
            "return ~torch.isin(domains, self.forget_ids)",
            "the forget mask marks the memorize domains", WIRING),
     Mutant("eval-scored-from-the-labels", "trainers/engine/evaluation.py",
-           'out["pred"].append(res["logits"].argmax(dim=-1).cpu())',
-           'out["pred"].append(label.cpu())',
+           'out["pred"].append(res["logits"].argmax(dim=-1).cpu()[keep])',
+           'out["pred"].append(label.cpu()[keep])',
            "results scored from the labels instead of the model's predictions",
            ("tests/test_results_pooling.py",)),
     # ----- the metrics ---------------------------------------------------------------
