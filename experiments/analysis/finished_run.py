@@ -31,6 +31,7 @@ from dassl.engine import build_trainer  # noqa: E402
 from dassl.utils import set_random_seed  # noqa: E402
 
 from datasets.adu_base import as_datum  # noqa: E402
+from experiments.analysis.run_folder import check_finished_folder  # noqa: E402
 from trainers.run.checkpoint import find_checkpoint  # noqa: E402
 from trainers.engine.evaluation import RESULTS_FILE, collect_outputs  # noqa: E402
 from trainers.run.files import repo_path  # noqa: E402
@@ -58,15 +59,7 @@ class Encoded(NamedTuple):
 
 def check_finished_run(run_dir: str) -> None:
     """One clear error unless `run_dir` holds a finished run."""
-    if not osp.isdir(run_dir):
-        raise MissingFileError(f"{run_dir} is not a folder: pass a run's output directory "
-                               "(the --output-dir of train.py).")
-    if not osp.isfile(osp.join(run_dir, "config.yaml")):
-        raise MissingFileError(f"{run_dir} has no config.yaml, so it is not a run folder: "
-                               "pass the --output-dir of a train.py run.")
-    if not osp.isfile(osp.join(run_dir, RESULTS_FILE)):
-        raise MissingFileError(f"{run_dir} has no {RESULTS_FILE}: the run has not finished; "
-                               "run its train.py command again (it resumes) and retry.")
+    check_finished_folder(run_dir)
     if not glob.glob(osp.join(run_dir, "*", "model.pth.tar-*")):
         raise MissingFileError(f"{run_dir} holds no saved learner (<model>/model.pth.tar-N; "
                                "a zero-shot run saves none): pass the folder of a trained "

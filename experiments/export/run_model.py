@@ -14,6 +14,7 @@ from typing import NamedTuple
 
 import yaml
 
+from experiments.analysis.run_folder import check_finished_folder
 from trainers.engine.evaluation import RESULTS_FILE
 from user_errors import ConfigError, MissingFileError
 
@@ -35,15 +36,7 @@ def recorded_trainer(run_dir: str) -> str:
 def check_exportable_run(run_dir: str) -> str:
     """The run's trainer name; one clear error unless `run_dir` holds a
     finished run of an exportable trainer."""
-    if not osp.isdir(run_dir):
-        raise MissingFileError(f"{run_dir} is not a folder: pass a run's output directory "
-                               "(the --output-dir of train.py).")
-    if not osp.isfile(osp.join(run_dir, "config.yaml")):
-        raise MissingFileError(f"{run_dir} has no config.yaml, so it is not a run folder: "
-                               "pass the --output-dir of a train.py run.")
-    if not osp.isfile(osp.join(run_dir, RESULTS_FILE)):
-        raise MissingFileError(f"{run_dir} has no {RESULTS_FILE}: the run has not finished; "
-                               "run its train.py command again (it resumes) and retry.")
+    check_finished_folder(run_dir)
     name = recorded_trainer(run_dir)
     if name not in EXPORTABLE:
         raise ConfigError(f"{run_dir} is a run of trainer '{name}', which cannot be exported "
