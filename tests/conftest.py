@@ -26,7 +26,12 @@ os.environ.setdefault("OUTDATED_IGNORE", "1")
 os.environ.setdefault("ADU_CACHE_DIR", tempfile.mkdtemp(prefix="adu_cache_"))
 
 import pytest
-import torch
+
+try:
+    import torch
+except ModuleNotFoundError as err:  # e.g. the system python3 instead of .venv's
+    pytest.exit(f"{sys.executable} has no {err.name}: run the tests with `make test` "
+                "(or .venv/bin/python -m pytest tests)", returncode=4)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO not in sys.path:
