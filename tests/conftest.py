@@ -27,19 +27,45 @@ os.environ.setdefault("ADU_CACHE_DIR", tempfile.mkdtemp(prefix="adu_cache_"))
 
 import pytest
 
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if REPO not in sys.path:
+    sys.path.insert(0, REPO)
+
+from trainers.run.threads import cpu_count  # noqa: E402  (plain Python, no torch)
+
+# `make test` runs a test file per worker (pytest-xdist, `-n auto`): at most
+# MAX_WORKERS, each its own process with its own session fixtures.
+MAX_WORKERS = 8
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_auto_num_workers(config):
+    return max(1, min(cpu_count(), MAX_WORKERS))
+
+
+def threads_per_process() -> int:
+    """torch threads for this test process and the programs it starts: the
+    usable CPUs shared among the workers, at most 2. More threads than cores
+    wait on each other: on 2 cores, two workers of 2 threads took 11 min for
+    the suite, two of 1 thread 7 to 8 min (docs/TESTING.md)."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    return max(1, min(2, cpu_count() // workers))
+
+
+# Before torch is imported, so that its thread pools start at that size;
+# train.py and the scripts keep a set OMP_NUM_THREADS.
+if os.environ.get("PYTEST_XDIST_WORKER") and not os.environ.get("OMP_NUM_THREADS"):
+    os.environ["OMP_NUM_THREADS"] = str(threads_per_process())
+
 try:
     import torch
 except ModuleNotFoundError as err:  # e.g. the system python3 instead of .venv's
     pytest.exit(f"{sys.executable} has no {err.name}: run the tests with `make test` "
                 "(or .venv/bin/python -m pytest tests)", returncode=4)
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if REPO not in sys.path:
-    sys.path.insert(0, REPO)
-
 from trainers.modules.tiny_clip import build_clip, save_clip_archive  # noqa: E402
 
-torch.set_num_threads(min(2, torch.get_num_threads()))
+torch.set_num_threads(min(threads_per_process(), torch.get_num_threads()))
 
 
 @pytest.fixture

@@ -23,3 +23,14 @@ def test_the_demo_trains_with_one_thread_when_omp_num_threads_is_unset(fake_env,
     assert proc.returncode == 0, proc.stderr
     calls = train_calls(fake_env)
     assert len(calls) == 3 and {c["threads"] for c in calls} == {"1"}
+
+
+def test_the_test_workers_threads_fit_the_cpus(monkeypatch):
+    """`make test`'s workers (tests/conftest.py): workers x threads stays
+    within the usable CPUs, one thread at least, two at most."""
+    import conftest
+    for cpus, workers, expected in [(2, 2, 1), (2, 1, 2), (16, 8, 2), (12, 8, 1), (1, 1, 1)]:
+        monkeypatch.setattr(conftest, "cpu_count", lambda: cpus)
+        monkeypatch.setenv("PYTEST_XDIST_WORKER_COUNT", str(workers))
+        assert conftest.threads_per_process() == expected, (cpus, workers)
+        assert conftest.pytest_xdist_auto_num_workers(None) == min(cpus, 8)
