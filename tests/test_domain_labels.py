@@ -10,7 +10,8 @@ import pytest
 
 pytest.importorskip("dassl", reason="Dassl not installed (pip install it from GitHub, see README)")
 
-from train_harness import TINY_OPTS, run_in_process, train_py  # noqa: E402
+from train_harness import (TINY_OPTS, run_in_process, tiny_adu_args, train_py,  # noqa: E402
+                           train_py_runs)
 
 from trainers.engine.domain_labels import CACHE_FILE, check_enough_images  # noqa: E402
 from user_errors import ConfigError  # noqa: E402
@@ -26,22 +27,24 @@ def args_for(root, out, clip_file, *opts, trainer="ADU", config="ADU/vit_b16_ep5
             "MODEL.BACKBONE.NAME", clip_file, *TINY_OPTS, *opts]
 
 
+MODES = ("pseudo", "soft")
+
+
 @pytest.fixture(scope="module")
 def run_of(office_home_root, tiny_clip_file, tmp_path_factory):
-    """mode -> (output folder, train.py args, finished process), one run per mode."""
-    runs = {}
-
-    def run(mode):
-        if mode not in runs:
-            out = tmp_path_factory.mktemp(mode)
-            args = args_for(office_home_root, out, tiny_clip_file, "DATASET.DOMAIN_LABELS", mode)
-            runs[mode] = out, args, train_py(*args)
-        return runs[mode]
-    return run
+    """mode -> (output folder, train.py args, what the run printed: its
+    log.txt), both modes trained in one process (one start-up)."""
+    runs = {mode: tmp_path_factory.mktemp(mode) for mode in MODES}
+    args = {mode: args_for(office_home_root, out, tiny_clip_file, "DATASET.DOMAIN_LABELS", mode)
+            for mode, out in runs.items()}
+    train_py_runs(list(args.values()))
+    printed = {mode: SimpleNamespace(stdout=(out / "log.txt").read_text())
+               for mode, out in runs.items()}  # before a test resumes a run
+    return lambda mode: (runs[mode], args[mode], printed[mode])
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("mode", ["pseudo", "soft"])
+@pytest.mark.parametrize("mode", MODES)
 def test_the_run_records_and_prints_the_agreement_with_the_true_domains(run_of, mode):
     out, _, proc = run_of(mode)
     with open(out / "results.json") as f:
@@ -56,7 +59,7 @@ def test_the_run_records_and_prints_the_agreement_with_the_true_domains(run_of, 
     assert set(json.load(open(out / "results.json"))["domains"]) == set(DOMAINS)
 
 
-@pytest.mark.parametrize("mode", ["pseudo", "soft"])
+@pytest.mark.parametrize("mode", MODES)
 def test_the_labels_are_saved_with_the_labelled_images_true(run_of, mode):
     out, _, _ = run_of(mode)
     with open(out / CACHE_FILE) as f:
@@ -102,13 +105,15 @@ def test_a_resumed_run_reads_the_saved_labels(run_of):
 
 
 @pytest.mark.slow
-def test_given_labels_add_nothing_to_the_run(office_home_root, tiny_clip_file, tmp_path):
-    train_py(*args_for(office_home_root, tmp_path, tiny_clip_file))
-    record = json.load(open(tmp_path / "results.json"))
+def test_given_labels_add_nothing_to_the_run(finished_adu_run, office_home_root, tiny_clip_file):
+    out, _ = finished_adu_run  # conftest's shared run: this file's run without DOMAIN_LABELS
+    assert tiny_adu_args(office_home_root, out, tiny_clip_file) == \
+        args_for(office_home_root, out, tiny_clip_file)
+    record = json.load(open(out / "results.json"))
     assert "pseudo_domains" not in record and record["method"] == "ADU"
     assert not any(k.startswith("DATASET.DOMAIN_LABELS") or k.startswith("DATASET.LABELLED")
                    or k.startswith("DATASET.SOFT") for k in record["fingerprint_keys"])
-    assert not (tmp_path / CACHE_FILE).exists()
+    assert not (out / CACHE_FILE).exists()
 
 
 @pytest.mark.parametrize("opts, message", [
