@@ -45,8 +45,12 @@ def make_targets():
 
 
 def setup_settings():
+    """The settings a `make` command may take: setup_env.sh's documented
+    ones and the Makefile's own (`NAME ?= default`)."""
     with open(os.path.join(REPO, "scripts", "setup_env.sh"), encoding="utf-8") as f:
-        return set(re.findall(r"^#   ([A-Z_0-9]+) ", f.read(), re.M))
+        documented = set(re.findall(r"^#   ([A-Z_0-9]+) ", f.read(), re.M))
+    with open(os.path.join(REPO, "Makefile"), encoding="utf-8") as f:
+        return documented | set(re.findall(r"^([A-Z_0-9]+) \?=", f.read(), re.M))
 
 
 def check_script(command, tmp_path, monkeypatch, capsys):
