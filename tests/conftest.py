@@ -47,7 +47,7 @@ def threads_per_process() -> int:
     """torch threads for this test process and the programs it starts: the
     usable CPUs shared among the workers, at most 2. More threads than cores
     wait on each other: on 2 cores, two workers of 2 threads took 11 min for
-    the suite, two of 1 thread 7 to 8 min (docs/TESTING.md)."""
+    the suite, two of 1 thread 8 to 9 min (docs/TESTING.md)."""
     workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
     return max(1, min(2, cpu_count() // workers))
 
