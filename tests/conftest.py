@@ -14,6 +14,8 @@ it says otherwise. Reuse them instead of training or generating again:
                             and LPPlusPlusADU, same data and settings (the exports)
     shipped_zero_shot       the shipped toy CLIP's zero-shot table on the toy
                             TEST split (experiments.toy.zero_shot.zero_shot_table)
+    fake_python             a `python` for the scripts (PYTHON): tests/fake_python.py,
+                            which runs the launcher and fakes train.py
 """
 import os
 import sys
@@ -93,6 +95,14 @@ def tiny_resnet_clip_file(tmp_path_factory):
     path = tmp_path_factory.mktemp("clip") / "tiny_rn_clip.pt"
     save_clip_archive(model, str(path))
     return str(path)
+
+
+@pytest.fixture(scope="session")
+def fake_python(tmp_path_factory):
+    """`python` for the scripts: tests/fake_python.py, which fakes train.py."""
+    from train_harness import shell_wrapper
+    return shell_wrapper(tmp_path_factory.mktemp("bin") / "python", sys.executable,
+                         os.path.join(REPO, "tests", "fake_python.py"))
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,6 @@ from test_scripts import (  # noqa: F401
     arg,
     dry_run_commands,
     fake_env,
-    fake_python,
     needs_dassl,
     train_calls,
 )

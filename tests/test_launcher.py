@@ -7,7 +7,6 @@ import json
 import os
 import signal
 import socket
-import stat
 import subprocess
 import sys
 import time
@@ -16,7 +15,7 @@ import pytest
 
 pytest.importorskip("submitit", reason="submitit not installed (pip install submitit)")
 
-from train_harness import REPO, TINY_OPTS, run_script, train_py  # noqa: E402
+from train_harness import REPO, TINY_OPTS, run_script, shell_wrapper, train_py  # noqa: E402
 
 from experiments.launch import slurm as launcher  # noqa: E402
 
@@ -27,11 +26,7 @@ SLURM_COMMANDS = ("sbatch", "srun", "squeue", "sacct", "scancel", "scontrol")
 
 
 def wrapper(folder, name, target, *first):
-    path = folder / name
-    words = " ".join(f'"{w}"' for w in (sys.executable, target, *first))
-    path.write_text(f'#!/bin/sh\nexec {words} "$@"\n')
-    path.chmod(path.stat().st_mode | stat.S_IXUSR)
-    return str(path)
+    return shell_wrapper(folder / name, sys.executable, target, *first)
 
 
 @pytest.fixture

@@ -78,17 +78,6 @@ def test_the_launcher_hands_its_lock_to_train_py(tmp_path):
     lock.release()
 
 
-@pytest.fixture
-def fake_python(tmp_path):
-    """`python` for the scripts: tests/fake_python.py, which fakes train.py."""
-    import stat
-    path = tmp_path / "python"
-    path.write_text(f'#!/bin/sh\nexec "{sys.executable}" '
-                    f'"{os.path.join(REPO, "tests", "fake_python.py")}" "$@"\n')
-    path.chmod(path.stat().st_mode | stat.S_IXUSR)
-    return str(path)
-
-
 def test_a_sweep_skips_a_run_another_process_runs(fake_python, tmp_path):
     env = {"PYTHON": fake_python, "OUTPUT": str(tmp_path / "out"), "DATA": str(tmp_path),
            "SEEDS": "1 2 3", "FAKE_TRAIN": "1", "FAKE_LOG": str(tmp_path / "calls.jsonl")}

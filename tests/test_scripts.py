@@ -9,9 +9,7 @@ fakes train.py.
 import glob
 import json
 import os
-import stat
 import subprocess
-import sys
 from itertools import combinations
 
 import pytest
@@ -35,15 +33,6 @@ def dassl_importable() -> bool:
 needs_dassl = pytest.mark.skipif(not dassl_importable(),
                                  reason="Dassl not installed (pip install it from GitHub, "
                                         "see README)")
-
-
-@pytest.fixture(scope="module")
-def fake_python(tmp_path_factory):
-    path = tmp_path_factory.mktemp("bin") / "python"
-    path.write_text(f'#!/bin/sh\nexec "{sys.executable}" '
-                    f'"{os.path.join(REPO, "tests", "fake_python.py")}" "$@"\n')
-    path.chmod(path.stat().st_mode | stat.S_IXUSR)
-    return str(path)
 
 
 @pytest.fixture

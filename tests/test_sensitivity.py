@@ -6,7 +6,7 @@ import os
 import pytest
 
 from test_parse_results import parse, write_run
-from test_scripts import arg, dry_run_commands, fake_env, fake_python, needs_dassl  # noqa: F401
+from test_scripts import arg, dry_run_commands, fake_env, needs_dassl  # noqa: F401
 from train_harness import run_script
 
 from experiments.launch import sweep_values

@@ -93,18 +93,6 @@ def test_adu_debug_shows_the_traceback_of_a_user_error(tiny_clip_file, tmp_path,
                              "sketch"))
 
 
-@pytest.fixture
-def fake_python(tmp_path):
-    """`python` for the scripts: tests/fake_python.py, which fakes train.py."""
-    import stat
-    import sys
-    path = tmp_path / "python"
-    path.write_text(f'#!/bin/sh\nexec "{sys.executable}" '
-                    f'"{os.path.join(REPO, "tests", "fake_python.py")}" "$@"\n')
-    path.chmod(path.stat().st_mode | stat.S_IXUSR)
-    return str(path)
-
-
 @pytest.mark.parametrize("code,runs", [(2, 1), (3, 3)])
 def test_the_seed_loop_stops_at_the_first_run_that_exits_2(fake_python, tmp_path, code, runs):
     """Exit 2 (a user error) stops the script; any other failure is recorded

@@ -6,6 +6,7 @@ Shared by the end-to-end, reproducibility, comparison-trainer, script,
 demo and benchmark tests.
 """
 import os
+import stat
 import subprocess
 import sys
 
@@ -79,6 +80,15 @@ def run_in_process(args, capsys):
         train.run(args)
     assert exit_info.value.code != 0
     return capsys.readouterr().err
+
+
+def shell_wrapper(path, *words) -> str:
+    """An executable `path` (a pathlib.Path) that runs `words` followed by
+    its own arguments: the fake `python` and SLURM commands of the tests."""
+    quoted = " ".join(f'"{w}"' for w in words)
+    path.write_text(f'#!/bin/sh\nexec {quoted} "$@"\n')
+    path.chmod(path.stat().st_mode | stat.S_IXUSR)
+    return str(path)
 
 
 def run_script(name, *args, env=None, cwd=None, timeout=300):
