@@ -5,61 +5,180 @@
         --config-file configs/trainers/ADU/vit_b16_ep50.yaml \
         --output-dir output/run --forget-domains art
 
-Config precedence: Dassl defaults < the project's keys (trainers/config.py)
-and the CoOp family's (trainers/run/coop_family.py) < each trainer file's
-own `extend_cfg(cfg)` hook, if it has one < dataset yaml < method yaml <
-command-line arguments < trailing opts.
+The config is built CoOp's way: `extend_cfg` adds every key the project
+adds (trainers/config.py) to Dassl's defaults, then `setup_cfg` merges the
+dataset yaml < the method yaml < `reset_cfg` (the command-line arguments) <
+the trailing KEY VALUE opts, each merge checked (trainers/config_checks.py).
+A script written for CoOp's train.py calls these functions as it did there.
 
-Every file in trainers/ is a trainer (trainers.register_trainers imports
-them all): a CoOp-family trainer file dropped there trains unchanged.
+Importing this file registers nothing and imports neither torch nor Dassl's
+engine: `register()` imports the datasets and trainers into Dassl's
+registries (every file in trainers/ is a trainer: a CoOp-family trainer file
+dropped there trains unchanged), `build(cfg)` builds the trainer of a config,
+`main(args)` runs one command line. The launcher and the tools call these
+functions.
 """
+import argparse
 import os
 import sys
-import warnings
 
 try:
-    import dassl  # noqa: F401
+    from dassl.config import get_cfg_default
 except ImportError:
     sys.exit(f"train.py: error: Dassl is not installed for {sys.executable}; run "
              "train.py with .venv/bin/python (or activate .venv) if `make setup` made it, "
              "else install Dassl from GitHub as README.md 'Install' step 2 says.")
 
-# Dassl imports wilds, whose `outdated` check would try the network.
-os.environ.setdefault("OUTDATED_IGNORE", "1")
-# ...and `outdated` imports pkg_resources, which setuptools flags on every
-# import although setuptools<81 is installed: nothing a user can act on.
-warnings.filterwarnings("ignore", message="pkg_resources is deprecated",
-                        module="outdated")
+import trainers
+import trainers.config
+from trainers.config_checks import check_values, merge_opts, merge_yaml_file
+from trainers.modules import open_clip_backbone as oc
+from trainers.run.files import repo_path
+from trainers.run.threads import cpu_count
+from user_errors import ConfigError, MissingFileError, UserError
 
-import torch  # noqa: E402
-from dassl.data.datasets import DATASET_REGISTRY  # noqa: E402
-from dassl.engine import TRAINER_REGISTRY, build_trainer  # noqa: E402
-from dassl.utils import set_random_seed, setup_logger  # noqa: E402
+_registered = False
+DESCRIPTION = "Train and evaluate a trainer on an ADU dataset (CoOp / MaPLe command line)."
 
-import datasets  # noqa: E402
-import trainers  # noqa: E402
-from datasets.adu_base import adu_datasets, check_forget_domains  # noqa: E402
-from datasets.domain_lists import DOMAINS  # noqa: E402
-from trainers.engine.evaluation import install_domain_test  # noqa: E402
-from trainers.modules.clip_loading import check_backbone_name  # noqa: E402
-from trainers.run.checkpoint import checkpoints_found  # noqa: E402
-from trainers.run.config_summary import config_summary  # noqa: E402
-from trainers.run.files import repo_path  # noqa: E402
-from trainers.run.fingerprint import check_run_folder, results_match  # noqa: E402
-from trainers.run.os_errors import os_error_line  # noqa: E402
-from trainers.run.run_folder import RunFolder  # noqa: E402
-from trainers.run.run_info import describe_device, write_run_info  # noqa: E402
-from trainers.run.threads import set_threads  # noqa: E402
-# The command line and its config: shared with the launcher's skip test.
-from trainers.run.resolve import cpu_count, default_cfg, parse_args, setup_cfg  # noqa: E402,F401
-from trainers.run.values import check_values  # noqa: E402
-from user_errors import ConfigError, MissingFileError, UserError  # noqa: E402
 
-datasets.register_datasets()
-trainers.register_trainers()
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=DESCRIPTION)
+    parser.add_argument("--root", type=str, default="", help="path to the datasets")
+    parser.add_argument("--output-dir", type=str, default="", help="output directory")
+    parser.add_argument("--resume", type=str, default="",
+                        help="checkpoint directory to resume training from")
+    parser.add_argument("--seed", type=int, default=-1,
+                        help="only a positive value enables a fixed seed")
+    parser.add_argument("--forget-domains", type=str, default="",
+                        help="comma-separated domains to forget, e.g. art,clipart "
+                             "(sets DATASET.FORGET_DOMAINS)")
+    parser.add_argument("--config-file", type=str, default="", help="method config file")
+    parser.add_argument("--dataset-config-file", type=str, default="",
+                        help="dataset config file")
+    parser.add_argument("--trainer", type=str, default="", help="name of the trainer")
+    parser.add_argument("--backbone", type=str, default="",
+                        help="CLIP model name or checkpoint path (MODEL.BACKBONE.NAME)")
+    parser.add_argument("--eval-only", action="store_true", help="evaluation only")
+    parser.add_argument("--model-dir", type=str, default="",
+                        help="run directory or checkpoint file to load (--eval-only)")
+    parser.add_argument("--load-epoch", type=int,
+                        help="epoch of the checkpoint to load (default: the last saved)")
+    parser.add_argument("--no-train", action="store_true", help="do not call trainer.train()")
+    parser.add_argument("--check-done", action="store_true",
+                        help="only say whether --output-dir holds the results.json of this "
+                             "config (same fingerprint): exit 0 if so, else 1; loads no "
+                             "data or model")
+    parser.add_argument("opts", default=None, nargs=argparse.REMAINDER,
+                        help="modify config options using the command line")
+    return parser.parse_args(argv)
+
+
+def reset_cfg(cfg, args):
+    if args.root:
+        cfg.DATASET.ROOT = args.root
+    if args.output_dir:
+        cfg.OUTPUT_DIR = args.output_dir
+    if args.resume:
+        cfg.RESUME = args.resume
+    if args.seed >= 0:
+        cfg.SEED = args.seed
+    if args.forget_domains:
+        cfg.DATASET.FORGET_DOMAINS = [d.strip() for d in args.forget_domains.split(",")
+                                      if d.strip()]
+    if args.trainer:
+        cfg.TRAINER.NAME = args.trainer
+    if args.backbone:
+        cfg.MODEL.BACKBONE.NAME = args.backbone
+
+
+def extend_cfg(cfg):
+    """Every key the project adds (trainers/config.py), then the keys of an
+    `extend_cfg(cfg)` hook that an imported third-party trainer file defines."""
+    trainers.config.extend_cfg(cfg)
+    for hook in trainers.extend_cfg_hooks():
+        hook(cfg)
+
+
+def default_cfg():
+    """The config before any yaml: Dassl's defaults and every added key."""
+    cfg = get_cfg_default()
+    extend_cfg(cfg)
+    return cfg
+
+
+def setup_cfg(args, quiet=None):
+    """The frozen config of parsed arguments; ConfigError or MissingFileError
+    for a bad one. `quiet` (default: with --check-done) leaves out the notes."""
+    cfg = default_cfg()
+    for path, what in ((args.dataset_config_file, "dataset config file"),
+                       (args.config_file, "method config file")):
+        if path and not os.path.isfile(path):
+            raise MissingFileError(f"{what} not found: {os.path.abspath(path)}")
+        if path:
+            merge_yaml_file(cfg, path)
+    reset_cfg(cfg, args)
+    merge_opts(cfg, args.opts)
+    # `sketch,sketch` is the run of `sketch`, with its fingerprint.
+    cfg.DATASET.FORGET_DOMAINS = list(dict.fromkeys(str(d) for d in cfg.DATASET.FORGET_DOMAINS))
+    quiet = getattr(args, "check_done", False) if quiet is None else quiet
+    cap_workers(cfg, quiet)
+    resolve_open_clip(cfg, quiet)
+    cfg.freeze()
+    return cfg
+
+
+def cap_workers(cfg, quiet=False):
+    """More loader workers than CPUs only makes torch warn on every loader;
+    use the CPU count instead, and say so once."""
+    cpus = cpu_count()
+    if cfg.DATALOADER.NUM_WORKERS > cpus:
+        if not quiet:
+            print(f"Note: DATALOADER.NUM_WORKERS={cfg.DATALOADER.NUM_WORKERS} but this "
+                  f"machine has {cpus} CPUs; using {cpus} workers.")
+        cfg.DATALOADER.NUM_WORKERS = cpus
+
+
+def resolve_open_clip(cfg, quiet=False):
+    """An open_clip backbone (trainers/modules/open_clip_backbone.py) is
+    checked from its config before any data or model is built, and the
+    transforms normalise with the constants it was trained with (its
+    preprocess config), not the yaml's OpenAI ones."""
+    if not oc.is_open_clip_name(cfg.MODEL.BACKBONE.NAME):
+        return
+    name = oc.parse_name(cfg.MODEL.BACKBONE.NAME, repo_path)
+    oc.check_config(name, oc.model_config(name), cfg.INPUT.SIZE)
+    mean, std = (list(v) for v in oc.preprocess_mean_std(name))
+    given = [round(v, 6) for v in (*cfg.INPUT.PIXEL_MEAN, *cfg.INPUT.PIXEL_STD)]
+    if given != [round(v, 6) for v in (*mean, *std)]:
+        if not quiet:
+            print(f"Note: INPUT.PIXEL_MEAN/PIXEL_STD set to {mean} / {std}, the "
+                  f"preprocessing of {name}.")
+        cfg.INPUT.PIXEL_MEAN, cfg.INPUT.PIXEL_STD = mean, std
+
+
+def register():
+    """Import the datasets and trainers into Dassl's registries (once).
+
+    Dassl imports wilds, whose `outdated` check would try the network, and
+    `outdated` imports pkg_resources, which setuptools flags on every import:
+    nothing a user can act on."""
+    import warnings
+    global _registered
+    if _registered:
+        return
+    os.environ.setdefault("OUTDATED_IGNORE", "1")
+    warnings.filterwarnings("ignore", message="pkg_resources is deprecated", module="outdated")
+    import datasets
+    datasets.register_datasets()
+    trainers.register_trainers()
+    _registered = True
 
 
 def check_names(cfg):
+    from dassl.data.datasets import DATASET_REGISTRY
+    from dassl.engine import TRAINER_REGISTRY
+
+    from datasets.adu_base import adu_datasets
     trainers_ = sorted(TRAINER_REGISTRY.registered_names())
     if cfg.TRAINER.NAME not in trainers_:
         broken = "".join(f"; {path} failed to import ({err})"
@@ -77,6 +196,7 @@ def check_test_split(cfg):
     """The ADU datasets have a test split only. Dassl's best_val picks the
     epoch that scores best on the validation split; here it would pick on the
     test split and report a number selected on the data it is scored on."""
+    from datasets.adu_base import adu_datasets
     if cfg.DATASET.NAME not in adu_datasets():
         return
     if cfg.TEST.FINAL_MODEL == "best_val":
@@ -89,15 +209,9 @@ def check_test_split(cfg):
                           "only; use TEST.SPLIT test")
 
 
-def check_trainer_cfg(trainer_cls, cfg):
-    """The trainer's own `check_cfg`, before any folder or data (Dassl calls
-    it again when it builds the trainer). The checks read the config and
-    class attributes only, so they run on an instance not yet initialised."""
-    trainer_cls.__new__(trainer_cls).check_cfg(cfg)
-
-
 def check_model_dir(args):
     """--eval-only: the weights must be there before any data is read."""
+    from trainers.run.checkpoint import checkpoints_found
     if not args.model_dir:
         raise ConfigError("--eval-only needs --model-dir (the training run's output "
                           "directory or a checkpoint file)")
@@ -120,15 +234,21 @@ def check_model_dir(args):
 
 def check_early(cfg, args):
     """Every check that needs neither data nor a model, before any folder:
-    names, the meaning of values, the trainer's own checks, the forget
-    domains, the backbone and --eval-only's weights."""
+    names, the meaning of values, the trainer's own `check_cfg` (Dassl calls
+    it again when it builds the trainer; it reads the config and class
+    attributes only), the forget domains, the backbone and --eval-only's weights."""
+    from dassl.engine import TRAINER_REGISTRY
+
+    from datasets.adu_base import check_forget_domains
+    from datasets.domain_lists import DOMAINS
+    from trainers.modules.clip_loading import check_backbone_name
     check_names(cfg)
     check_test_split(cfg)
     trainer_cls = TRAINER_REGISTRY.get(cfg.TRAINER.NAME)
     trains = not (args.eval_only or args.no_train) and getattr(trainer_cls, "trains_weights",
                                                                True)
     check_values(cfg, trains)
-    check_trainer_cfg(trainer_cls, cfg)
+    trainer_cls.__new__(trainer_cls).check_cfg(cfg)
     if cfg.DATASET.NAME in DOMAINS:
         check_forget_domains(cfg.DATASET.FORGET_DOMAINS, DOMAINS[cfg.DATASET.NAME],
                              cfg.DATASET.NAME)
@@ -141,8 +261,21 @@ def check_early(cfg, args):
                                "the output directory of the run to resume")
 
 
+def build(cfg):
+    """The registered trainer of `cfg`, built by Dassl (data, model, optimiser),
+    its test scoring each domain (trainers/engine/evaluation.py)."""
+    from dassl.engine import build_trainer
+
+    from trainers.engine.evaluation import install_domain_test
+    register()
+    trainer = build_trainer(cfg)
+    install_domain_test(trainer)
+    return trainer
+
+
 def log_config(cfg):
     """The full config into the log file only; a summary on the terminal."""
+    from trainers.run.config_summary import config_summary
     log = getattr(sys.stdout, "file", None)
     if log is not None:
         log.write(f"{cfg}\n")
@@ -161,6 +294,9 @@ def lock_wait_s() -> float:
 
 
 def main(args):
+    from trainers.run.fingerprint import results_match
+    from trainers.run.run_folder import RunFolder
+    register()
     cfg = setup_cfg(args)
     if args.check_done:
         raise SystemExit(0 if results_match(cfg, cfg.OUTPUT_DIR) else 1)
@@ -175,6 +311,12 @@ def main(args):
 
 
 def run_in_folder(cfg, args):
+    import torch
+    from dassl.utils import set_random_seed, setup_logger
+
+    from trainers.run.fingerprint import check_run_folder
+    from trainers.run.run_info import describe_device, write_run_info
+    from trainers.run.threads import set_threads
     # A run folder belongs to one config: never resume or overwrite another's.
     check_run_folder(cfg, cfg.OUTPUT_DIR)
     if cfg.RESUME and not args.eval_only:
@@ -188,10 +330,9 @@ def run_in_folder(cfg, args):
     print(f"Command: {' '.join(sys.argv)}")
     log_config(cfg)
 
-    trainer = build_trainer(cfg)
+    trainer = build(cfg)
     print(describe_device(trainer.device))
     write_run_info(cfg, trainer.device)
-    install_domain_test(trainer)
     if args.eval_only:
         trainer.load_model(args.model_dir, epoch=args.load_epoch)
         if getattr(trainer, "loaded_epoch", None) is None:  # a trainer with its own loader
@@ -209,6 +350,7 @@ def run(argv=None):
     exit status 2; the scripts stop on that status instead of repeating the
     error for every seed. Any other exception is a bug: its traceback is kept.
     ADU_DEBUG=1 shows the traceback of a UserError too."""
+    from trainers.run.os_errors import os_error_line
     try:
         return main(parse_args(argv))
     except UserError as err:

@@ -26,7 +26,7 @@ def option(args, name, default=None):
 
 def resolved(args):
     """The command's config, resolved without torch (the launcher's way)."""
-    from trainers.run.resolve import parse_args, setup_cfg
+    from train import parse_args, setup_cfg
     return setup_cfg(parse_args(args), quiet=True)
 
 

@@ -245,7 +245,7 @@ def test_a_folder_of_another_config_is_refused_untouched(context, capsys, tmp_pa
 
 
 def test_ints_for_float_keys_and_numbers_for_string_keys_are_what_the_user_means():
-    from trainers.run.resolve import parse_args, setup_cfg
+    from train import parse_args, setup_cfg
     cfg = setup_cfg(parse_args(["--trainer", "ADU", "--forget-domains", "sketch,sketch",
                                 "TRAINER.ADU.DDL_LAMBDA", "5",
                                 "TRAINER.ADU.MMD_BANDWIDTH", "0.5"]), quiet=True)
@@ -256,7 +256,7 @@ def test_ints_for_float_keys_and_numbers_for_string_keys_are_what_the_user_means
 
 def test_duplicate_forget_domains_share_the_fingerprint():
     from trainers.run.fingerprint import fingerprint
-    from trainers.run.resolve import parse_args, setup_cfg
+    from train import parse_args, setup_cfg
 
     def fp(forget):
         return fingerprint(setup_cfg(parse_args(["--trainer", "ADU", "--forget-domains",

@@ -17,7 +17,7 @@ pytest.importorskip("dassl", reason="Dassl not installed (pip install it from Gi
 from train_harness import REPO, train_py  # noqa: E402
 
 import trainers  # noqa: E402
-from trainers.run.resolve import parse_args, setup_cfg  # noqa: E402
+from train import parse_args, setup_cfg  # noqa: E402
 from trainers.run.fingerprint import kept_keys  # noqa: E402
 
 

@@ -71,14 +71,14 @@ def check_script(command, tmp_path, monkeypatch, capsys):
     assert code == 0, (command, out.err[-2000:])
     planned = [line for line in out.out.splitlines() if "/train.py " in line]
     if planned:  # the first run it plans: its config resolves, keys and values
-        from trainers.run.resolve import parse_args, setup_cfg
+        from train import parse_args, setup_cfg
         words = shlex.split(planned[0])
         start = next(i for i, w in enumerate(words) if w.endswith("/train.py"))
         setup_cfg(parse_args(words[start + 1:]), quiet=True)
 
 
 def check_train_py(command, monkeypatch):
-    from trainers.run.resolve import parse_args, setup_cfg
+    from train import parse_args, setup_cfg
     monkeypatch.chdir(REPO)
     args = command.args[2:]
     if "..." in args:  # a shortened command: its options must be train.py's

@@ -76,7 +76,7 @@ def test_the_command_line_resolves_without_torch_or_dassls_engine():
         "'dassl.data', 'dassl.modeling')):\n"
         "            raise ImportError(f'blocked: {name}')\n"
         "sys.meta_path.insert(0, Block())\n"
-        "from trainers.run.resolve import parse_args, setup_cfg\n"
+        "from train import parse_args, setup_cfg\n"
         "cfg = setup_cfg(parse_args(['--trainer', 'ADU', 'OPTIM.MAX_EPOCH', '3']), quiet=True)\n"
         "assert cfg.OPTIM.MAX_EPOCH == 3 and cfg.TRAINER.ADU.DDL_GAMMA == 30.0\n"
         "print('ok')\n")

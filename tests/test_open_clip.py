@@ -197,7 +197,7 @@ def test_mean_and_std_come_from_the_tags_preprocess_config(monkeypatch):
 def test_train_py_config_takes_the_models_normalisation(monkeypatch, capsys):
     import open_clip
 
-    from trainers.run.resolve import parse_args, setup_cfg
+    from train import parse_args, setup_cfg
     monkeypatch.setattr(open_clip, "get_pretrained_cfg",
                         lambda arch, tag: {"hf_hub": "x/", "mean": (0.5,) * 3, "std": (0.25,) * 3})
     cfg = setup_cfg(parse_args(["--config-file",

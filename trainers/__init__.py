@@ -1,7 +1,8 @@
 """The registered Dassl trainers, one file each; `register_trainers()` registers them.
 
 `trainers/` holds one file per registered trainer (and `config.py`, every
-config key the project adds). The method's plain-PyTorch modules are in
+config key the project adds, and `config_checks.py`, the checks of what a
+user gives). The method's plain-PyTorch modules are in
 `trainers/modules/` (never importing Dassl), the training logic the trainers
 share in `trainers/engine/`, and the run folder's files (the command line's
 config, atomic writes, checkpoints and resume, the config fingerprint,
@@ -11,7 +12,7 @@ package imports nothing else: what needs no torch (trainers.config,
 trainers.run) stays cheap to import, e.g. for the launcher's skip test.
 
 Installing a trainer is dropping its file into trainers/: `register_trainers`
-imports every `*.py` file there but `__init__.py` and `config.py`. A file
+imports every `*.py` file there but those of NOT_TRAINERS. A file
 may define `extend_cfg(cfg)`, as CoOp's train.py does, to add its own config
 keys: train.py calls the hook of every imported trainer file before it
 merges the yamls (`extend_cfg_hooks`).
@@ -20,7 +21,7 @@ import os
 import sys
 
 FOLDER = os.path.dirname(os.path.abspath(__file__))
-NOT_TRAINERS = ("__init__", "config")
+NOT_TRAINERS = ("__init__", "config", "config_checks")
 # File name -> "ErrorType: message" of the trainer files that failed to import.
 BROKEN = {}
 

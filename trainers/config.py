@@ -1,9 +1,15 @@
-"""Config keys the project adds to Dassl's default config tree.
+"""Every config key the project adds to Dassl's default config tree, with its default.
 
-`train.py` calls `extend_cfg` before merging the dataset yaml, the method yaml
-and the command-line opts, so every key below can be set in any of them.
-Defaults follow docs/METHOD.md (sections 2-4) and, for the
-comparison trainers, the paper of each method (section 8).
+`train.py`'s `extend_cfg` calls `extend_cfg` here before merging the dataset
+yaml, the method yaml and the command-line opts, so every key below can be
+set in any of them. Defaults follow docs/METHOD.md (sections 2-4) and, for
+the comparison trainers, the paper of each method (section 8); the CoOp
+family's nodes at the end are those codebases' own, so that their trainer
+files run unchanged. What a value may be is checked once, before anything is
+built, in config_checks.py. The run folder's fingerprint covers a key added
+after fingerprints were first recorded only where it differs from its
+default here (trainers/run/fingerprint.py), so a new key is added here and
+in the code that reads it, nowhere else.
 """
 from yacs.config import CfgNode as CN
 
@@ -89,6 +95,17 @@ def add_adu_config(cfg):
     # Loss on forget-domain samples: "uniform_ce" (cross-entropy to the
     # uniform distribution) or "neg_entropy" (the released code's variant).
     cfg.TRAINER.ADU.FORGET_LOSS = "uniform_ce"
+    # The authors' release (docs/METHOD.md section 10), off in the paper:
+    # neg_entropy computed as sum p log(p + eps) with this eps (release: 1e-5;
+    # 0 is the exact log-softmax form).
+    cfg.TRAINER.ADU.FORGET_LOG_EPS = 0.0
+    # Outputs of the domain classifier: "domains" (one per domain, the paper)
+    # or "domains_x_classes" (the release's #domains x #classes, trained on
+    # the domain index; its domain accuracy is then not comparable).
+    cfg.TRAINER.ADU.DOMAIN_HEAD = "domains"
+    # Block 1's prompts pass through ln_pre with the patches (the release's
+    # and MaPLe's order) instead of entering after it (the paper).
+    cfg.TRAINER.ADU.PROMPTS_BEFORE_LN_PRE = False
 
 
 # The comparison methods (docs/METHOD.md section 8). Each node is named after
@@ -212,6 +229,44 @@ def add_results_config(cfg):
     cfg.TEST.LINEAR_PROBES = True
 
 
+# The nodes of CoOp's train.py (KaiyangZhou/CoOp: COOP, COCOOP) and MaPLe's
+# (muzairkhattak/multimodal-prompt-learning: MAPLE, IVLP, VPT), with those
+# authors' defaults, so that their trainer files dropped into trainers/ find
+# the keys they read and their yamls set.
+
+def add_coop_family_config(cfg):
+    node = cfg.TRAINER.COOP = CN()
+    node.N_CTX = 16                      # learned context tokens
+    node.CSC = False                     # one context per class instead of a shared one
+    node.CTX_INIT = ""                   # words that start the context ("" = random)
+    node.PREC = "fp16"                   # fp16, fp32 or amp
+    node.CLASS_TOKEN_POSITION = "end"    # class name at the "end", "middle" or "front"
+    node = cfg.TRAINER.COCOOP = CN()
+    node.N_CTX = 16                      # learned context tokens
+    node.CTX_INIT = ""                   # words that start the context ("" = random)
+    node.PREC = "fp16"                   # fp16, fp32 or amp
+    node = cfg.TRAINER.MAPLE = CN()
+    node.N_CTX = 2                       # context tokens per prompted block
+    node.CTX_INIT = "a photo of a"       # words that start the first block's text context
+    node.PREC = "fp16"                   # fp16, fp32 or amp
+    node.PROMPT_DEPTH = 9                # prompted blocks, at most 12; 1 = shallow MaPLe
+    node = cfg.TRAINER.IVLP = CN()       # independent V-L prompting (depths 0, 0: CoOp)
+    node.N_CTX_VISION = 2                # context tokens of the image encoder
+    node.N_CTX_TEXT = 2                  # context tokens of the text encoder
+    node.CTX_INIT = "a photo of a"       # words that start the text context
+    node.PREC = "fp16"                   # fp16, fp32 or amp
+    node.PROMPT_DEPTH_VISION = 9         # prompted image blocks, at most 12
+    node.PROMPT_DEPTH_TEXT = 9           # prompted text blocks, at most 12
+    node = cfg.TRAINER.VPT = CN()        # prompts on the vision side only
+    node.N_CTX_VISION = 2                # context tokens of the image encoder
+    node.CTX_INIT = "a photo of a"       # words of the (fixed) text prompt
+    node.PREC = "fp16"                   # fp16, fp32 or amp
+    node.PROMPT_DEPTH_VISION = 1         # prompted image blocks; 1 = shallow prompting
+    # Base-to-new generalisation in both codebases: "all", "base" or "new"
+    # classes (read by their datasets, not by the ADU ones).
+    cfg.DATASET.SUBSAMPLE_CLASSES = "all"
+
+
 def extend_cfg(cfg):
     """Add every key the project's datasets and trainers read."""
     add_dataset_config(cfg)
@@ -224,3 +279,4 @@ def extend_cfg(cfg):
     add_lp_plus_plus_adu_config(cfg)
     add_clipfit_adu_config(cfg)
     add_bbf_adu_config(cfg)
+    add_coop_family_config(cfg)

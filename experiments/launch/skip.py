@@ -2,7 +2,7 @@
 and records the fingerprint of the config its train.py command resolves to.
 
 The command is resolved in this process as train.py resolves it
-(trainers/run/resolve.py: Dassl's config defaults and yacs, no torch), so
+(train.py's setup_cfg: Dassl's config defaults and yacs, no torch), so
 no train.py --check-done process starts per run. A corrupt result is named
 and done again (train.py resumes from its checkpoints); one of another
 config is run again too, and train.py then refuses the folder, naming the
@@ -19,7 +19,7 @@ def fingerprint_matches(folder: str, train_args) -> bool:
     config; a command train.py would refuse (a bad option) never matches:
     train.py is left to say why."""
     from trainers.run.fingerprint import results_match
-    from trainers.run.resolve import parse_args, setup_cfg
+    from train import parse_args, setup_cfg
     from user_errors import UserError
     try:
         cfg = setup_cfg(parse_args(list(train_args)), quiet=True)

@@ -6,7 +6,7 @@ options would resume the folder's checkpoints, overwrite its config.yaml,
 or be skipped because its results.json exists. Every run therefore records
 the fingerprint of its resolved config: the sha256 of the canonical JSON of
 every key that can change its numbers (all keys but those in EXCLUDED, and
-those of ADDED_WITH_DEFAULT at their default).
+the keys added since fingerprints began while at their default: FIRST_KEYS).
 `config.yaml` carries it in a comment line above the config (whose keys are
 the kept ones plus the excluded ones), `results.json` carries it with the
 kept keys (`fingerprint`, `fingerprint_keys`), so that a mismatch can name
@@ -15,19 +15,20 @@ the keys that differ.
 train.py refuses to resume, skip or write into a folder whose recorded
 fingerprint differs from its own config's (`check_run_folder`), and into a
 folder written before fingerprints were recorded: its checkpoints may come
-from another config, and nothing tells which. Plain Python and yacs (no
-Dassl, no torch), so that tools can use it.
+from another config, and nothing tells which. Plain Python, yacs and
+Dassl's config defaults (no torch, no Dassl engine), so that tools can use it.
 """
+import functools
 import hashlib
 import json
 import os.path as osp
 import re
 
 import yaml
+from dassl.config import get_cfg_default
 
+from trainers.config import extend_cfg
 from user_errors import PathTakenError
-
-from .coop_family import coop_family_defaults
 
 # Keys left out of the fingerprint: each names where the run reads or writes,
 # what it prints, or how fast it runs, not what it computes. A key ending in
@@ -63,26 +64,49 @@ EXCLUDED = {
     # results.json), so switching it on to get past a broken file keeps the folder.
     "DATASET.SKIP_UNREADABLE": "whether an unreadable image stops the run",
 }
-# Keys added after runs were recorded, left out while at these values: at
-# them the code computes what it computed before the key existed, so the
-# folders of finished runs keep their fingerprint; any other value is kept.
-ADDED_WITH_DEFAULT = {
-    # Training domain labels (trainers/engine/domain_labels.py): "given" is
-    # the dataset's own, the only labels there were.
-    "DATASET.DOMAIN_LABELS": "given",
-    # Read only with pseudo/soft labels; at their defaults there they are
-    # still not needed to tell two configs apart, as DOMAIN_LABELS is kept.
-    "DATASET.LABELLED_PER_DOMAIN": 1,
-    "DATASET.SOFT_TEMPERATURE": 1.0,
-    # The training loader (trainers/engine/shot_loader.py): at False, Dassl's.
-    # Either changes which random crops a run draws (with workers, or from
-    # the cached pixels), so at True the run is another folder's.
-    "DATALOADER.PERSISTENT_WORKERS": False,
-    "DATALOADER.CACHE_SHOTS": False,
-    # The CoOp family's own nodes (TRAINER.COOP, COCOOP, MAPLE, IVLP, VPT and
-    # DATASET.SUBSAMPLE_CLASSES), read by their trainer files only.
-    **coop_family_defaults(),
-}
+# The project's keys when run folders first recorded fingerprints: frozen, no
+# key ever joins it. Each is kept at every value (as Dassl's own keys are).
+# A key added to trainers/config.py since is left out of the fingerprint while
+# it is at its default there: at that value the code computes what it
+# computed before the key existed, so finished runs keep their fingerprint,
+# and any other value is kept (`added_defaults`).
+FIRST_KEYS = frozenset({
+    "DATASET.FORGET_DOMAINS", "TEST.LINEAR_PROBES",
+    "TRAINER.ADU.DDL", "TRAINER.ADU.DDL_CE", "TRAINER.ADU.DDL_GAMMA",
+    "TRAINER.ADU.DDL_LAMBDA", "TRAINER.ADU.DDL_MMD", "TRAINER.ADU.FORGET_LOSS",
+    "TRAINER.ADU.INSTAPG", "TRAINER.ADU.INSTAPG_LAYERS", "TRAINER.ADU.INSTAPG_STYLE",
+    "TRAINER.ADU.MMD_BANDWIDTH", "TRAINER.ADU.MMD_INPUT", "TRAINER.ADU.MMD_KERNEL",
+    "TRAINER.ADU.N_CTX_TEXT", "TRAINER.ADU.N_CTX_VISION", "TRAINER.ADU.PREC",
+    "TRAINER.ADU.PROMPT_DEPTH_TEXT", "TRAINER.ADU.PROMPT_DEPTH_VISION",
+    "TRAINER.ADU.TEXT_CTX_INIT", "TRAINER.ADU.TEXT_TEMPLATE",
+    "TRAINER.BBFADU.FORGET_LOSS", "TRAINER.BBFADU.ITERATIONS", "TRAINER.BBFADU.N_CTX",
+    "TRAINER.BBFADU.POPSIZE", "TRAINER.BBFADU.PREC", "TRAINER.BBFADU.PROJECTION_SEED",
+    "TRAINER.BBFADU.SHARED_LATENT_DIM", "TRAINER.BBFADU.SIGMA0",
+    "TRAINER.BBFADU.UNIQUE_LATENT_DIM", "TRAINER.BBFADU.VAL_SHOTS",
+    "TRAINER.CLIPFITADU.DISTILL_WEIGHT", "TRAINER.CLIPFITADU.FORGET_LOSS",
+    "TRAINER.CLIPFITADU.PREC", "TRAINER.CLIPFITADU.TEXT_BIAS",
+    "TRAINER.CLIPFITADU.TEXT_TEMPLATE",
+    "TRAINER.COOPADU.CTX_INIT", "TRAINER.COOPADU.FORGET_LOSS", "TRAINER.COOPADU.N_CTX",
+    "TRAINER.COOPADU.PREC",
+    "TRAINER.LPPLUSPLUSADU.ALPHA_EVERY", "TRAINER.LPPLUSPLUSADU.FORGET_LOSS",
+    "TRAINER.LPPLUSPLUSADU.PREC", "TRAINER.LPPLUSPLUSADU.TEXT_TEMPLATE",
+    "TRAINER.MAPLEADU.CTX_INIT", "TRAINER.MAPLEADU.FORGET_LOSS", "TRAINER.MAPLEADU.N_CTX",
+    "TRAINER.MAPLEADU.PREC", "TRAINER.MAPLEADU.PROMPT_DEPTH",
+    "TRAINER.ZEROSHOTCLIP.PREC", "TRAINER.ZEROSHOTCLIP.TEXT_TEMPLATE",
+})
+
+
+@functools.lru_cache(maxsize=1)
+def added_defaults() -> dict:
+    """{key: default} of every key trainers/config.py adds to Dassl's config
+    that is not in FIRST_KEYS: the keys left out at their default."""
+    cfg = get_cfg_default()
+    dassl_keys = set(flatten(cfg))
+    extend_cfg(cfg)
+    return {k: v for k, v in flatten(cfg).items()
+            if k not in dassl_keys and k not in FIRST_KEYS}
+
+
 HEADER = "# fingerprint: {} (sha256 of the keys that change results; " \
          "trainers/run/fingerprint.py)\n"
 HEADER_PATTERN = re.compile(r"# fingerprint: ([0-9a-f]{64})\b")
@@ -108,7 +132,8 @@ def flatten(node, prefix: str = "") -> dict:
 
 
 def at_added_default(key: str, value) -> bool:
-    return key in ADDED_WITH_DEFAULT and value == ADDED_WITH_DEFAULT[key]
+    defaults = added_defaults()
+    return key in defaults and value == defaults[key]
 
 
 def kept_keys(config: dict) -> dict:
