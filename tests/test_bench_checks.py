@@ -7,7 +7,7 @@ import torch.nn.functional as F
 
 from experiments.bench.mmd import SameKernelMMD, per_pair_mmd2
 from experiments.bench.steps import TextCallCounter
-from trainers.modules.adu_clip import ADUCLIP
+from trainers.modules.adu_model import ADUCLIP
 from trainers.modules.losses import adu_losses, median_bandwidth, mmd2_all_pairs, squared_distances
 
 

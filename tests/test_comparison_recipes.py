@@ -118,8 +118,10 @@ def test_bbf_fitness_is_the_loss_over_every_shot_from_cached_features(tiny_clip)
     latent = torch.randn(model.learner.dim, generator=torch.Generator().manual_seed(3))
     with torch.no_grad():
         logits = model(pixels, latent)
-    expected = memorize_forget_losses(logits, labels, forget)["total"].item()
-    half = memorize_forget_losses(logits[:6], labels[:6], forget[:6])["total"].item()
+    expected = memorize_forget_losses(logits=logits, labels=labels,
+                                      forget_mask=forget)["total"].item()
+    half = memorize_forget_losses(logits=logits[:6], labels=labels[:6],
+                                  forget_mask=forget[:6])["total"].item()
     expected_h = unlearning_scores(logits.argmax(-1), labels, domains, ["a", "b", "c", "d"],
                                    [0])["h"]
 
@@ -270,11 +272,12 @@ def test_clipfit_loss_grows_with_text_drift(tiny_clip):
     labels, _, forget = shot_set(12)
     zero_shot = model.zero_shot_text
     noise = torch.randn(zero_shot.shape, generator=generator)
-    totals = [clipfit_objective(CLIPFitOutput(logits, normalize(zero_shot + eps * noise)),
-                                zero_shot, labels, forget)["total"].item()
+    totals = [clipfit_objective(outputs=CLIPFitOutput(logits, normalize(zero_shot + eps * noise)),
+                                zero_shot_text=zero_shot, labels=labels,
+                                forget_mask=forget)["total"].item()
               for eps in (0.0, 0.05, 0.2, 1.0)]
     assert totals == sorted(totals) and len(set(totals)) == 4
-    plain = memorize_forget_losses(logits, labels, forget)["total"].item()
+    plain = memorize_forget_losses(logits=logits, labels=labels, forget_mask=forget)["total"].item()
     assert totals[0] == pytest.approx(plain, abs=1e-5)
 
 

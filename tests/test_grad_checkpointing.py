@@ -6,8 +6,8 @@ import copy
 
 import torch
 
-from trainers.modules import vision_prompts
-from trainers.modules.adu_clip import ADUCLIP
+from trainers.modules import adu_model as vision_prompts
+from trainers.modules.adu_model import ADUCLIP
 from trainers.modules.losses import adu_losses
 
 

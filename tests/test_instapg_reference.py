@@ -12,7 +12,7 @@ import math
 import pytest
 import torch
 
-from trainers.modules.instapg import InstaPG
+from trainers.modules.adu_model import InstaPG
 
 
 def layer_norm(x, weight, bias, eps=1e-5):

@@ -8,7 +8,7 @@ pytest.importorskip("dassl", reason="Dassl not installed (pip install it from Gi
 from experiments.bench.syncs import SyncCounter  # noqa: E402
 from trainers.engine.loss_log import LossLog, format_values  # noqa: E402
 from trainers.engine.training_step import Batch, training_step  # noqa: E402
-from trainers.modules.adu_clip import ADUCLIP  # noqa: E402
+from trainers.modules.adu_model import ADUCLIP  # noqa: E402
 from trainers.modules.losses import ADULossConfig, adu_losses  # noqa: E402
 
 

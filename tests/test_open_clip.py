@@ -14,11 +14,11 @@ from open_clip_tiny import TINY_CONFIG, save_weights, tiny_model, write_config  
 from experiments.launch.run_label import backbone_label, suffix  # noqa: E402
 from trainers.engine.precision import cast_clip  # noqa: E402
 from trainers.modules import open_clip_backbone as oc  # noqa: E402
-from trainers.modules.adu_clip import ADUCLIP  # noqa: E402
+from trainers.modules.adu_model import ADUCLIP  # noqa: E402
 from trainers.modules.clip_heads import encode_class_texts, tokenize_prompts  # noqa: E402
 from trainers.modules.clip_loading import load_clip, require_vit  # noqa: E402
 from trainers.modules.text_prompts import PromptTextFeatures  # noqa: E402
-from trainers.modules.vision_prompts import PromptedImageEncoder, VisionPrompts  # noqa: E402
+from trainers.modules.adu_model import PromptedImageEncoder, VisionPrompts  # noqa: E402
 from user_errors import BadFileError, ConfigError, DownloadError, MissingFileError  # noqa: E402
 
 CLASSES = ["cat", "dog", "traffic light"]

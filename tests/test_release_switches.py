@@ -7,8 +7,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from trainers.modules.adu_clip import ADUCLIP
-from trainers.modules.instapg import InstaPG
+from trainers.modules.adu_model import ADUCLIP
+from trainers.modules.adu_model import InstaPG
 from trainers.modules.losses import (
     ADULossConfig,
     adu_losses,

@@ -134,7 +134,7 @@ COUNTING_RUNNER = """
 import sys
 sys.path.insert(0, {repo!r})
 import train
-import trainers.modules.vision_prompts as vision_prompts
+import trainers.modules.adu_model as vision_prompts
 calls = []
 def counted(*args, **kwargs):
     calls.append(1)

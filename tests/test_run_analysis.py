@@ -195,7 +195,7 @@ def test_relearning_learns_a_separable_task_and_a_zero_lr_changes_nothing():
 
 
 def test_cls_attention_maps_match_a_recomputation_and_sum_to_one(tiny_clip):
-    from trainers.modules.vision_prompts import PromptedImageEncoder, VisionPrompts
+    from trainers.modules.adu_model import PromptedImageEncoder, VisionPrompts
     visual = tiny_clip.eval().visual
     images = torch.randn(2, 3, 32, 32)
     with record_blocks(visual) as records:

@@ -2,21 +2,45 @@
 
 Kawamura et al., "Approximate Domain Unlearning for Vision-Language Models",
 NeurIPS 2025. The story of this file: load the frozen CLIP -> compose it with
-the learner (deep vision prompts, InstaPG, domain classifier; modules/adu_clip.py)
--> train the learner with L_memorize + L_forget + L_domain (modules/losses.py) ->
-score each test domain (engine/evaluation.py, modules/metrics.py). The math lives in those
-modules; this class only wires them into Dassl.
+the learner (deep vision prompts, InstaPG, domain classifier;
+modules/adu_model.py) -> train the learner with L_memorize + L_forget +
+L_domain (modules/losses.py) -> score each test domain (engine/evaluation.py,
+modules/metrics.py). One training step, read in order: `forward_backward`
+(engine/base.py: the batch, the model's forward, the backward and the
+optimiser's step in engine/training_step.py) calls `compute_losses` below.
+The math lives in those modules; this class wires them into Dassl, reading
+the config once, in `build_model`. The release's variants (docs/METHOD.md
+section 10) come from modules/release.py when a TRAINER.ADU switch asks.
 """
+import functools
+
 import torch
 from dassl.engine import TRAINER_REGISTRY
 
+from .config_checks import check_adu, check_bandwidth
 from .engine.base import UnlearningTrainer
 from .engine.domain_labels import relabel_training_domains
-from .engine.precision import autocast_context
-from .engine.training_step import Batch
-from .modules.adu_clip import ADUCLIP
-from .modules.instapg import INSTAPG_STYLES
-from .modules.losses import ADULossConfig, adu_losses, check_choice
+from .engine.training_step import Batch, autocast_context
+from .modules import release
+from .modules.adu_model import ADUCLIP
+from .modules.losses import ADUObjective, adu_losses, forget_loss, mmd2
+
+
+def adu_objective(node) -> ADUObjective:
+    """The objective a TRAINER.ADU node asks for (checked by check_adu)."""
+    forget = forget_loss
+    if node.FORGET_LOSS == "neg_entropy":
+        forget = functools.partial(release.neg_entropy_forget_loss, log_eps=node.FORGET_LOG_EPS)
+    mmd = functools.partial(mmd2, bandwidth=check_bandwidth(node.MMD_BANDWIDTH))
+    if node.MMD_KERNEL == "pair_median":
+        mmd = release.mmd2_pair_median
+    return ADUObjective(ddl=node.DDL, ddl_ce=node.DDL_CE, ddl_mmd=node.DDL_MMD,
+                        gamma=node.DDL_GAMMA, lam=node.DDL_LAMBDA, forget=forget, mmd=mmd,
+                        mmd_on_domain_logits=node.MMD_INPUT == "domain_logits")
+
+
+def uses_release_model(node) -> bool:
+    return bool(node.N_CTX_TEXT or node.INSTAPG_STYLE == "release" or node.PROMPTS_BEFORE_LN_PRE)
 
 
 @TRAINER_REGISTRY.register()
@@ -25,35 +49,37 @@ class ADU(UnlearningTrainer):
 
     config_key = "ADU"
     supports_pseudo_domains = True
-    # Soft domain-CE targets of every training item, by loader index
-    # (DATASET.DOMAIN_LABELS soft, engine/domain_labels.py; None otherwise).
-    soft_domain_targets = None
 
     def check_cfg(self, cfg):
-        ADULossConfig.from_cfg(cfg.TRAINER.ADU)  # raises on bad loss settings
-        check_choice(cfg.TRAINER.ADU.INSTAPG_STYLE, INSTAPG_STYLES, "TRAINER.ADU.INSTAPG_STYLE")
+        check_adu(cfg.TRAINER.ADU)
 
     def build_model(self):
         acfg = self.method_cfg
         dataset = self.dm.dataset
         clip_model = self.load_frozen_clip(needs_vit=True)
-        self.loss_cfg = ADULossConfig.from_cfg(acfg)
+        self.objective = adu_objective(acfg)
         print("Building ADU (deep vision prompts"
               + (f", InstaPG at blocks {list(acfg.INSTAPG_LAYERS)}" if acfg.INSTAPG else "")
               + (", Domain Disentangling Loss" if acfg.DDL else "")
               + (f", {acfg.N_CTX_TEXT} learned text tokens to text block "
                  f"{acfg.PROMPT_DEPTH_TEXT}" if acfg.N_CTX_TEXT else "") + ")")
-        self.model = ADUCLIP(
-            clip_model, dataset.classnames, len(dataset.domains),
+        domain_outputs = len(dataset.domains)
+        if acfg.DOMAIN_HEAD == "domains_x_classes":  # the release's head, on the domain index
+            domain_outputs *= len(dataset.classnames)
+        kwargs = dict(
             n_ctx=acfg.N_CTX_VISION, depth=acfg.PROMPT_DEPTH_VISION,
             instapg_layers=list(acfg.INSTAPG_LAYERS) if acfg.INSTAPG else [],
-            domain_head=self.loss_cfg.uses_domain_head,
-            template=acfg.TEXT_TEMPLATE,
-            grad_checkpointing=acfg.GRAD_CHECKPOINTING,
-            instapg_style=acfg.INSTAPG_STYLE,
-            n_ctx_text=acfg.N_CTX_TEXT, depth_text=acfg.PROMPT_DEPTH_TEXT,
-            text_ctx_init=acfg.TEXT_CTX_INIT,
-        ).to(self.device)
+            domain_head=self.objective.uses_domain_head, template=acfg.TEXT_TEMPLATE,
+            grad_checkpointing=acfg.GRAD_CHECKPOINTING)
+        if uses_release_model(acfg):
+            self.model = release.ReleaseADUCLIP(
+                clip_model, dataset.classnames, domain_outputs, **kwargs,
+                instapg_style=acfg.INSTAPG_STYLE, prompts_before_ln_pre=acfg.PROMPTS_BEFORE_LN_PRE,
+                n_ctx_text=acfg.N_CTX_TEXT, depth_text=acfg.PROMPT_DEPTH_TEXT,
+                text_ctx_init=acfg.TEXT_CTX_INIT)
+        else:
+            self.model = ADUCLIP(clip_model, dataset.classnames, domain_outputs, **kwargs)
+        self.model.to(self.device)
         self.register_learner(self.model.learner, empty_hint=(
             " PROMPT_DEPTH_VISION is 0, INSTAPG is off and the domain classifier "
             "is off: set PROMPT_DEPTH_VISION >= 1."))
@@ -61,19 +87,12 @@ class ADU(UnlearningTrainer):
         self.pseudo_domain_record = relabel_training_domains(self, clip_model,
                                                              acfg.TEXT_TEMPLATE)
 
-    def training_batch(self, batch) -> Batch:
-        """The base's batch, with its items' soft domain targets when there are any."""
-        parsed = super().training_batch(batch)
-        if self.soft_domain_targets is None:
-            return parsed
-        return parsed._replace(
-            domain_targets=self.soft_domain_targets[batch["index"].to(self.device)])
-
     def compute_losses(self, outputs, batch: Batch):
-        """L_memorize + L_forget + L_domain of the model's outputs (the step is the base's)."""
-        terms = adu_losses(outputs.logits, batch.labels, batch.domains, batch.forget_mask,
-                           outputs.features, outputs.domain_logits, self.loss_cfg,
-                           batch.domain_targets)
+        """L_memorize + L_forget + L_domain of the model's outputs on `batch`."""
+        terms = adu_losses(logits=outputs.logits, labels=batch.labels, domains=batch.domains,
+                           forget_mask=batch.forget_mask, features=outputs.features,
+                           domain_logits=outputs.domain_logits, objective=self.objective,
+                           domain_targets=batch.domain_targets)
         return terms, outputs.logits
 
     @torch.no_grad()

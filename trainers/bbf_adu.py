@@ -53,10 +53,10 @@ from dassl.engine import TRAINER_REGISTRY
 from user_errors import ConfigError
 
 from .engine.memorize_forget import MemorizeForgetTrainer
-from .engine.precision import autocast_context
+from .engine.training_step import autocast_context
 from .engine.shot_features import ShotFeatures, encode_shots, held_out_shots, unlearning_h
 from .modules.clip_heads import CosineLogits, frozen_image_features
-from .modules.losses import memorize_forget_losses
+from .modules.losses import forget_loss, memorize_forget_losses
 from .modules.text_prompts import PromptTextFeatures
 
 
@@ -214,16 +214,16 @@ class CandidateScore:
     over the validation shots (None without them), from cached image features."""
 
     def __init__(self, model: BBFCLIP, train: ShotFeatures, validation: ShotFeatures = None,
-                 forget_loss: str = "uniform_ce"):
+                 forget=forget_loss):
         self.model, self.train, self.validation = model, train, validation
-        self.forget_loss = forget_loss
+        self.forget = forget
 
     @torch.no_grad()
     def __call__(self, latent: torch.Tensor):
         text = self.model.text_features(latent)
         logits = self.model.logits(self.train.features, text)
-        terms = memorize_forget_losses(logits, self.train.labels, self.train.forget,
-                                       self.forget_loss)
+        terms = memorize_forget_losses(logits=logits, labels=self.train.labels,
+                                       forget_mask=self.train.forget, forget=self.forget)
         fitness = terms["total"].item()
         if not math.isfinite(fitness):
             raise FloatingPointError(f"BBF's fitness of a candidate is {fitness}; try PREC "
@@ -291,7 +291,7 @@ class BBFADU(MemorizeForgetTrainer):
             print(f"BBF validation split: {len(items)} images held out from the training "
                   f"pool ({val_shots} per class and domain); the best candidate's H on it "
                   "picks the model")
-        self.score = CandidateScore(model, train, validation, node.FORGET_LOSS)
+        self.score = CandidateScore(model, train, validation, self.forget_term)
         self.search = LatentSearch(model.learner, node.POPSIZE)
 
     def run_epoch(self):

@@ -42,7 +42,7 @@ from .modules.clip_heads import (
     normalize,
     tokenize_prompts,
 )
-from .modules.losses import memorize_forget_losses
+from .modules.losses import forget_loss, memorize_forget_losses
 from .modules.text_prompts import InferenceCache
 
 TEXT_BIASES = ("c_fc", "c_proj")
@@ -93,11 +93,12 @@ def text_drift(text_features: torch.Tensor, zero_shot_text: torch.Tensor) -> tor
                                      eps=1e-7).mean()
 
 
-def clipfit_objective(outputs: CLIPFitOutput, zero_shot_text, labels, forget_mask,
-                      forget_loss: str = "uniform_ce", distill_weight: float = 2.0) -> dict:
-    """L_memorize + L_forget + DISTILL_WEIGHT * L_distill (the logged
-    "distill" term is unweighted)."""
-    terms = memorize_forget_losses(outputs.logits, labels, forget_mask, forget_loss)
+def clipfit_objective(*, outputs: CLIPFitOutput, zero_shot_text, labels, forget_mask,
+                      forget=forget_loss, distill_weight: float = 2.0) -> dict:
+    """L_memorize + L_forget (`forget`: its function) + DISTILL_WEIGHT *
+    L_distill (the logged "distill" term is unweighted)."""
+    terms = memorize_forget_losses(logits=outputs.logits, labels=labels,
+                                   forget_mask=forget_mask, forget=forget)
     terms["distill"] = text_drift(outputs.text_features, zero_shot_text)
     terms["total"] = terms["total"] + distill_weight * terms["distill"]
     return terms
@@ -166,7 +167,8 @@ class CLIPFitADU(MemorizeForgetTrainer):
         self.register_learner(self.model.learner)
 
     def compute_losses(self, outputs, batch: Batch):
-        node = self.method_cfg
-        terms = clipfit_objective(outputs, self.model.zero_shot_text, batch.labels,
-                                  batch.forget_mask, node.FORGET_LOSS, node.DISTILL_WEIGHT)
+        terms = clipfit_objective(outputs=outputs, zero_shot_text=self.model.zero_shot_text,
+                                  labels=batch.labels, forget_mask=batch.forget_mask,
+                                  forget=self.forget_term,
+                                  distill_weight=self.method_cfg.DISTILL_WEIGHT)
         return terms, outputs.logits

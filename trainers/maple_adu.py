@@ -32,7 +32,7 @@ from user_errors import ConfigError
 from .engine.memorize_forget import MemorizeForgetTrainer
 from .modules.clip_heads import CosineLogits, normalize
 from .modules.text_prompts import PromptTextFeatures, initial_context
-from .modules.vision_prompts import PromptedImageEncoder
+from .modules.adu_model import PromptedImageEncoder
 
 
 class CoupledPrompts(nn.Module):

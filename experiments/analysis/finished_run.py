@@ -35,7 +35,8 @@ from experiments.analysis.run_folder import check_finished_folder  # noqa: E402
 from trainers.run.checkpoint import find_checkpoint  # noqa: E402
 from trainers.engine.evaluation import RESULTS_FILE, collect_outputs  # noqa: E402
 from trainers.run.files import repo_path  # noqa: E402
-from trainers.engine.precision import autocast_context, cast_clip  # noqa: E402
+from trainers.engine.precision import cast_clip  # noqa: E402
+from trainers.engine.training_step import autocast_context
 from trainers.modules.clip_heads import ZeroshotClassifier  # noqa: E402
 from trainers.modules.clip_loading import backbone_in_repo, freeze, load_clip  # noqa: E402
 from user_errors import ConfigError, MissingFileError  # noqa: E402

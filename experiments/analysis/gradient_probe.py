@@ -18,9 +18,9 @@ from PIL import Image
 
 from datasets.toy_render import CLASSES, DOMAINS, ensure_toy_domains, read_toy_split
 from trainers.run.files import PROJECT_ROOT as REPO
-from trainers.modules.adu_clip import ADUCLIP
+from trainers.modules.adu_model import ADUCLIP
 from trainers.modules.clip_loading import CLIP_PIXEL_MEAN, CLIP_PIXEL_STD, load_clip, require_vit
-from trainers.modules.losses import ADULossConfig, adu_losses
+from trainers.modules.losses import ADUObjective, adu_losses
 from user_errors import ConfigError, UserError
 
 TERMS = [("memorize", "L_memorize"), ("forget", "L_forget"),
@@ -62,7 +62,8 @@ def term_gradients(model, images, labels, domains, forget_mask, loss_cfg):
         feats.retain_grad()
         logits = model.logits(feats, model.text_features)
         domain_logits = model.learner.domain_head(feats)
-        terms = adu_losses(logits, labels, domains, forget_mask, feats, domain_logits, loss_cfg)
+        terms = adu_losses(logits=logits, labels=labels, domains=domains, forget_mask=forget_mask,
+                           features=feats, domain_logits=domain_logits, objective=loss_cfg)
         model.zero_grad(set_to_none=True)
         (weights[key] * terms[key]).backward()
         grads = [p.grad.flatten() for p in params if p.grad is not None]
@@ -74,7 +75,7 @@ def probe(clip_path, dataset_dir, forget, gamma, lam, seeds, shots=8):
     """Per term: mean over seeds of the two gradient norms and their ratios to L_memorize's."""
     clip_model = load_clip(clip_path)
     require_vit(clip_model, clip_path, "gradient_probe.py")
-    loss_cfg = ADULossConfig(gamma=gamma, lam=lam)
+    loss_cfg = ADUObjective(gamma=gamma, lam=lam)
     rows = {key: [0.0, 0.0, 0.0, 0.0] for key, _ in TERMS}
     for seed in seeds:
         torch.manual_seed(seed)

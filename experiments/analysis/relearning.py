@@ -9,8 +9,8 @@ few dozen steps undo is shallow. The step is the trainers' own
 """
 import torch
 
-from trainers.engine.precision import autocast_context, make_grad_scaler
-from trainers.engine.training_step import Batch, check_finite, training_step
+from trainers.engine.precision import make_grad_scaler
+from trainers.engine.training_step import Batch, autocast_context, check_finite, training_step
 from trainers.modules.losses import memorize_loss
 
 
@@ -68,7 +68,8 @@ def relearn(model, train, test, steps: int, every: int, lr: float, batch_size: i
 
         def objective(outputs, batch):
             logits = class_logits(outputs)
-            return {"total": memorize_loss(logits, batch.labels, batch.forget_mask)}, logits
+            return {"total": memorize_loss(logits=logits, labels=batch.labels,
+                                                forget_mask=batch.forget_mask)}, logits
         with torch.enable_grad():
             # L_memorize reads no domain label
             batch = Batch(images[idx].to(device), y, torch.zeros_like(y), no_forget)

@@ -23,7 +23,8 @@ from experiments.bench.table import (Table, add_eval_rows, add_memory_rows, add_
                                      add_sync_row,
                                      add_text_rows, notes)
 from experiments.bench.timing import median, paired_ratio, run_timed
-from trainers.engine.precision import autocast_context, resolve_precision
+from trainers.engine.precision import resolve_precision
+from trainers.engine.training_step import autocast_context
 
 
 @dataclass

@@ -3,15 +3,15 @@ weights and the ADU configurations that wrap it."""
 import torch
 
 from trainers.engine.precision import cast_clip
-from trainers.modules.adu_clip import ADUCLIP
+from trainers.modules.adu_model import ADUCLIP
 from trainers.modules import open_clip_backbone as oc
 from trainers.modules.clip_loading import freeze
-from trainers.modules.losses import ADULossConfig
+from trainers.modules.losses import ADUObjective
 from trainers.modules.tiny_clip import ARCHITECTURES, build_clip
 
 NUM_DOMAINS = 4  # Office-Home's, for the training batches
-LOSSES = {"baseline": ADULossConfig(ddl=False), "adu": ADULossConfig(),
-          "adu_ckpt": ADULossConfig()}
+LOSSES = {"baseline": ADUObjective(ddl=False), "adu": ADUObjective(),
+          "adu_ckpt": ADUObjective()}
 
 
 # open_clip architectures whose shapes an OpenAI CLIP of tiny_clip.ARCHITECTURES

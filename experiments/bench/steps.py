@@ -6,8 +6,8 @@ import torch.nn as nn
 
 from experiments.bench.models import LOSSES
 from trainers.engine.loss_log import LossLog
-from trainers.engine.precision import autocast_context, make_grad_scaler
-from trainers.engine.training_step import Batch, training_step
+from trainers.engine.precision import make_grad_scaler
+from trainers.engine.training_step import Batch, autocast_context, training_step
 from trainers.modules.losses import adu_losses
 from trainers.modules.text_prompts import PromptTextFeatures, initial_context
 
@@ -36,8 +36,9 @@ def adu_step(model, loss_cfg, batch, prec, device):
     scaler = make_grad_scaler(prec, device)
 
     def objective(out, batch):  # ADU.compute_losses
-        return adu_losses(out.logits, batch.labels, batch.domains, batch.forget_mask,
-                          out.features, out.domain_logits, loss_cfg), out.logits
+        return adu_losses(logits=out.logits, labels=batch.labels, domains=batch.domains,
+                          forget_mask=batch.forget_mask, features=out.features,
+                          domain_logits=out.domain_logits, objective=loss_cfg), out.logits
 
     log = LossLog(prec=prec)
     train_batch = Batch(images, labels, domains, forget_mask)

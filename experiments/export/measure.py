@@ -16,7 +16,7 @@ import time
 
 import torch
 
-from trainers.modules.adu_clip import ADUCLIP
+from trainers.modules.adu_model import ADUCLIP
 from trainers.modules.tiny_clip import ARCHITECTURES, build_clip
 
 from .deployed import DeployedClassifier

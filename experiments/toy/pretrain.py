@@ -19,7 +19,7 @@ from experiments.toy.zero_shot import EVAL_TEMPLATE, print_table, zero_shot_tabl
 from trainers.modules.clip_heads import ZeroshotClassifier
 from trainers.modules.clip_loading import load_clip
 from trainers.modules.tiny_clip import build_clip, save_clip_archive
-from trainers.modules.vision_prompts import PromptedImageEncoder
+from trainers.modules.adu_model import PromptedImageEncoder
 
 
 def multi_positive_infonce(logits, positives):

@@ -11,7 +11,7 @@ import torch
 from datasets.toy_render import CLASSES, DOMAINS, ensure_toy_domains, read_toy_split
 from trainers.modules.clip_heads import ZeroshotClassifier, normalize
 from trainers.modules.clip_loading import load_clip, require_vit
-from trainers.modules.vision_prompts import PromptedImageEncoder, VisionPrompts
+from trainers.modules.adu_model import PromptedImageEncoder, VisionPrompts
 from user_errors import UserError
 
 TEMPLATE = "a photo of a {}."

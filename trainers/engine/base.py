@@ -54,6 +54,9 @@ class UnlearningTrainer(TrainerX):
     supports_pseudo_domains = False
     # What results.json records of the pseudo domain labels (None: the given ones).
     pseudo_domain_record = None
+    # Soft domain-CE targets of every training item, by loader index
+    # (DATASET.DOMAIN_LABELS soft, domain_labels.py; None otherwise).
+    soft_domain_targets = None
 
     @property
     def method_cfg(self):
@@ -102,9 +105,14 @@ class UnlearningTrainer(TrainerX):
         return torch.isin(domains, self.forget_ids)
 
     def training_batch(self, batch) -> Batch:
-        """The `Batch` of a Dassl training batch, on the device."""
+        """The `Batch` of a Dassl training batch, on the device: its
+        forget-domain samples marked, and its items' soft domain targets
+        when there are any."""
         images, labels, domains = self.parse_batch_train(batch)
-        return Batch(images, labels, domains, self.forget_mask(domains))
+        targets = None
+        if self.soft_domain_targets is not None:
+            targets = self.soft_domain_targets[batch["index"].to(self.device)]
+        return Batch(images, labels, domains, self.forget_mask(domains), targets)
 
     def compute_losses(self, outputs, batch: Batch):
         """(loss terms with their sum "total", class logits) of `self.model`'s
@@ -115,10 +123,9 @@ class UnlearningTrainer(TrainerX):
         """One training step on the trainer's losses, every registered optimiser
         stepped; the learning rate moves at the end of an epoch."""
         batch = self.training_batch(batch)
-        terms, logits = training_step(
-            self.model, batch, self.compute_losses,
-            [self._optims[name] for name in self.get_model_names()], self.scaler,
-            self.prec, self.device)
+        terms, logits = training_step(self.model, batch, self.compute_losses,
+                                      list(self._optims.values()), self.scaler, self.prec,
+                                      self.device)
         if (self.batch_idx + 1) == self.num_batches:
             self.update_lr()
         return StepResult(terms, logits, batch)

@@ -28,7 +28,7 @@ from ..modules.clip_heads import encode_class_texts, frozen_image_features
 from ..modules.pseudo_domains import infer_domains
 from ..run.files import write_json_atomic
 from .evaluation import shots_loader
-from .precision import autocast_context
+from .training_step import autocast_context
 
 MODES = ("given", "pseudo", "soft")
 CACHE_FILE = "pseudo_domains.json"

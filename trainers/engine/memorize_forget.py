@@ -10,11 +10,15 @@ gradient-trained learner with the shared optimiser and schedule;
 Everything else (the loss, the training step, the log, evaluation,
 checkpoints) is shared, here and in base.py.
 """
+import functools
+
 import torch
 
-from ..modules.losses import check_forget_loss, memorize_forget_losses
+from ..config_checks import check_forget_loss
+from ..modules.losses import forget_loss, memorize_forget_losses
+from ..modules.release import neg_entropy_forget_loss
 from .base import UnlearningTrainer
-from .precision import autocast_context
+from .training_step import autocast_context
 from .training_step import Batch
 
 
@@ -26,10 +30,17 @@ class MemorizeForgetTrainer(UnlearningTrainer):
         if "FORGET_LOSS" in node:
             check_forget_loss(node.FORGET_LOSS, f"TRAINER.{self.config_key}.FORGET_LOSS")
 
+    @functools.cached_property
+    def forget_term(self):
+        """The L_forget function of FORGET_LOSS (read once): the paper's
+        uniform_ce, or the release's neg_entropy."""
+        return neg_entropy_forget_loss if self.method_cfg.FORGET_LOSS == "neg_entropy" \
+            else forget_loss
+
     def compute_losses(self, logits, batch: Batch):
         """L_memorize + L_forget of the class logits `self.model` returns."""
-        terms = memorize_forget_losses(logits, batch.labels, batch.forget_mask,
-                                       self.method_cfg.FORGET_LOSS)
+        terms = memorize_forget_losses(logits=logits, labels=batch.labels,
+                                       forget_mask=batch.forget_mask, forget=self.forget_term)
         return terms, logits
 
     @torch.no_grad()

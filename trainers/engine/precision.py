@@ -3,10 +3,8 @@
 Trainable parameters always stay in fp32; only the frozen CLIP is cast. A CPU
 cannot run CLIP in half precision efficiently (and autocast fp16 is a GPU
 feature), so fp16 and amp fall back to fp32 there, with one notice. The
-training step that goes with a PREC is training_step.py.
+training step that goes with a PREC, and its autocast, are training_step.py's.
 """
-import contextlib
-
 import torch
 from clip.model import convert_weights
 
@@ -35,12 +33,6 @@ def cast_clip(clip_model, prec: str):
     else:
         clip_model.float()
     return clip_model
-
-
-def autocast_context(prec: str, device: torch.device):
-    if prec == "amp":
-        return torch.autocast(device_type=torch.device(device).type, dtype=torch.float16)
-    return contextlib.nullcontext()
 
 
 def make_grad_scaler(prec: str, device: torch.device):

@@ -19,7 +19,7 @@ from datasets.adu_base import as_datum, is_readable_image
 from user_errors import DataError
 
 from ..modules.metrics import harmonic_mean
-from .precision import autocast_context
+from .training_step import autocast_context
 
 
 class ShotFeatures(NamedTuple):

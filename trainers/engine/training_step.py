@@ -2,18 +2,18 @@
 
 `training_step` takes a `Batch` (the per-batch inputs, as data) and an
 objective `(outputs, batch) -> (terms, logits)`: the forward under PREC's
-autocast (precision.py), amp's loss scaling, the backward and every
-optimiser's step. It never waits for the device: the trainers' log
-(loss_log.py) stops a run on a non-finite loss at its next print;
-`check_finite` is the per-step stop for tools that want one. No Dassl, so
-that tools/benchmark.py times (and counts the host syncs of) the step the
-trainers take.
+autocast (`autocast_context`: amp's fp16 autocast, else none), the losses
+outside it (in fp32), the gradients zeroed, the backward and every
+optimiser's step, through amp's loss scaling when there is a scaler. It
+never waits for the device: the trainers' log (loss_log.py) stops a run on
+a non-finite loss at its next print; `check_finite` is the per-step stop for
+tools that want one. No Dassl, so that tools/benchmark.py times (and counts
+the host syncs of) the step the trainers take.
 """
+import contextlib
 from typing import NamedTuple, Optional
 
 import torch
-
-from .precision import autocast_context
 
 
 class Batch(NamedTuple):
@@ -25,6 +25,14 @@ class Batch(NamedTuple):
     domains: torch.Tensor
     forget_mask: torch.Tensor
     domain_targets: Optional[torch.Tensor] = None
+
+
+def autocast_context(prec: str, device) -> contextlib.AbstractContextManager:
+    """amp's fp16 autocast for PREC amp; no autocast otherwise (fp16 and fp32
+    run in the weights' own dtype, precision.py)."""
+    if prec == "amp":
+        return torch.autocast(device_type=torch.device(device).type, dtype=torch.float16)
+    return contextlib.nullcontext()
 
 
 def check_finite(terms: dict, epoch: int, batch_idx: int, prec: str):
@@ -44,10 +52,24 @@ def check_finite(terms: dict, epoch: int, batch_idx: int, prec: str):
             )
 
 
-def backward_and_step(loss: torch.Tensor, optimizers, scaler=None):
-    """Backward `loss` and step every optimiser (None entries skipped), through
-    amp's GradScaler when there is one. Gradients must have been zeroed."""
-    optimizers = [o for o in optimizers if o is not None]
+def training_step(model, batch: Batch, objective, optimizers, scaler=None, prec: str = "fp32",
+                  device="cpu"):
+    """One optimisation step on `batch`; returns (loss terms, class logits).
+
+    The forward pass `model(batch.images)` runs under PREC's autocast;
+    `objective(outputs, batch) -> (terms, logits)` computes the losses outside
+    it (in fp32), `terms["total"]` the one to minimise. The gradients of
+    `optimizers` (None entries skipped) are zeroed, and the backward and step
+    go through amp's `scaler` when there is one (whose inf check is amp's own
+    sync per step).
+    """
+    with autocast_context(prec, device):
+        outputs = model(batch.images)
+    terms, logits = objective(outputs, batch)
+    optimizers = list(filter(None, optimizers))
+    for optim in optimizers:
+        optim.zero_grad()
+    loss = terms["total"]
     if scaler is not None:
         scaler.scale(loss).backward()
         for optim in optimizers:
@@ -57,23 +79,4 @@ def backward_and_step(loss: torch.Tensor, optimizers, scaler=None):
         loss.backward()
         for optim in optimizers:
             optim.step()
-
-
-def training_step(model, batch: Batch, objective, optimizers, scaler=None, prec: str = "fp32",
-                  device="cpu"):
-    """One optimisation step on `batch`; returns (loss terms, class logits).
-
-    The forward pass `model(batch.images)` runs under PREC's autocast;
-    `objective(outputs, batch) -> (terms, logits)` computes the losses outside
-    it (in fp32), `terms["total"]` the one to minimise. The gradients of
-    `optimizers` are zeroed, and the backward and step go through amp's
-    `scaler` when there is one (whose inf check is amp's own sync per step).
-    """
-    with autocast_context(prec, device):
-        outputs = model(batch.images)
-    terms, logits = objective(outputs, batch)
-    optimizers = [o for o in optimizers if o is not None]
-    for optim in optimizers:
-        optim.zero_grad()
-    backward_and_step(terms["total"], optimizers, scaler)
     return terms, logits

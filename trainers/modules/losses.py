@@ -1,23 +1,24 @@
-"""ADU losses, docs/METHOD.md section 3: L = L_memorize + L_forget + L_domain.
+"""ADU losses, docs/METHOD.md section 3: L = L_memorize + L_forget + L_domain,
+
+    L_domain = gamma * L_CE - lambda * MMD^2   (the Domain Disentangling Loss).
 
 The comparison methods (section 8) are trained with L_memorize + L_forget
 alone (`memorize_forget_losses`), the same two terms ADU uses.
 
-Every function works on whole batches with masks and matrix products (no
-Python loop over samples or domain pairs), and returns a zero that keeps the
-graph when a batch holds no sample of the kind it needs.
+Every loss takes keyword arguments only, so that two tensors cannot be
+swapped unseen. Each works on whole batches with masks and matrix products
+(no Python loop over samples or domain pairs), and returns a zero that keeps
+the graph when a batch holds no sample of the kind it needs. Settings are
+checked once, when the trainer is built (trainers/config_checks.py), never
+here. The release's variants (its forget loss and MMD kernel) are in
+release.py; `ADUObjective` carries the functions a run uses.
 """
 import functools
 from dataclasses import dataclass
+from typing import Callable, Union
 
 import torch
 import torch.nn.functional as F
-
-from user_errors import ConfigError
-
-FORGET_LOSSES = ("uniform_ce", "neg_entropy")
-MMD_INPUTS = ("embedding", "domain_logits")
-MMD_KERNELS = ("batch_median", "pair_median")
 
 
 def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -26,42 +27,36 @@ def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (values * mask).sum() / mask.sum().clamp(min=1.0)
 
 
-def memorize_loss(logits, labels, forget_mask):
+def memorize_loss(*, logits, labels, forget_mask):
     """L_memorize: cross-entropy on the memorize-domain samples."""
     ce = F.cross_entropy(logits.float(), labels, reduction="none")
     return masked_mean(ce, ~forget_mask)
 
 
-def forget_loss(logits, forget_mask, kind: str = "uniform_ce"):
-    """L_forget on the forget-domain samples, minimal at the uniform prediction.
-
-    uniform_ce:  -(1/|C|) sum_c log p_c   (cross-entropy to the uniform target)
-    neg_entropy: sum_c p_c log p_c        (negative entropy, released code)
-    """
-    check_forget_loss(kind)
+def forget_loss(*, logits, forget_mask):
+    """L_forget: cross-entropy to the uniform distribution on the
+    forget-domain samples, -(1/|C|) sum_c log p_c (minimal at the uniform
+    prediction)."""
     log_p = F.log_softmax(logits.float(), dim=-1)
-    if kind == "uniform_ce":
-        per_sample = -log_p.mean(dim=-1)
-    else:  # neg_entropy
-        per_sample = (log_p.exp() * log_p).sum(dim=-1)
-    return masked_mean(per_sample, forget_mask)
+    return masked_mean(-log_p.mean(dim=-1), forget_mask)
 
 
-def check_forget_loss(kind: str, key: str = "FORGET_LOSS") -> str:
-    """Fail early, naming the config key, on an unknown forget-loss variant."""
-    if kind not in FORGET_LOSSES:
-        raise ConfigError(f"{key} must be one of {FORGET_LOSSES}, got '{kind}'.")
-    return kind
-
-
-def memorize_forget_losses(logits, labels, forget_mask, kind: str = "uniform_ce") -> dict:
-    """L_memorize, L_forget and their sum ("total"), the shared part of every objective."""
+def memorize_forget_losses(*, logits, labels, forget_mask, forget=forget_loss) -> dict:
+    """L_memorize, L_forget and their sum ("total"), the shared part of every
+    objective; `forget` is the L_forget function (a release variant may replace it)."""
     terms = {
-        "memorize": memorize_loss(logits, labels, forget_mask),
-        "forget": forget_loss(logits, forget_mask, kind),
+        "memorize": memorize_loss(logits=logits, labels=labels, forget_mask=forget_mask),
+        "forget": forget(logits=logits, forget_mask=forget_mask),
     }
     terms["total"] = terms["memorize"] + terms["forget"]
     return terms
+
+
+def domain_ce_loss(*, domain_logits, targets):
+    """L_CE of the domain classifier over all samples of the batch. `targets`
+    is a domain label per sample [B], or a distribution over domains per
+    sample [B, num_domains] (soft pseudo labels): -sum_d q_d log p_d, averaged."""
+    return F.cross_entropy(domain_logits.float(), targets)
 
 
 def squared_distances(x: torch.Tensor) -> torch.Tensor:
@@ -92,48 +87,28 @@ def median_bandwidth(sq_dists: torch.Tensor) -> torch.Tensor:
         return sq_dists[rows, cols].median().clamp(min=1e-6)
 
 
-def rbf_kernel(features: torch.Tensor, bandwidth="median") -> torch.Tensor:
-    """Gaussian kernel matrix k(x, y) = exp(-||x - y||^2 / h) over the batch.
-
-    h is the median heuristic ("median") or the given positive number.
-    """
-    bandwidth = check_bandwidth(bandwidth)
-    sq = squared_distances(features.to(torch.promote_types(features.dtype, torch.float32)))
-    h = median_bandwidth(sq) if bandwidth == "median" else bandwidth
-    return torch.exp(sq * (-1.0 / h))
-
-
-def check_bandwidth(bandwidth, key: str = "MMD_BANDWIDTH"):
-    """"median", or the bandwidth as a positive float (config values may be
-    strings); anything else fails, naming the config key."""
-    if str(bandwidth) == "median":
-        return "median"
-    try:
-        h = float(bandwidth)
-    except (TypeError, ValueError):
-        h = -1.0
-    if h <= 0:
-        raise ConfigError(f"{key} must be 'median' or a positive number, got '{bandwidth}'.")
-    return h
-
-
-def mmd2_all_pairs(features, domains, bandwidth="median") -> torch.Tensor:
-    """Squared MMD averaged over every pair of domains present in the batch.
+def mmd2(*, features, domains, bandwidth: Union[str, float] = "median") -> torch.Tensor:
+    """Squared MMD averaged over every pair of domains present in the batch,
 
         MMD^2 = 2 / (|D|(|D|-1)) * sum_{d<d'} ||mu_d - mu_d'||^2_H
 
-    with mu_d the kernel mean embedding of domain d's samples (the biased,
-    V-statistic estimate). All pairs come from one kernel matrix K:
-    G = W^T K W with W the column-normalised one-hot domain matrix gives the
-    inner products <mu_d, mu_d'>, so ||mu_d - mu_d'||^2 = G_dd + G_d'd' - 2 G_dd'.
-    Summed over the pairs d < d' of the n present domains this is
+    with the Gaussian kernel k(x, y) = exp(-||x - y||^2 / h), h the median
+    heuristic ("median") or the given positive number, and mu_d the kernel
+    mean embedding of domain d's samples (the biased, V-statistic estimate).
+
+    All pairs come from one kernel matrix K: G = W^T K W with W the
+    column-normalised one-hot domain matrix gives the inner products
+    <mu_d, mu_d'>, so ||mu_d - mu_d'||^2 = G_dd + G_d'd' - 2 G_dd'. Summed
+    over the pairs d < d' of the n present domains this is
     n tr(G) - 1^T G 1 = sum_ij K_ij M_ij with M = (n S - 1) * w w^T, where
     S_ij = [d_i = d_j] and w_i = 1 / |B_{d_i}|: one weighted sum of K, whose
     weights need no gradient (the pair matrix and its indexing cost more
     than the kernel at batch 128). Returns 0 (with graph) when fewer than
     two domains are present.
     """
-    kernel = rbf_kernel(features, bandwidth)
+    sq = squared_distances(features.to(torch.promote_types(features.dtype, torch.float32)))
+    h = median_bandwidth(sq) if bandwidth == "median" else bandwidth
+    kernel = torch.exp(sq * (-1.0 / h))
     with torch.no_grad():
         # No torch.unique and no branch on the domain count: both would stop
         # a GPU's queue every step. Each domain's samples sum 1/|B_d| to one,
@@ -147,113 +122,53 @@ def mmd2_all_pairs(features, domains, bandwidth="median") -> torch.Tensor:
     return (kernel * weights).sum()
 
 
-def mmd2_pair_median(features, domains) -> torch.Tensor:
-    """Squared MMD averaged over domain pairs with a bandwidth per pair, as
-    the authors' release computes it (docs/METHOD.md section 10).
-
-    For the pair (a, b): sigma_ab = median of the cross-pair distances
-    ||x_i - y_j|| (i in a, j in b; no gradient), k = exp(-d^2 / (2 sigma_ab^2)),
-    and MMD_ab^2 = mean K_aa + mean K_bb - 2 mean K_ab (all with sigma_ab).
-    Pairs where either domain has fewer than 2 samples are skipped; 0 (with
-    graph) when no pair is left. One distance matrix serves every pair: the
-    per-pair kernels are [P, B, B] and each MMD is w_p^T K_p w_p with
-    w_p = 1/|a| on a's samples and -1/|b| on b's.
-    """
-    x = features.to(torch.promote_types(features.dtype, torch.float32))
-    present, index, counts = torch.unique(domains, return_inverse=True, return_counts=True)
-    usable = (counts >= 2).nonzero().flatten()
-    if usable.numel() < 2:
-        return features.sum() * 0.0
-    a, b = torch.triu_indices(usable.numel(), usable.numel(), offset=1, device=x.device)
-    a, b = usable[a], usable[b]  # domain indices (into `present`) of each pair
-    sq = squared_distances(x)
-    with torch.no_grad():
-        in_a = (index[None, :] == a[:, None]).to(x.dtype)  # [P, B]
-        in_b = (index[None, :] == b[:, None]).to(x.dtype)
-        cross = (in_a[:, :, None] * in_b[:, None, :]).bool()  # [P, B, B]
-        dist = sq.detach().sqrt().expand_as(cross)
-        sigma = torch.where(cross, dist, torch.full_like(dist, float("nan")))
-        sigma = sigma.flatten(1).nanmedian(dim=1).values.clamp(min=1e-6)  # [P]
-        w = in_a / counts[a, None].to(x.dtype) - in_b / counts[b, None].to(x.dtype)
-    kernels = torch.exp(-sq[None] / (2.0 * sigma[:, None, None] ** 2))
-    return torch.einsum("pi,pij,pj->p", w, kernels, w).mean()
-
-
-def mmd2(features, domains, kernel: str = "batch_median", bandwidth="median"):
-    """The MMD^2 term with the configured kernel ("batch_median": one bandwidth
-    for the batch, the paper's; "pair_median": one per domain pair, the release's)."""
-    check_choice(kernel, MMD_KERNELS, "MMD_KERNEL")
-    if kernel == "pair_median":
-        return mmd2_pair_median(features, domains)
-    return mmd2_all_pairs(features, domains, bandwidth)
-
-
-def check_choice(value: str, choices, key: str) -> str:
-    """Fail early, naming the config key, on a value outside `choices`."""
-    if value not in choices:
-        raise ConfigError(f"{key} must be one of {choices}, got '{value}'.")
-    return value
-
-
-def domain_ce_loss(domain_logits, domains):
-    """L_CE of the domain classifier over all samples of the batch. `domains`
-    is a label per sample [B], or a distribution over domains per sample
-    [B, num_domains] (soft pseudo labels): -sum_d q_d log p_d, averaged."""
-    return F.cross_entropy(domain_logits.float(), domains)
-
-
 @dataclass
-class ADULossConfig:
-    forget_loss: str = "uniform_ce"
+class ADUObjective:
+    """What a run's objective is made of, fixed when the trainer is built
+    (trainers/adu.py reads TRAINER.ADU into it): the DDL switches and weights,
+    and the functions of L_forget and MMD^2 (the paper's, or release.py's)."""
     ddl: bool = True
     ddl_ce: bool = True
     ddl_mmd: bool = True
     gamma: float = 30.0
     lam: float = 10.0
-    mmd_bandwidth: object = "median"
-    mmd_input: str = "embedding"       # or "domain_logits" (the release)
-    mmd_kernel: str = "batch_median"   # or "pair_median" (the release)
-
-    @classmethod
-    def from_cfg(cls, node):
-        """From the TRAINER.ADU config node."""
-        bandwidth = check_bandwidth(node.MMD_BANDWIDTH, "TRAINER.ADU.MMD_BANDWIDTH")
-        check_forget_loss(node.FORGET_LOSS, "TRAINER.ADU.FORGET_LOSS")
-        check_choice(node.MMD_INPUT, MMD_INPUTS, "TRAINER.ADU.MMD_INPUT")
-        check_choice(node.MMD_KERNEL, MMD_KERNELS, "TRAINER.ADU.MMD_KERNEL")
-        return cls(node.FORGET_LOSS, node.DDL, node.DDL_CE, node.DDL_MMD,
-                   node.DDL_GAMMA, node.DDL_LAMBDA, bandwidth, node.MMD_INPUT,
-                   node.MMD_KERNEL)
+    forget: Callable = forget_loss
+    mmd: Callable = functools.partial(mmd2, bandwidth="median")
+    # What the MMD compares: the embedding (the paper) or, True, the domain
+    # classifier's logits (the release).
+    mmd_on_domain_logits: bool = False
 
     @property
     def uses_domain_head(self) -> bool:
         """The domain classifier is built when a DDL term reads its output."""
-        return self.ddl and (self.ddl_ce or (self.ddl_mmd and self.mmd_input == "domain_logits"))
+        return self.ddl and (self.ddl_ce or (self.ddl_mmd and self.mmd_on_domain_logits))
 
 
-def adu_losses(logits, labels, domains, forget_mask, features=None,
-               domain_logits=None, config: ADULossConfig = None, domain_targets=None):
+def adu_losses(*, logits, labels, domains, forget_mask, features, domain_logits,
+               objective: ADUObjective, domain_targets=None) -> dict:
     """Every term of the ADU objective and their sum ("total").
 
-    features: L2-normalised image embeddings (needed when the MMD term is on
-    with MMD_INPUT embedding); domain_logits: the domain classifier's output
-    (needed for the CE term, and for the MMD term with MMD_INPUT domain_logits);
-    domain_targets: soft targets [B, num_domains] the CE term reads instead of
-    `domains` (the MMD term always groups by `domains`).
+    logits: class logits [B, C]; labels, domains: [B]; forget_mask: [B], True
+    on forget-domain samples; features: the L2-normalised image embeddings
+    (the MMD's input in the paper); domain_logits: the domain classifier's
+    output (None without it); domain_targets: soft targets [B, num_domains]
+    the CE term reads instead of `domains` (the MMD always groups by `domains`).
     """
-    config = config or ADULossConfig()
-    terms = memorize_forget_losses(logits, labels, forget_mask, config.forget_loss)
+    terms = memorize_forget_losses(logits=logits, labels=labels, forget_mask=forget_mask,
+                                   forget=objective.forget)
     total = terms.pop("total")
-    if config.ddl:
+    if objective.ddl:
         l_domain = logits.sum() * 0.0
-        if config.ddl_ce:
-            targets = domains if domain_targets is None else domain_targets
-            terms["domain_ce"] = domain_ce_loss(domain_logits, targets)
-            l_domain = l_domain + config.gamma * terms["domain_ce"]
-        if config.ddl_mmd:
-            mmd_in = domain_logits.float() if config.mmd_input == "domain_logits" else features
-            terms["mmd2"] = mmd2(mmd_in, domains, config.mmd_kernel, config.mmd_bandwidth)
-            l_domain = l_domain - config.lam * terms["mmd2"]
+        if objective.ddl_ce:
+            terms["domain_ce"] = domain_ce_loss(
+                domain_logits=domain_logits,
+                targets=domains if domain_targets is None else domain_targets)
+            l_domain = l_domain + objective.gamma * terms["domain_ce"]
+        if objective.ddl_mmd:
+            terms["mmd2"] = objective.mmd(
+                features=domain_logits.float() if objective.mmd_on_domain_logits else features,
+                domains=domains)
+            l_domain = l_domain - objective.lam * terms["mmd2"]
         terms["domain"] = l_domain
         total = total + l_domain
     terms["total"] = total
