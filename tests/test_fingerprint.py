@@ -98,6 +98,8 @@ def test_keys_added_later_are_left_out_at_their_default_only(tmp_path, monkeypat
                 "TRAINER.COOP.N_CTX", "DATASET.SUBSAMPLE_CLASSES"):
         assert key in added
     assert not set(added) & fp.FIRST_KEYS and "TRAINER.ADU.DDL_LAMBDA" not in added
+    # no key of Dassl's own (DATASET.NUM_SHOTS gets the project's default): kept at any value
+    assert not set(added) & set(fp.flatten(get_cfg_default()))
     cfg = with_keys(False)
     assert not set(added) & set(cfg_keys(cfg))
     # The config as it was before: none of the added keys.

@@ -15,8 +15,8 @@ the keys that differ.
 train.py refuses to resume, skip or write into a folder whose recorded
 fingerprint differs from its own config's (`check_run_folder`), and into a
 folder written before fingerprints were recorded: its checkpoints may come
-from another config, and nothing tells which. Plain Python, yacs and
-Dassl's config defaults (no torch, no Dassl engine), so that tools can use it.
+from another config, and nothing tells which. Plain Python and yacs
+(no Dassl, no torch), so that tools can use it.
 """
 import functools
 import hashlib
@@ -25,7 +25,7 @@ import os.path as osp
 import re
 
 import yaml
-from dassl.config import get_cfg_default
+from yacs.config import CfgNode as CN
 
 from trainers.config import extend_cfg
 from user_errors import PathTakenError
@@ -72,6 +72,7 @@ EXCLUDED = {
 # and any other value is kept (`added_defaults`).
 FIRST_KEYS = frozenset({
     "DATASET.FORGET_DOMAINS", "TEST.LINEAR_PROBES",
+    "DATASET.NUM_SHOTS",  # Dassl's key, with the project's default
     "TRAINER.ADU.DDL", "TRAINER.ADU.DDL_CE", "TRAINER.ADU.DDL_GAMMA",
     "TRAINER.ADU.DDL_LAMBDA", "TRAINER.ADU.DDL_MMD", "TRAINER.ADU.FORGET_LOSS",
     "TRAINER.ADU.INSTAPG", "TRAINER.ADU.INSTAPG_LAYERS", "TRAINER.ADU.INSTAPG_STYLE",
@@ -99,12 +100,11 @@ FIRST_KEYS = frozenset({
 @functools.lru_cache(maxsize=1)
 def added_defaults() -> dict:
     """{key: default} of every key trainers/config.py adds to Dassl's config
-    that is not in FIRST_KEYS: the keys left out at their default."""
-    cfg = get_cfg_default()
-    dassl_keys = set(flatten(cfg))
+    that is not in FIRST_KEYS: the keys left out at their default. (Read by
+    adding them to the empty nodes they go under: no Dassl needed.)"""
+    cfg = CN({node: CN() for node in ("DATASET", "DATALOADER", "TEST", "TRAINER")})
     extend_cfg(cfg)
-    return {k: v for k, v in flatten(cfg).items()
-            if k not in dassl_keys and k not in FIRST_KEYS}
+    return {k: v for k, v in flatten(cfg).items() if k not in FIRST_KEYS}
 
 
 HEADER = "# fingerprint: {} (sha256 of the keys that change results; " \
