@@ -8,7 +8,13 @@ import torch.nn.functional as F
 from experiments.bench.mmd import SameKernelMMD, per_pair_mmd2
 from experiments.bench.steps import TextCallCounter
 from trainers.modules.adu_model import ADUCLIP
-from trainers.modules.losses import adu_losses, median_bandwidth, mmd2_all_pairs, squared_distances
+from trainers.modules.losses import (
+    ADUObjective,
+    adu_losses,
+    median_bandwidth,
+    mmd2,
+    squared_distances,
+)
 
 
 def test_no_text_encoder_call_in_a_training_step_and_the_counter_counts(tiny_clip):
@@ -19,8 +25,9 @@ def test_no_text_encoder_call_in_a_training_step_and_the_counter_counts(tiny_cli
     counter = TextCallCounter(tiny_clip)
     out = model(torch.randn(4, 3, 32, 32))
     labels, domains = torch.tensor([0, 1, 2, 0]), torch.tensor([0, 0, 1, 1])
-    adu_losses(out.logits, labels, domains, domains == 1, out.features,
-               out.domain_logits)["total"].backward()
+    adu_losses(logits=out.logits, labels=labels, domains=domains, forget_mask=domains == 1,
+               features=out.features, domain_logits=out.domain_logits,
+               objective=ADUObjective())["total"].backward()
     assert counter.calls == 0
     with torch.no_grad():
         for _ in range(2):
@@ -36,4 +43,4 @@ def test_the_benchmarks_per_pair_loop_equals_the_all_pairs_mmd():
     domains = torch.tensor([0, 1, 2, 3] * 5 + [0, 0, 1, 2])  # unequal domain sizes
     h = median_bandwidth(squared_distances(feats)).item()
     loop = per_pair_mmd2(feats, domains, SameKernelMMD(h))
-    assert loop.item() == pytest.approx(mmd2_all_pairs(feats, domains).item(), rel=1e-9)
+    assert loop.item() == pytest.approx(mmd2(features=feats, domains=domains).item(), rel=1e-9)

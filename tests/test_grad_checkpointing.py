@@ -6,9 +6,9 @@ import copy
 
 import torch
 
-from trainers.modules import adu_model as vision_prompts
+from trainers.modules import adu_model
 from trainers.modules.adu_model import ADUCLIP
-from trainers.modules.losses import adu_losses
+from trainers.modules.losses import ADUObjective, adu_losses
 
 
 def one_step(clip_model, grad_checkpointing):
@@ -18,8 +18,9 @@ def one_step(clip_model, grad_checkpointing):
     images = torch.randn(6, 3, 32, 32, generator=torch.Generator().manual_seed(4))
     labels, domains = torch.tensor([0, 1, 2, 0, 1, 2]), torch.tensor([0, 0, 0, 1, 1, 1])
     out = model(images)
-    terms = adu_losses(out.logits, labels, domains, domains == 1, out.features,
-                       out.domain_logits)
+    terms = adu_losses(logits=out.logits, labels=labels, domains=domains,
+                       forget_mask=domains == 1, features=out.features,
+                       domain_logits=out.domain_logits, objective=ADUObjective())
     terms["total"].backward()
     grads = {n: p.grad.clone() for n, p in model.learner.named_parameters()}
     return out.features.detach(), terms["total"].detach(), grads
@@ -27,7 +28,7 @@ def one_step(clip_model, grad_checkpointing):
 
 def test_a_checkpointed_step_equals_the_plain_step(tiny_clip, monkeypatch):
     calls = []
-    real = vision_prompts.checkpoint
+    real = adu_model.checkpoint
 
     def counted(*args, **kwargs):
         calls.append(1)
@@ -35,7 +36,7 @@ def test_a_checkpointed_step_equals_the_plain_step(tiny_clip, monkeypatch):
 
     plain = one_step(copy.deepcopy(tiny_clip), False)
     assert not calls
-    monkeypatch.setattr(vision_prompts, "checkpoint", counted)
+    monkeypatch.setattr(adu_model, "checkpoint", counted)
     checkpointed = one_step(copy.deepcopy(tiny_clip), True)
     assert len(calls) == len(tiny_clip.visual.transformer.resblocks)
     torch.testing.assert_close(checkpointed[0], plain[0], rtol=0, atol=0)

@@ -1,4 +1,4 @@
-"""The default InstaPG (`pre_norm`, docs/METHOD.md section 2) against a reference
+"""The paper's InstaPG (pre-norm, docs/METHOD.md section 2) against a reference
 written here from the method's description, with the module's own weights:
 
     x = q + MHA(LN_q(q), LN_p(p));  out = x + MLP(LN_m(x))
@@ -12,7 +12,7 @@ import math
 import pytest
 import torch
 
-from trainers.modules.adu_model import InstaPG
+from trainers.modules.adu_model import InstaPG, VisionPrompts
 
 
 def layer_norm(x, weight, bias, eps=1e-5):
@@ -57,7 +57,7 @@ def reference_pre_norm(params, queries, patches):
 
 def randomised(width, seed=0):
     torch.manual_seed(seed)
-    m = InstaPG(width)  # the default style
+    m = InstaPG(width)  # the paper's (release.ReleaseInstaPG is the release's)
     for p in m.parameters():  # non-trivial norms, biases and projections
         torch.nn.init.normal_(p, std=0.3)
     return m
@@ -66,7 +66,9 @@ def randomised(width, seed=0):
 @pytest.mark.parametrize("width,n_ctx,batch,n_patches", [(128, 8, 3, 16), (64, 2, 2, 5)])
 def test_default_instapg_matches_a_written_out_pre_norm_layer(width, n_ctx, batch, n_patches):
     m = randomised(width).double()
-    assert m.style == "pre_norm"
+    # The pre-norm layer is the one deep prompts build by default, not a release variant.
+    assert type(m) is InstaPG
+    assert type(VisionPrompts(width, 1, 1, [1]).instapg["1"]) is InstaPG
     params = {k: v.detach() for k, v in m.named_parameters()}
     gen = torch.Generator().manual_seed(1)
     queries = torch.randn(n_ctx, width, generator=gen, dtype=torch.float64)

@@ -9,7 +9,8 @@ from experiments.bench.syncs import SyncCounter  # noqa: E402
 from trainers.engine.loss_log import LossLog, format_values  # noqa: E402
 from trainers.engine.training_step import Batch, training_step  # noqa: E402
 from trainers.modules.adu_model import ADUCLIP  # noqa: E402
-from trainers.modules.losses import ADULossConfig, adu_losses  # noqa: E402
+from trainers.modules.losses import ADUObjective, adu_losses  # noqa: E402
+from trainers.modules.release import mmd2_pair_median  # noqa: E402
 
 
 def batch_of(labels, forget):
@@ -54,14 +55,16 @@ def adu_model_and_step(tiny_clip, kernel="batch_median"):
     model = ADUCLIP(tiny_clip, ["circle", "square", "star"], 3, n_ctx=2, depth=2,
                     instapg_layers=[2])
     optim = torch.optim.SGD(model.learner.parameters(), lr=0.01, momentum=0.9)
-    config = ADULossConfig(mmd_kernel=kernel)
+    terms = (ADUObjective(mmd=mmd2_pair_median) if kernel == "pair_median"
+             else ADUObjective())
     domains = torch.tensor([0, 1, 2, 0, 1, 2, 0, 1])
     batch = Batch(torch.randn(8, 3, 32, 32), torch.tensor([0, 1, 2, 0, 1, 2, 1, 0]), domains,
                   domains == 2)
 
     def objective(out, b):
-        return adu_losses(out.logits, b.labels, b.domains, b.forget_mask, out.features,
-                          out.domain_logits, config), out.logits
+        return adu_losses(logits=out.logits, labels=b.labels, domains=b.domains,
+                          forget_mask=b.forget_mask, features=out.features,
+                          domain_logits=out.domain_logits, objective=terms), out.logits
     return lambda: training_step(model, batch, objective, [optim]), batch
 
 

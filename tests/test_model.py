@@ -8,11 +8,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from trainers.modules.adu_model import ADUCLIP
+from trainers.modules.adu_model import ADUCLIP, PromptedImageEncoder, VisionPrompts
 from trainers.modules.clip_heads import CosineLogits, ZeroshotClassifier, frozen_image_features
 from trainers.modules.clip_loading import load_clip, require_vit
 from trainers.modules.text_prompts import ClassPrompts, PromptTextEncoder, PromptTextFeatures
-from trainers.modules.adu_model import PromptedImageEncoder, VisionPrompts
 
 CLASSNAMES = ["circle", "square", "star"]
 

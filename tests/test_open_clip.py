@@ -14,11 +14,10 @@ from open_clip_tiny import TINY_CONFIG, save_weights, tiny_model, write_config  
 from experiments.launch.run_label import backbone_label, suffix  # noqa: E402
 from trainers.engine.precision import cast_clip  # noqa: E402
 from trainers.modules import open_clip_backbone as oc  # noqa: E402
-from trainers.modules.adu_model import ADUCLIP  # noqa: E402
+from trainers.modules.adu_model import ADUCLIP, PromptedImageEncoder, VisionPrompts  # noqa: E402
 from trainers.modules.clip_heads import encode_class_texts, tokenize_prompts  # noqa: E402
 from trainers.modules.clip_loading import load_clip, require_vit  # noqa: E402
 from trainers.modules.text_prompts import PromptTextFeatures  # noqa: E402
-from trainers.modules.adu_model import PromptedImageEncoder, VisionPrompts  # noqa: E402
 from user_errors import BadFileError, ConfigError, DownloadError, MissingFileError  # noqa: E402
 
 CLASSES = ["cat", "dog", "traffic light"]
@@ -109,7 +108,7 @@ def test_prompted_text_equals_open_clip_encode_text(tiny):
 
 def test_gradients_reach_only_the_learner(tiny):
     model = tiny[1]
-    adu = ADUCLIP(model, CLASSES, num_domains=2, n_ctx=2, depth=3, instapg_layers=[3])
+    adu = ADUCLIP(model, CLASSES, domain_outputs=2, n_ctx=2, depth=3, instapg_layers=[3])
     out = adu(images())
     (out.logits.logsumexp(-1).sum() + out.domain_logits.square().sum()).backward()
     learner = {id(p) for p in adu.learner.parameters()}

@@ -92,8 +92,8 @@ def test_soft_domain_ce_equals_hard_ce_on_one_hot_targets():
     logits = torch.randn(6, N_DOMAINS)
     hard = torch.tensor([0, 1, 2, 3, 0, 1])
     one_hot = torch.nn.functional.one_hot(hard, N_DOMAINS).float()
-    assert domain_ce_loss(logits, one_hot).item() == pytest.approx(
-        domain_ce_loss(logits, hard).item(), rel=1e-6)
+    assert domain_ce_loss(domain_logits=logits, targets=one_hot).item() == pytest.approx(
+        domain_ce_loss(domain_logits=logits, targets=hard).item(), rel=1e-6)
 
 
 def test_many_classes_leave_a_style_subspace():

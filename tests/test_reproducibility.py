@@ -134,12 +134,12 @@ COUNTING_RUNNER = """
 import sys
 sys.path.insert(0, {repo!r})
 import train
-import trainers.modules.adu_model as vision_prompts
+import trainers.modules.adu_model as adu_model
 calls = []
 def counted(*args, **kwargs):
     calls.append(1)
     return checkpoint(*args, **kwargs)
-checkpoint, vision_prompts.checkpoint = vision_prompts.checkpoint, counted
+checkpoint, adu_model.checkpoint = adu_model.checkpoint, counted
 train.run({args!r})
 print("checkpointed block calls:", len(calls))
 """

@@ -7,7 +7,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from experiments.bench.timing import median, run_timed
-from trainers.modules.losses import median_bandwidth, mmd2_all_pairs, squared_distances
+from trainers.modules.losses import median_bandwidth, mmd2, squared_distances
 
 os.environ.setdefault("OUTDATED_IGNORE", "1")  # Dassl -> wilds: no network check
 try:
@@ -70,7 +70,7 @@ def mmd_comparison(settings, device, embed_dim):
             feats.grad = None
         return run
 
-    fns = {"all_pairs": fwd_bwd(lambda: mmd2_all_pairs(feats, domains, "median")),
+    fns = {"all_pairs": fwd_bwd(lambda: mmd2(features=feats, domains=domains, bandwidth="median")),
            "same_kernel_loop": fwd_bwd(lambda: per_pair_mmd2(feats, domains, same_kernel))}
     if MaximumMeanDiscrepancy is not None:
         dassl_op = MaximumMeanDiscrepancy(kernel_type="rbf")
@@ -78,7 +78,7 @@ def mmd_comparison(settings, device, embed_dim):
     times = run_timed(fns, settings.mmd_warmup, settings.mmd_reps, device, round_robin=False)
     times = {name: median(t) for name, t in times.items()}
     with torch.no_grad():
-        values = {"all_pairs": mmd2_all_pairs(feats, domains, "median").item(),
+        values = {"all_pairs": mmd2(features=feats, domains=domains, bandwidth="median").item(),
                   "same_kernel_loop": per_pair_mmd2(feats, domains, same_kernel).item()}
         if MaximumMeanDiscrepancy is not None:
             values["dassl_loop"] = per_pair_mmd2(feats, domains, dassl_op).item()
