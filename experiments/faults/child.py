@@ -37,8 +37,8 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args, train_argv = parse_args(argv)
-    import train  # Dassl, the datasets and the trainers: before their seams are wrapped
-
+    import train
+    train.register()  # Dassl, the datasets and the trainers: before their seams are wrapped
     points = FaultPoints(*args.kill)
     if args.count:
         points.write_counts_at_exit(args.count)
