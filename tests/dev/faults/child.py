@@ -1,6 +1,6 @@
 """train.py with fault hooks: what a fault-injection trial runs instead of train.py.
 
-    python -m experiments.faults.child [--kill PHASE:K] [--count FILE] -- TRAIN.PY ARGS
+    python -m tests.dev.faults.child [--kill PHASE:K] [--count FILE] -- TRAIN.PY ARGS
 
 --kill SIGKILLs the run at the K-th event of PHASE (hooks.py); --count
 writes the events of every phase to FILE (JSON) when the run ends. Without
