@@ -3,7 +3,12 @@ the Dassl-free parts of the engine import without Dassl (the run folder's
 without the engine too), importing the package changes no global warnings
 filter, trainers/ holds only registered trainers, and no production code
 carries a fault-injection hook; tools/ are entry points over the library
-(experiments/): one sys.path edit each, no tool imported by another."""
+(experiments/): one sys.path edit each, no tool imported by another; the
+research path (train.py, trainers/, datasets/, configs/) imports no harness
+(experiments/, tools/) and no test, the harness calls train.py's functions
+instead of importing it for its side effects, no two packages of
+experiments/ import each other, and only tests/ and tools/ import the
+development package tests/dev/ (fault injection, the mutants)."""
 import ast
 import os
 import re
