@@ -16,11 +16,8 @@ Subpackages (each says what it holds):
               the CLIP-regime check (tools/pretrain_tiny_clip.py, toy_regime.py)
     export    a finished run as one TorchScript / ONNX file with its json,
               and classifying images with it (tools/export.py, predict.py)
-    faults    fault injection: hooks installed from outside the production
-              code around one train.py run, and the kill-and-rerun trials
-              (tools/fault_inject.py)
-    mutants   mutation testing of the suite: the mutants as data, one applied
-              to a copy of the tree, the fast tier run on it (tools/mutants.py)
 Nothing here is imported by `trainers/` or `datasets/`: the method and the
-data know nothing of the experiments built on them.
+data know nothing of the experiments built on them. The development
+machinery (fault injection, mutation testing) is in tests/dev/, which
+nothing here imports.
 """

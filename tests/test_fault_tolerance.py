@@ -16,7 +16,7 @@ import pytest
 import torch
 from train_harness import QUIET_ENV, REPO, SCRIPTS, train_py
 
-from experiments.faults import child, hooks, trials
+from tests.dev.faults import child, hooks, trials
 from trainers.run import checkpoint as ckpt
 from trainers.run.files import atomic_write, write_json_atomic
 from user_errors import BadFileError
@@ -229,7 +229,7 @@ def test_the_child_passes_everything_after_the_separator_to_train_py():
 def test_a_fault_point_counts_every_phase_and_kills_only_at_its_target(tmp_path):
     # A real SIGKILL, in a child process: at the 3rd checkpoint byte, after
     # 2 steps counted; the counts of a run without a kill reach the file.
-    code = ("from experiments.faults.hooks import FaultPoints\n"
+    code = ("from tests.dev.faults.hooks import FaultPoints\n"
             "points = FaultPoints(*{target!r})\n"
             "points.write_counts_at_exit({counts!r})\n"
             "points.point('step'); points.point('step')\n"

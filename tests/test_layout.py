@@ -3,7 +3,12 @@ the Dassl-free parts of the engine import without Dassl (the run folder's
 without the engine too), importing the package changes no global warnings
 filter, trainers/ holds only registered trainers, and no production code
 carries a fault-injection hook; tools/ are entry points over the library
-(experiments/): one sys.path edit each, no tool imported by another."""
+(experiments/): one sys.path edit each, no tool imported by another; the
+research path (train.py, trainers/, datasets/, configs/) imports no harness
+(experiments/, tools/) and no test, the harness calls train.py's functions
+instead of importing it for its side effects, no two packages of
+experiments/ import each other, and only tests/ and tools/ import the
+development package tests/dev/ (fault injection, the mutants)."""
 import ast
 import os
 import re
@@ -57,17 +62,17 @@ def test_every_method_module_imports_with_dassl_blocked():
 
 
 def run_modules():
-    """The run folder's modules but resolve.py, which reads Dassl's default
-    config (test_the_command_line_resolves_without_torch_or_dassls_engine)."""
+    """The run folder's modules (train.py's config path is train.py's own:
+    test_the_command_line_resolves_without_torch_or_dassls_engine)."""
     modules = module_names("trainers/run")
     assert {"trainers.run.checkpoint", "trainers.run.files", "trainers.run.fingerprint",
-            "trainers.run.run_info", "trainers.run.resolve"} <= set(modules)
-    return [m for m in modules if m != "trainers.run.resolve"]
+            "trainers.run.run_info"} <= set(modules)
+    return modules
 
 
 def test_the_command_line_resolves_without_torch_or_dassls_engine():
-    """trainers/run/resolve.py (train.py's config, the launcher's skip test)
-    needs Dassl's config defaults only: yacs, no torch."""
+    """train.py's config (its own, the launcher's skip test) needs Dassl's
+    config defaults only: yacs, no torch."""
     code = (
         "import sys\n"
         "class Block:\n"
@@ -129,19 +134,22 @@ print('ok')
     assert_prints_ok(code)
 
 
+CONFIG_FILES = ("__init__.py", "config.py", "config_checks.py")
+
+
 def test_trainers_folder_holds_only_registered_trainers_and_config():
     files = sorted(f for f in os.listdir(os.path.join(REPO, "trainers")) if f.endswith(".py"))
     assert files == ["__init__.py", "adu.py", "bbf_adu.py", "clipfit_adu.py", "config.py",
-                     "coop_adu.py", "lp_plus_plus_adu.py", "maple_adu.py", "zeroshot_clip.py"]
+                     "config_checks.py", "coop_adu.py", "lp_plus_plus_adu.py", "maple_adu.py",
+                     "zeroshot_clip.py"]
     for name in files:
-        if name in ("__init__.py", "config.py"):
+        if name in CONFIG_FILES:
             continue
         with open(os.path.join(REPO, "trainers", name)) as f:
             assert "@TRAINER_REGISTRY.register()" in f.read(), name
-    # register_trainers imports exactly these files (all but __init__ and config).
+    # register_trainers imports exactly these files (all but __init__ and the config's).
     import trainers
-    assert trainers.trainer_files() == [f[:-3] for f in files
-                                        if f not in ("__init__.py", "config.py")]
+    assert trainers.trainer_files() == [f[:-3] for f in files if f not in CONFIG_FILES]
 
 
 # An import of Dassl, of the package (trainers...) or of a parent package (from ..).
@@ -163,7 +171,7 @@ def production_files():
 
 
 def test_no_production_code_carries_a_fault_hook_or_imports_the_experiments():
-    # Fault injection wraps the seams from outside (experiments/faults/).
+    # Fault injection wraps the seams from outside (tests/dev/faults/).
     forbidden = re.compile(r"\bfault|^\s*(?:from|import)\s+experiments", re.M | re.I)
     assert forbidden.search("from . import fault\n")  # the pattern is real
     assert not forbidden.search("the default step")
@@ -225,11 +233,6 @@ def is_root_insert(node) -> bool:
         ast.unparse(root).count("dirname(") == 2 and "abspath(__file__)" in ast.unparse(root))
 
 
-# experiments/launch/ is another change's: its sys.path edit (config_tree)
-# and its import of the tool parse_results (result_is_complete, now
-# experiments.results.records) go when that change is merged with this one.
-
-
 def test_only_the_tools_edit_sys_path_and_each_once_to_put_the_root_first():
     tools = list(python_files("tools"))
     assert tools
@@ -269,3 +272,135 @@ def test_every_tool_is_an_entry_point():
             text = f.read()
         assert text.startswith('"""') and "def main(" in text, path
         assert 'if __name__ == "__main__":' in text, path
+
+
+# ----- the research path apart from the harness ----------------------------------------
+# The research path (train.py, trainers/, datasets/, configs/) imports nothing of the
+# harness (experiments/, tools/) or of the tests; the harness calls train.py's functions,
+# never imports it for what importing does; no two packages of experiments/ import each
+# other; the development machinery (tests/dev/) is imported by tests/ and tools/ only.
+
+HARNESS = ("experiments", "tools", "tests")
+
+
+def absolute_imports(tree, module: str) -> list:
+    """(the imported module's dotted name, line) of every import in `tree`,
+    the relative ones resolved against `module` (the file's own dotted name)."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [(alias.name, node.lineno) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = module.split(".")[:len(module.split(".")) - node.level]
+                name = ".".join(base + ([node.module] if node.module else []))
+            else:
+                name = node.module
+            found.append((name, node.lineno))
+            found += [(f"{name}.{alias.name}", node.lineno) for alias in node.names]
+    return found
+
+
+def dotted(path: str) -> str:
+    """experiments/launch/plan.py -> experiments.launch.plan (an __init__ keeps
+    its name, so that a relative import resolves from its package)."""
+    return os.path.relpath(path, REPO)[:-3].replace(os.sep, ".")
+
+
+def research_files():
+    yield os.path.join(REPO, "train.py")
+    for folder in ("trainers", "datasets", "configs"):
+        yield from python_files(folder)
+
+
+def harness_imports(path: str) -> list:
+    return [f"{name} (line {line})"
+            for name, line in absolute_imports(parsed(path), dotted(path))
+            if name.split(".")[0] in HARNESS]
+
+
+def test_the_research_path_imports_no_harness_and_no_test():
+    plant = ast.parse("from experiments.results import records\nimport tools.analyze\n"
+                      "from ..engine import base\n")
+    assert {n for n, _ in absolute_imports(plant, "trainers.run.x")} >= {
+        "experiments.results", "tools.analyze", "trainers.engine.base"}  # the resolver is real
+    files = list(research_files())
+    assert os.path.join(REPO, "trainers", "engine", "base.py") in files
+    for path in files:
+        assert not harness_imports(path), f"{path} imports {harness_imports(path)}"
+
+
+def bare_train_imports(tree) -> list:
+    """Lines of `import train` (or `import train as x`) in a file that never
+    uses the name: an import made for its side effects only."""
+    bound = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name == "train":
+                    bound[alias.asname or "train"] = node.lineno
+    used = {node.value.id for node in ast.walk(tree)
+            if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)}
+    return [line for name, line in bound.items() if name not in used]
+
+
+def test_the_harness_calls_train_py_instead_of_importing_it_for_its_side_effects():
+    assert bare_train_imports(ast.parse("def f():\n    import train\n    return 1\n")) == [2]
+    assert not bare_train_imports(ast.parse("import train\ntrain.register()\n"))
+    for path in python_files("experiments"):
+        assert not bare_train_imports(parsed(path)), (
+            f"{path}: `import train` at line(s) {bare_train_imports(parsed(path))} with no "
+            "use of train.*: call train.register() / setup_cfg() / build() instead")
+
+
+def package_graph() -> dict:
+    """{package of experiments/: the other packages of experiments/ it imports}."""
+    graph = {}
+    for path in python_files("experiments"):
+        parts = dotted(path).split(".")
+        if len(parts) < 3:
+            continue  # experiments/__init__.py
+        edges = graph.setdefault(parts[1], set())
+        for name, _ in absolute_imports(parsed(path), dotted(path)):
+            target = name.split(".")
+            if target[0] == "experiments" and len(target) > 1 and target[1] != parts[1] \
+                    and os.path.isdir(os.path.join(REPO, "experiments", target[1])):
+                edges.add(target[1])
+    return graph
+
+
+def mutual_imports(graph: dict) -> list:
+    return sorted((a, b) for a, targets in graph.items() for b in targets
+                  if a < b and a in graph.get(b, ()))
+
+
+def test_no_two_packages_of_the_experiments_import_each_other():
+    assert mutual_imports({"launch": {"results"}, "results": {"launch"}}) == [
+        ("launch", "results")]
+    graph = package_graph()
+    assert {"launch", "results", "analysis", "export"} <= set(graph)
+    assert "results" in graph["launch"]  # the graph sees an import
+    assert not mutual_imports(graph), f"packages that import each other: " \
+        f"{mutual_imports(graph)} (graph: {graph})"
+
+
+def test_only_the_tests_and_the_tools_import_the_development_package():
+    """tests/dev/ (fault injection, the mutants) is no part of the product."""
+    def imports_dev(tree, module):
+        return [f"{name} (line {line})" for name, line in absolute_imports(tree, module)
+                if name in ("tests.dev", "dev") or name.startswith(("tests.dev.", "dev."))]
+    assert imports_dev(ast.parse("from tests.dev.faults import hooks\n"), "experiments.x")
+    assert imports_dev(ast.parse("from ..dev import mutants\n"), "tests.x.y")
+    checked = 0
+    for base, dirs, files in os.walk(REPO):
+        top = os.path.relpath(base, REPO).split(os.sep)[0]
+        if top in ("tests", "tools") or (top != "." and top.startswith(".")):
+            dirs[:] = []
+            continue
+        for f in files:
+            if f.endswith(".py"):
+                path = os.path.join(base, f)
+                checked += 1
+                found = imports_dev(parsed(path), dotted(path))
+                assert not found, f"{path} imports {found}"
+    assert checked > 50

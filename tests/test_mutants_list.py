@@ -1,12 +1,12 @@
 """The mutant list cannot go stale silently: every mutant of
-experiments/mutants/catalogue.py still finds its original text exactly once
+tests/dev/mutants/catalogue.py still finds its original text exactly once
 in its file, names killer tests that exist, and is listed in docs/TESTING.md
 (no mutant is run here; tools/mutants.py does that)."""
 import os
 
-from experiments.mutants.catalogue import MUTANTS
-from experiments.mutants.runner import judge
-from experiments.mutants.tree import StaleMutant, check_applies
+from tests.dev.mutants.catalogue import MUTANTS
+from tests.dev.mutants.runner import judge
+from tests.dev.mutants.tree import StaleMutant, check_applies
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

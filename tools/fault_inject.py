@@ -6,11 +6,11 @@
 Clusters preempt jobs and nodes die; a run killed at any moment and started
 again with the same command must end with the same weights and the same
 results. This tool tests that with fault injection rather than one lucky kill:
-each trial runs the toy ADU run through experiments/faults/child.py, which
+each trial runs the toy ADU run through tests/dev/faults/child.py, which
 SIGKILLs it at a drawn moment of one phase (inside a training step, inside a
 checkpoint's write, after a test batch is scored, or between results.json's
 write and its rename), then reruns the plain train.py command until it
-finishes (experiments/faults/trials.py). It prints one line per trial and a
+finishes (tests/dev/faults/trials.py). It prints one line per trial and a
 table per phase; the exit status is 0 only when every trial was killed,
 recovered and identical.
 """
@@ -23,7 +23,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if REPO not in sys.path:
     sys.path.insert(0, REPO)
 
-from experiments.faults.trials import fault_trials  # noqa: E402
+from tests.dev.faults.trials import fault_trials  # noqa: E402
 
 
 def parse_args(argv=None):

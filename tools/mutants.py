@@ -6,7 +6,7 @@
     python tools/mutants.py --jobs 2        # two copies of the tree at once
     python tools/mutants.py --markdown      # also docs/TESTING.md's table of the results
 
-Each mutant (experiments/mutants/catalogue.py) replaces one line or snippet of
+Each mutant (tests/dev/mutants/catalogue.py) replaces one line or snippet of
 the losses, the model, the engine, the metrics, the few-shot sampler or the
 results table by a plausible slip. The tool copies the tree (git's files and a
 link to .venv) into a temporary folder, applies one mutant, runs the mutant's
@@ -22,7 +22,7 @@ import sys
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-from experiments.mutants.cli import (  # noqa: E402
+from tests.dev.mutants.cli import (  # noqa: E402
     mutant_name, positive_jobs, run_mutation_tests)
 
 

@@ -2,8 +2,9 @@
 (tools/analyze.py, tools/robustness.py).
 
 `load_run` does what `train.py --eval-only --model-dir RUN` does: the run's
-own config.yaml through train.py's config path, the registered trainer
-built by Dassl, the last checkpoint loaded; it only refuses, in one line, a
+own config.yaml through train.py's config path (`train.register`,
+`train.setup_cfg`), the trainer built as train.py builds it (`train.build`:
+Dassl's trainer, its test scoring each domain), the last checkpoint loaded; it only refuses, in one line, a
 folder that holds no finished run. `encode` runs a model over a list of
 images with the test-time transform, `zero_shot_outputs` gives zero-shot
 CLIP on the same backbone, and `sample_per_class` draws seeded k-shot sets.
@@ -23,11 +24,10 @@ os.environ.setdefault("OUTDATED_IGNORE", "1")
 
 import torch  # noqa: E402
 
-import train  # noqa: E402  (registers datasets and trainers; its config path)
+import train  # noqa: E402  (its config path, registration and build)
 from dassl.data.data_manager import build_data_loader  # noqa: E402
 from dassl.data.datasets import Datum  # noqa: E402
 from dassl.data.transforms import build_transform  # noqa: E402
-from dassl.engine import build_trainer  # noqa: E402
 from dassl.utils import set_random_seed  # noqa: E402
 
 from datasets.adu_base import as_datum  # noqa: E402
@@ -81,11 +81,12 @@ def load_run(run_dir: str, root: str = "", device: str = "") -> LoadedRun:
         argv += ["--root", root]
     if device == "cpu":
         argv += ["USE_CUDA", "False"]
+    train.register()
     cfg = train.setup_cfg(train.parse_args(argv))
     train.check_names(cfg)
     if cfg.SEED >= 0:
         set_random_seed(cfg.SEED)
-    trainer = build_trainer(cfg)
+    trainer = train.build(cfg)
     names = trainer.get_model_names()
     if not names:
         raise ConfigError(f"{cfg.TRAINER.NAME} saves no learner (zero-shot CLIP?): "

@@ -59,6 +59,7 @@ def measure_loader(scratch, smoke, log, epochs=2, mode="dassl", workers=None):
     files = (sorted(os.path.join(folder, f) for f in os.listdir(folder))[:count]
              if os.path.isdir(folder) else write_jpegs(folder, count, (512, 384)))
     with contextlib.redirect_stdout(log):  # cap_workers' note, Dassl's transform list
+        train.register()  # the config tree train.py parses into: every trainer's keys
         cfg = train.setup_cfg(train.parse_args(["--config-file", METHOD_CFG,
                                                 "--dataset-config-file", DATASET_CFG, *opts]))
         batch = cfg.DATALOADER.TRAIN_X.BATCH_SIZE

@@ -8,7 +8,6 @@ before any data or model is built.
 """
 import glob
 import json
-import os
 import os.path as osp
 from typing import NamedTuple
 
@@ -52,9 +51,8 @@ def load_export_run(run_dir: str, root: str = "") -> ExportRun:
     """The run's trainer on the CPU with its last checkpoint; `root` replaces
     the DATASET.ROOT the run recorded (the class names come from the dataset)."""
     check_exportable_run(run_dir)
-    os.environ.setdefault("OUTDATED_IGNORE", "1")
-    import train  # registers the datasets and trainers; Dassl only from here on
-    from dassl.engine import build_trainer
+    import train
+    train.register()  # the datasets and trainers; Dassl only from here on
     from dassl.utils import set_random_seed
 
     argv = ["--config-file", osp.join(run_dir, "config.yaml"), "--output-dir", run_dir,
@@ -65,7 +63,7 @@ def load_export_run(run_dir: str, root: str = "") -> ExportRun:
     train.check_names(cfg)
     if cfg.SEED >= 0:
         set_random_seed(cfg.SEED)
-    trainer = build_trainer(cfg)
+    trainer = train.build(cfg)
     if trainer.get_model_names():
         trainer.load_model(run_dir)
     trainer.set_model_mode("eval")

@@ -8,12 +8,13 @@ experiments/launch/__main__.py.
 import itertools
 import os
 import re
-import subprocess
+import sys
 import time
 
 from experiments.launch import plan, results_check
 from experiments.launch.runner import Runner
 from experiments.launch.settings import UsageError, check, split_args
+from experiments.results import cli as results_cli
 
 # compare.sh's methods, in the table's order: (trainer, tag).
 ALL_METHODS = [("ZeroshotCLIP", ""), ("LPPlusPlusADU", ""), ("CLIPFitADU", ""), ("BBFADU", ""),
@@ -28,10 +29,13 @@ ABLATION = [("Baseline", plan.BASELINE_SWITCHES),
 
 
 def table(s, *args) -> int:
-    """tools/parse_results.py ARGS through $PYTHON: the table a script ends with."""
+    """`tools/parse_results.py ARGS` (its main, in this process): the table a
+    script ends with; its exit status."""
     print(flush=True)
-    return subprocess.run([s.python, os.path.join(plan.REPO, "tools", "parse_results.py"),
-                           *args]).returncode
+    status = results_cli.main(list(args))
+    sys.stdout.flush()
+    sys.stderr.flush()
+    return status
 
 
 def default_cfg(dataset) -> str:

@@ -8,13 +8,14 @@ key that changes results (train.py's tree: Dassl's defaults plus
 trainers/config.py), and each value must fit the key's type. A value is
 given back as train.py's yacs accepts it (an integer for a float key
 becomes a float: yacs refuses 30 for 30.0). The tag names the key's last
-part and the value (`value_tag`); parse_results.py --sweep strips it from
-a run's method name again, so both use this file's rule. A bad key or
+part and the value (`value_tag`, experiments/results/value_tags.py, whose
+rule parse_results.py --sweep strips from a run's method name again). A bad key or
 value raises SweepError, which the launcher prints as one line (exit 2).
 """
 import ast
 import difflib
-import re
+
+from experiments.results.value_tags import value_tag
 
 # Keys a sweep may not vary: the scripts vary them already.
 SCRIPT_KEYS = {"SEED": "SEEDS", "DATASET.FORGET_DOMAINS": "FORGET", "TRAINER.NAME": "TRAINER",
@@ -25,31 +26,10 @@ class SweepError(Exception):
     """A key or value a sweep cannot use, with the fix."""
 
 
-def value_text(value) -> str:
-    """A config value as a short, lossless text: 30.0 -> "30", [6, 9] -> "6_9"."""
-    if isinstance(value, bool) or value is None:
-        return str(value)
-    if isinstance(value, float):
-        return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
-    if isinstance(value, (list, tuple)):
-        return "_".join(value_text(v) for v in value) if value else "none"
-    return str(value) if value != "" else "none"
-
-
-def value_tag(key: str, value) -> str:
-    """The folder tag of `key` = `value`: "TRAINER.ADU.DDL_GAMMA", 30.0 -> "DDL_GAMMA-30"."""
-    text = re.sub(r"[^A-Za-z0-9._-]+", "_", value_text(value)).strip("_") or "none"
-    return f"{key.rsplit('.', 1)[-1]}-{text}"
-
-
 def config_tree():
     """train.py's config tree before any yaml: Dassl's defaults and the project's keys."""
-    from dassl.config import get_cfg_default
-
-    from trainers.config import extend_cfg
-    cfg = get_cfg_default()
-    extend_cfg(cfg)
-    return cfg
+    import train
+    return train.default_cfg()
 
 
 def flat_keys(node, prefix=""):

@@ -1,6 +1,6 @@
 """The figure of each table (--plot): the averaged numbers that
 experiments/results/plots.py draws, in the tables' orders."""
-from experiments.launch.sweep_values import value_text
+from experiments.results.value_tags import value_text
 from experiments.results import plots
 from experiments.results.cells import domain_groups, mean_std
 from experiments.results.order import by_dataset, by_method

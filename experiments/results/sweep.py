@@ -5,7 +5,7 @@ A run's value of KEY is read from its results.json (`fingerprint_keys`),
 never from its folder name. A series is one method on one dataset and
 forget set, its runs alike in every config key but KEY, the seed and the
 forget domains: the sweep's runs carry the tag of their value
-(experiments.launch.sweep_values.value_tag) at the end of their method
+(experiments/results/value_tags.py) at the end of their method
 name, so "ADU-DDL_GAMMA-30" is the series "ADU" at 30. An untagged run joins a swept series at its
 value when its config is the series' (the plain ADU run at the default,
 for one), for the seeds the swept runs lack there. Plain Python: the
@@ -14,7 +14,7 @@ rendering is experiments/results/tables.py's.
 import json
 from dataclasses import dataclass, field, replace
 
-from experiments.launch.sweep_values import value_tag, value_text
+from experiments.results.value_tags import value_tag, value_text
 
 
 class SweepError(Exception):

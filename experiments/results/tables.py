@@ -1,7 +1,7 @@
 """The tables of tools/parse_results.py: Table 1 and Table 2 (methods by
 dataset and |D_forget|), the coverage table, the per-cell CSV, the
 per-domain table (--table domains) and the sweep table (--sweep)."""
-from experiments.launch.sweep_values import value_text
+from experiments.results.value_tags import value_text
 from experiments.results.cells import cell_order, domain_groups, mean_std
 from experiments.results.formatting import csv_text, format_stat, seed_list, text_table
 from experiments.results.order import by_dataset, by_method

@@ -1,6 +1,6 @@
 """train.py with fault hooks: what a fault-injection trial runs instead of train.py.
 
-    python -m experiments.faults.child [--kill PHASE:K] [--count FILE] -- TRAIN.PY ARGS
+    python -m tests.dev.faults.child [--kill PHASE:K] [--count FILE] -- TRAIN.PY ARGS
 
 --kill SIGKILLs the run at the K-th event of PHASE (hooks.py); --count
 writes the events of every phase to FILE (JSON) when the run ends. Without
@@ -37,8 +37,8 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args, train_argv = parse_args(argv)
-    import train  # Dassl, the datasets and the trainers: before their seams are wrapped
-
+    import train
+    train.register()  # Dassl, the datasets and the trainers: before their seams are wrapped
     points = FaultPoints(*args.kill)
     if args.count:
         points.write_counts_at_exit(args.count)

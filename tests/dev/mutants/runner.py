@@ -10,7 +10,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
-from experiments.mutants.tree import StaleMutant, check_applies, copy_tree, mutated
+from tests.dev.mutants.tree import StaleMutant, check_applies, copy_tree, mutated
 
 FAST_TIER = ["-m", "not slow"]
 PYTEST = ["-m", "pytest", "-x", "-q", "-p", "no:cacheprovider"]

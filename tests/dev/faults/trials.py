@@ -61,7 +61,7 @@ def run_options(epochs: int) -> list:
 
 def child_command(cmd: list, *options: str) -> list:
     """The train.py command `cmd` through child.py, with the child's `options`."""
-    return [cmd[0], "-m", "experiments.faults.child", *options, "--", *cmd[2:]]
+    return [cmd[0], "-m", "tests.dev.faults.child", *options, "--", *cmd[2:]]
 
 
 def run(cmd: list, log: str) -> int:

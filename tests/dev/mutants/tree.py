@@ -35,7 +35,7 @@ def check_applies(text: str, mutant) -> None:
     if count != 1:
         raise StaleMutant(
             f"{mutant.name}: its original text occurs {count} times in {mutant.file} "
-            "(expected once); update experiments/mutants/catalogue.py")
+            "(expected once); update tests/dev/mutants/catalogue.py")
 
 
 @contextmanager

@@ -3,8 +3,8 @@ import argparse
 import sys
 import time
 
-from experiments.mutants.catalogue import MUTANTS
-from experiments.mutants.runner import outcome_markdown, outcome_table, run_mutants
+from tests.dev.mutants.catalogue import MUTANTS
+from tests.dev.mutants.runner import outcome_markdown, outcome_table, run_mutants
 
 
 def mutant_name(name: str) -> str:
