@@ -16,6 +16,8 @@ it says otherwise. Reuse them instead of training or generating again:
                             TEST split (experiments.toy.zero_shot.zero_shot_table)
     fake_python             a `python` for the scripts (PYTHON): tests/fake_python.py,
                             which runs the launcher and fakes train.py
+    fake_env                the settings of a script run with fake_python, its
+                            train.py calls logged (function scope)
 """
 import os
 import sys
@@ -103,6 +105,15 @@ def fake_python(tmp_path_factory):
     from train_harness import shell_wrapper
     return shell_wrapper(tmp_path_factory.mktemp("bin") / "python", sys.executable,
                          os.path.join(REPO, "tests", "fake_python.py"))
+
+
+@pytest.fixture
+def fake_env(fake_python, tmp_path):
+    """Settings for a script run with the fake interpreter and trainer
+    (function scope): train.py's calls are logged to FAKE_LOG
+    (script_harness.train_calls reads them)."""
+    return {"PYTHON": fake_python, "OUTPUT": str(tmp_path / "out"), "DATA": str(tmp_path),
+            "FAKE_TRAIN": "1", "FAKE_LOG": str(tmp_path / "calls.jsonl")}
 
 
 @pytest.fixture(scope="session")

@@ -7,13 +7,7 @@ import os
 import pytest
 import yaml
 
-from test_scripts import (  # noqa: F401
-    arg,
-    dry_run_commands,
-    fake_env,
-    needs_dassl,
-    train_calls,
-)
+from script_harness import arg, dry_run_commands, needs_dassl, train_calls
 from train_harness import REPO, run_script
 
 pytestmark = pytest.mark.slow  # end-to-end runs: `make test`, not `make test-fast`

@@ -16,7 +16,8 @@ import torch
 pytest.importorskip("dassl", reason="Dassl not installed (pip install it from GitHub, see README)")
 
 from dassl.config import get_cfg_default  # noqa: E402
-from test_comparison_trainers import CLASSNAMES, REPO, build, images  # noqa: E402
+from train_harness import REPO  # noqa: E402
+from trainer_builds import CLASSNAMES, build, images  # noqa: E402
 
 from trainers.bbf_adu import (  # noqa: E402
     BBFCLIP,

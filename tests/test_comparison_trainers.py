@@ -8,16 +8,22 @@ a CoOp-style trainer from outside the project.
 """
 import json
 import os
-from itertools import chain
 
 import pytest
 import torch
 
 pytest.importorskip("dassl", reason="Dassl not installed (pip install it from GitHub, see README)")
 
-from dassl.engine import build_trainer  # noqa: E402
-from dassl.utils import set_random_seed  # noqa: E402
-from train_harness import REPO, TINY_OPTS, run_in_process, train_py  # noqa: E402
+from train_harness import run_in_process, train_py  # noqa: E402
+from trainer_builds import (  # noqa: E402
+    CLASSNAMES,
+    COMPARISON,
+    args_for,
+    build,
+    check_results,
+    images,
+    model_tensors,
+)
 
 import train  # noqa: E402
 from trainers.engine.evaluation import install_domain_test  # noqa: E402
@@ -26,16 +32,6 @@ from trainers.modules.tiny_clip import build_clip  # noqa: E402
 
 pytestmark = pytest.mark.slow  # end-to-end runs: `make test`, not `make test-fast`
 
-
-COMPARISON = ["ZeroshotCLIP", "CoOpADU", "MaPLeADU", "LPPlusPlusADU", "CLIPFitADU", "BBFADU"]
-# Steps large enough that every tuned tensor visibly moves in one epoch.
-STEP_OPTS = ["OPTIM.WARMUP_EPOCH", "0", "OPTIM.LR", "0.01"]
-# The tiny CLIP's text encoder has 2 blocks, so MaPLe prompts 2 blocks deep;
-# a small CMA-ES population and two iterations keep BBF quick; LP++ runs
-# the 10 epochs after which its blending ratios take their first step.
-TRAINER_OPTS = {"MaPLeADU": ["TRAINER.MAPLEADU.PROMPT_DEPTH", "2"],
-                "BBFADU": ["TRAINER.BBFADU.POPSIZE", "4", "TRAINER.BBFADU.ITERATIONS", "2"],
-                "LPPlusPlusADU": ["OPTIM.MAX_EPOCH", "10"]}
 
 TINY_VIT_LAYERNORMS = ["ln_pre", "ln_post"] + [
     f"transformer.resblocks.{i}.ln_{j}" for i in range(12) for j in (1, 2)]
@@ -59,57 +55,6 @@ TRAINABLE = {name: set() if name in GRADIENT_FREE else tuned - {"learner.alpha_g
 # The trainers whose image embeddings differ from the frozen CLIP's, and
 # zero-shot CLIP's as the reference: these get the linear-probe columns.
 PROBED = {"ZeroshotCLIP", "MaPLeADU", "CLIPFitADU"}
-
-
-def args_for(name, root, out, clip_file, *extra, opts=()):
-    return ["--root", str(root), "--seed", "1", "--trainer", name,
-            "--dataset-config-file", os.path.join(REPO, "configs/datasets/office_home.yaml"),
-            "--config-file", os.path.join(REPO, f"configs/trainers/{name}/vit_b16_ep50.yaml"),
-            "--output-dir", str(out), "--forget-domains", "art", *extra,
-            "MODEL.BACKBONE.NAME", clip_file, *TINY_OPTS, *STEP_OPTS,
-            *TRAINER_OPTS.get(name, []), *opts]
-
-
-def build(name, root, out, clip_file, opts=()):
-    """The trainer train.py would build (same config, seed and test hook)."""
-    cfg = train.setup_cfg(train.parse_args(args_for(name, root, out, clip_file, opts=opts)))
-    train.check_names(cfg)
-    set_random_seed(cfg.SEED)
-    os.makedirs(cfg.OUTPUT_DIR, exist_ok=True)
-    trainer = build_trainer(cfg)
-    install_domain_test(trainer)
-    return trainer
-
-
-def model_tensors(model):
-    """Every parameter and buffer of the model (CLIP included), each once."""
-    return dict(chain(model.named_parameters(), model.named_buffers()))
-
-
-def pooled(per_domain, names):
-    """Accuracy (%) over the images of the domains `names`, from the per-domain rows."""
-    right = sum(per_domain[d]["accuracy"] * per_domain[d]["num_images"] for d in names)
-    return right / sum(per_domain[d]["num_images"] for d in names)
-
-
-def check_results(path, trainer_name):
-    """results.json names the run and holds together: every domain accuracy is
-    a count of right answers out of its images, Mem and For pool those
-    counts, H is their harmonic mean."""
-    res = json.load(open(path))
-    assert res["trainer"] == res["method"] == trainer_name
-    assert res["forget_domains"] == ["art"]
-    per_domain = res["per_domain"]
-    assert set(per_domain) == {"art", "clipart", "product", "real_world"}
-    for row in per_domain.values():
-        assert row["num_images"] == 6
-        right = row["accuracy"] / 100 * row["num_images"]
-        assert right == pytest.approx(round(right), abs=1e-6) and 0 <= round(right) <= 6
-    assert res["mem"] == pytest.approx(pooled(per_domain, res["memorize_domains"]))
-    assert res["for"] == pytest.approx(100 - pooled(per_domain, res["forget_domains"]))
-    mem, forget = res["mem"], res["for"]
-    assert res["h"] == pytest.approx(2 * mem * forget / (mem + forget) if mem + forget else 0)
-    return res
 
 
 def per_domain_accuracy(trainer):
@@ -284,13 +229,6 @@ def test_vision_prompt_trainer_refuses_a_resnet_clip(data_root, tiny_resnet_clip
 
 
 # The models against reference outputs of the stock CLIP.
-
-CLASSNAMES = ["circle", "square", "star"]
-
-
-def images(n=4, seed=1):
-    return torch.randn(n, 3, 32, 32, generator=torch.Generator().manual_seed(seed))
-
 
 def zeroshot_logits(clip_model, template="a photo of a {}."):
     from trainers.modules.clip_heads import ZeroshotClassifier

@@ -7,7 +7,7 @@ import os
 
 import pytest
 from PIL import Image
-from test_layout import BLOCK_DASSL, REPO, run_python
+from fresh_python import BLOCK_DASSL, REPO, run_python
 
 from datasets.files import read_class_folders, read_classnames
 

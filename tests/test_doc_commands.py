@@ -13,9 +13,14 @@ them out) is run or checked without training anything:
 - `python -c CODE` must compile;
 - `python -m pytest PATH` names a test file (or the one docs/NEW_DATASET.md
   has the reader write, which tests/test_new_dataset.py runs);
-- install steps (git clone, cd, pip) are not run: they would install;
+- `python -m experiments.launch SCRIPT` names the launcher's module, each
+  of whose scripts is a file of scripts/adu/;
+- install steps (git clone, cd, pip) are not cases: they would install, and
+  nothing of this repository is in them to check;
 - the commands of docs/NEW_DATASET.md's example dataset (`my_domains`) run
-  in tests/test_new_dataset.py, on a copy of the repository that has it.
+  in tests/test_new_dataset.py, on a copy of the repository that has it;
+  here the script or tool they name must exist (and a tool's parse_args
+  take their arguments).
 
 A command of another kind fails the test until it is added here.
 """
@@ -36,7 +41,7 @@ EXAMPLE_FILES = {"tests/test_my_domains.py"}
 EXAMPLE_DATASET = "my_domains"
 # The only refusals a dry run may end with: nothing under the folder yet.
 NOTHING_YET = re.compile(r"no folder|no finished run|no run")
-COMMANDS = list(all_commands())
+COMMANDS = [c for c in all_commands() if c.args[0] not in NOT_RUN]
 
 
 def make_targets():
@@ -112,7 +117,10 @@ def check(command, tmp_path, monkeypatch, capsys):
     if args[0] == "srun":
         args = args[[i for i, a in enumerate(args) if a == "bash"][0]:]
         command = command._replace(args=args)
-    if args[0] in NOT_RUN or EXAMPLE_DATASET in args:
+    if EXAMPLE_DATASET in args:  # run in tests/test_new_dataset.py
+        assert os.path.isfile(os.path.join(REPO, args[1])), command
+        if args[0] == "python" and args[1].startswith("tools/"):
+            check_tool(command, monkeypatch)
         return
     if args[0] == "bash" and args[1].startswith("scripts/adu/"):
         return check_script(command, tmp_path, monkeypatch, capsys)
@@ -127,6 +135,10 @@ def check(command, tmp_path, monkeypatch, capsys):
         compile(args[2], command.where, "exec")
         return
     if args[:3] == ["python", "-m", "experiments.launch"]:
+        assert importlib.util.find_spec("experiments.launch.__main__"), command
+        from experiments.launch.cli import SCRIPTS
+        assert SCRIPTS and all(os.path.isfile(os.path.join(REPO, "scripts", "adu", s))
+                               for s in SCRIPTS), (command, sorted(SCRIPTS))
         return
     if args[0] == "python" and args[1] == "train.py":
         return check_train_py(command, monkeypatch)

@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from test_scripts import fake_env, needs_dassl, train_calls  # noqa: F401
+from script_harness import needs_dassl, train_calls
 from train_harness import QUIET_ENV, REPO, run_script
 
 CONFIGS = os.path.join(REPO, "configs")

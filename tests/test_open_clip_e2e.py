@@ -13,9 +13,8 @@ pytest.importorskip("open_clip", reason="open-clip-torch not installed (requirem
 pytest.importorskip("dassl", reason="Dassl not installed (pip install it from GitHub, see README)")
 
 from open_clip_tiny import save_weights, tiny_model  # noqa: E402
-from test_comparison_trainers import COMPARISON, build, check_results, model_tensors  # noqa: E402
-from test_reproducibility import KILLING_RUNNER, scores  # noqa: E402
-from train_harness import REPO, TINY_OPTS, train_py  # noqa: E402
+from train_harness import KILLING_RUNNER, REPO, TINY_OPTS, scores, train_py  # noqa: E402
+from trainer_builds import COMPARISON, build, check_results, model_tensors  # noqa: E402
 
 EPOCHS = 2
 # The tiny open_clip ViT has 4 blocks: prompts 3 deep, InstaPG at block 3;

@@ -9,7 +9,7 @@ pytest.importorskip("dassl", reason="Dassl not installed (pip install it from Gi
 
 from experiments.bench.syncs import SyncCounter  # noqa: E402
 from experiments.launch.local import logged_with_progress  # noqa: E402
-from test_objective_wiring import build_adu  # noqa: E402
+from trainer_builds import build_adu  # noqa: E402
 from trainers.engine import loss_log  # noqa: E402
 from trainers.engine.progress import EvaluationProgress  # noqa: E402
 

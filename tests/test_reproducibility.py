@@ -13,30 +13,9 @@ import torch
 
 pytest.importorskip("dassl", reason="Dassl not installed (pip install it from GitHub, see README)")
 
-from train_harness import REPO, train_py  # noqa: E402
+from train_harness import KILLING_RUNNER, REPO, scores, train_py  # noqa: E402
 
 pytestmark = pytest.mark.slow  # end-to-end runs: `make test`, not `make test-fast`
-
-
-SCORES = ("mem", "for", "h", "domain_accuracy", "per_domain")
-
-# Runs train.py, but hard-kills the process right after the checkpoint of
-# epoch KILL_AFTER_EPOCH is written (as a crash or a cluster time limit would).
-KILLING_RUNNER = """
-import os, sys
-sys.path.insert(0, {repo!r})
-sys.argv = ["train.py"] + {args!r}
-import train
-from trainers.engine.base import UnlearningTrainer
-saved = UnlearningTrainer.after_epoch
-def after_epoch(self):
-    saved(self)
-    if self.epoch + 1 == {kill_after}:
-        sys.stdout.flush()
-        os._exit(9)
-UnlearningTrainer.after_epoch = after_epoch
-train.run(sys.argv[1:])
-"""
 
 
 EPOCHS = 4
@@ -58,11 +37,6 @@ def run(code_or_args, expect=0):
     if isinstance(code_or_args, str):
         return train_py(code=code_or_args, expect=expect)
     return train_py(*code_or_args, expect=expect)
-
-
-def scores(out):
-    res = json.load(open(os.path.join(out, "results.json")))
-    return {k: res[k] for k in SCORES}
 
 
 def learner_weights(out, epoch=EPOCHS):

@@ -12,7 +12,7 @@ import torch
 
 pytest.importorskip("dassl", reason="Dassl not installed (pip install it from GitHub, see README)")
 
-from test_objective_wiring import build_adu  # noqa: E402
+from trainer_builds import build_adu  # noqa: E402
 
 from trainers.engine.evaluation import install_domain_test  # noqa: E402
 

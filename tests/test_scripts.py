@@ -15,46 +15,14 @@ from itertools import combinations
 import pytest
 
 from fake_data import OFFICE_HOME_DOMAINS, make_office_home
+from script_harness import arg, dry_run_commands, needs_dassl, train_calls
 from train_harness import REPO, run_script
+
 TINY_OPTS = [
     "INPUT.SIZE", "(32, 32)", "OPTIM.MAX_EPOCH", "1", "DATALOADER.NUM_WORKERS", "0",
     "DATALOADER.TRAIN_X.BATCH_SIZE", "8", "DATALOADER.TEST.BATCH_SIZE", "16",
     "TRAINER.ADU.PREC", "fp32",
 ]
-
-def dassl_importable() -> bool:
-    try:
-        import dassl  # noqa: F401
-        return True
-    except ImportError:
-        return False
-
-
-needs_dassl = pytest.mark.skipif(not dassl_importable(),
-                                 reason="Dassl not installed (pip install it from GitHub, "
-                                        "see README)")
-
-
-@pytest.fixture
-def fake_env(fake_python, tmp_path):
-    """Settings for a script run with the fake interpreter and trainer."""
-    return {"PYTHON": fake_python, "OUTPUT": str(tmp_path / "out"), "DATA": str(tmp_path),
-            "FAKE_TRAIN": "1", "FAKE_LOG": str(tmp_path / "calls.jsonl")}
-
-
-def train_calls(env):
-    if not os.path.exists(env["FAKE_LOG"]):
-        return []
-    with open(env["FAKE_LOG"]) as f:
-        return [json.loads(line) for line in f]
-
-
-def arg(args, name):
-    return args[args.index(name) + 1]
-
-
-def dry_run_commands(stdout):
-    return [line.split() for line in stdout.splitlines() if "train.py" in line]
 
 
 def write_result(folder, seed, forget, text=None):

@@ -5,8 +5,8 @@ import os
 
 import pytest
 
-from test_parse_results import parse, write_run
-from test_scripts import arg, dry_run_commands, fake_env, needs_dassl  # noqa: F401
+from results_files import parse, write_run
+from script_harness import arg, dry_run_commands, needs_dassl
 from train_harness import run_script
 
 from experiments.launch import sweep_values

@@ -1,7 +1,7 @@
 """torch's CPU threads: at most the CPUs this process may run on
 (trainers/run/threads.py), OMP_NUM_THREADS kept when set, and one thread
 for the demo's tiny runs when OMP_NUM_THREADS is unset."""
-from test_scripts import fake_env, train_calls  # noqa: F401
+from script_harness import train_calls
 from train_harness import run_script
 from trainers.run import threads
 

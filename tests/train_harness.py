@@ -3,8 +3,10 @@ Python program) in a subprocess as a user does, train.py in-process, and
 the scripts of scripts/adu/.
 
 Shared by the end-to-end, reproducibility, comparison-trainer, script,
-demo and benchmark tests.
+demo and benchmark tests; KILLING_RUNNER and `scores` by the resume tests
+(test_reproducibility, test_open_clip_e2e).
 """
+import json
 import os
 import stat
 import subprocess
@@ -22,8 +24,32 @@ TINY_OPTS = [
     "DATALOADER.TRAIN_X.BATCH_SIZE", "8", "DATALOADER.TEST.BATCH_SIZE", "16",
     "DATASET.NUM_SHOTS", "2", "TRAINER.ADU.PREC", "fp32", "TRAIN.PRINT_FREQ", "1",
 ]
+# The numbers of results.json that a resumed or repeated run must reproduce.
+SCORES = ("mem", "for", "h", "domain_accuracy", "per_domain")
+
+# Runs train.py, but hard-kills the process right after the checkpoint of
+# epoch KILL_AFTER_EPOCH is written (as a crash or a cluster time limit would).
+KILLING_RUNNER = """
+import os, sys
+sys.path.insert(0, {repo!r})
+sys.argv = ["train.py"] + {args!r}
+import train
+from trainers.engine.base import UnlearningTrainer
+saved = UnlearningTrainer.after_epoch
+def after_epoch(self):
+    saved(self)
+    if self.epoch + 1 == {kill_after}:
+        sys.stdout.flush()
+        os._exit(9)
+UnlearningTrainer.after_epoch = after_epoch
+train.run(sys.argv[1:])
+"""
 
 
+def scores(out):
+    """SCORES of the run folder `out`'s results.json."""
+    res = json.load(open(os.path.join(out, "results.json")))
+    return {k: res[k] for k in SCORES}
 
 
 def tiny_adu_args(root, out, clip_file, *extra, forget="art", opts=()):
