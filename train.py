@@ -21,6 +21,13 @@ functions.
 import argparse
 import os
 import sys
+import warnings
+
+# Dassl imports wilds, whose `outdated` check would try the network; and
+# `outdated` imports pkg_resources, which setuptools flags on every import:
+# nothing a user can act on. (Set here, before anything imports Dassl's data.)
+os.environ.setdefault("OUTDATED_IGNORE", "1")
+warnings.filterwarnings("ignore", message="pkg_resources is deprecated", module="outdated")
 
 try:
     from dassl.config import get_cfg_default
@@ -157,17 +164,10 @@ def resolve_open_clip(cfg, quiet=False):
 
 
 def register():
-    """Import the datasets and trainers into Dassl's registries (once).
-
-    Dassl imports wilds, whose `outdated` check would try the network, and
-    `outdated` imports pkg_resources, which setuptools flags on every import:
-    nothing a user can act on."""
-    import warnings
+    """Import the datasets and trainers into Dassl's registries (once)."""
     global _registered
     if _registered:
         return
-    os.environ.setdefault("OUTDATED_IGNORE", "1")
-    warnings.filterwarnings("ignore", message="pkg_resources is deprecated", module="outdated")
     import datasets
     datasets.register_datasets()
     trainers.register_trainers()

@@ -44,6 +44,10 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from experiments.results import cli  # noqa: E402
 
 
+def parse_args(argv=None):
+    return cli.parse_args(argv)
+
+
 def main(argv=None) -> int:
     return cli.main(argv)
 
