@@ -27,7 +27,6 @@ On a machine without a CUDA GPU it says so in one line and exits 0.
 images, one epoch), to test this program where there is no GPU. The logic
 lives in experiments/bench/.
 """
-import argparse
 import os
 import sys
 import warnings
@@ -39,21 +38,15 @@ if __name__ == "__main__":
     warnings.filterwarnings("ignore", message="pkg_resources is deprecated")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from experiments.bench.gpu_check import check_gpu  # noqa: E402
+from experiments.bench import gpu_check  # noqa: E402
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--out", default="output/gpu_check", help="folder of the report")
-    p.add_argument("--data", default=os.environ.get("DATA") or "data",
-                   help="dataset root; the toy benchmark is generated there on first use")
-    p.add_argument("--smoke", action="store_true",
-                   help="run everything on the CPU at toy sizes (tests this program)")
-    return p.parse_args(argv)
+    return gpu_check.parse_args(argv)
 
 
 def main(argv=None) -> int:
-    return check_gpu(parse_args(argv))
+    return gpu_check.main(argv)
 
 
 if __name__ == "__main__":

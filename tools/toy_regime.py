@@ -24,27 +24,20 @@ input resolution suits its 32 px images. --check exits 1 when a property is
 out of range. The pretraining tool prints the same report. The logic
 lives in experiments/toy/regime.py.
 """
-import argparse
 import os.path as osp
 import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from experiments.toy.regime import regime_command  # noqa: E402
+from experiments.toy import regime  # noqa: E402
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("clip", help="OpenAI-format CLIP file (or model name)")
-    parser.add_argument("--root", default="data", help="DATASET.ROOT of toy_domains")
-    parser.add_argument("--n-ctx", type=int, default=8, help="prompt tokens per block")
-    parser.add_argument("--depth", type=int, default=9, help="prompted blocks")
-    parser.add_argument("--check", action="store_true", help="exit 1 when out of the regime")
-    return parser.parse_args(argv)
+    return regime.parse_args(argv)
 
 
 def main(argv=None):
-    return regime_command(parse_args(argv))
+    return regime.main(argv)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 benchmark's rows 1-4 and 6 (and 3s, the host syncs) per PREC and batch, the
 three data loaders (Dassl's, persistent workers, the shot cache), the toy run,
 and the report in OUT/gpu_check.md and OUT/gpu_check.json."""
+import argparse
 import contextlib
 import gc
 import json
@@ -93,3 +94,19 @@ def check_gpu(args) -> int:
     print(f"written: {os.path.join(args.out, 'gpu_check.md')}, "
           f"{os.path.join(args.out, 'gpu_check.json')}")
     return 0 if toy["finite"] and not any("error" in s for s in steps) else 1
+
+
+def parse_args(argv=None):
+    """tools/gpu_check.py's command line."""
+    p = argparse.ArgumentParser(
+        description="The GPU check: timings, memory and a toy run of ADU on this machine's GPU.")
+    p.add_argument("--out", default="output/gpu_check", help="folder of the report")
+    p.add_argument("--data", default=os.environ.get("DATA") or "data",
+                   help="dataset root; the toy benchmark is generated there on first use")
+    p.add_argument("--smoke", action="store_true",
+                   help="run everything on the CPU at toy sizes (tests this program)")
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    return check_gpu(parse_args(argv))

@@ -40,9 +40,9 @@ def toy_report(s, args) -> int:
     print(f"All runs done in {int(time.monotonic() - start)} s", flush=True)
     scripts.table(s, f"{s.output}/toy_domains", "--table", "domains", "--allow-missing")
     print(flush=True)
-    return os.spawnvp(os.P_WAIT, s.python, [
-        s.python, os.path.join(scripts.plan.REPO, "tools", "toy_regime.py"),
-        os.path.join(scripts.plan.REPO, "assets", "tiny_clip_toy.pt"), "--root", s.data])
+    from experiments.toy import regime  # torch: only once every run is done
+    return regime.main([os.path.join(scripts.plan.REPO, "assets", "tiny_clip_toy.pt"),
+                        "--root", s.data])
 
 
 def status(s, args) -> int:
@@ -62,9 +62,9 @@ def gpu_check(s, args) -> int:
     positional, opts = split_args(args)
     if len(positional) > 1 or opts:
         raise UsageError("usage: bash scripts/adu/gpu_check.sh [OUT]")
-    sys.stdout.flush()
-    os.execvp(s.python, [s.python, os.path.join(scripts.plan.REPO, "tools", "gpu_check.py"),
-                         "--out", (positional or ["output/gpu_check"])[0], "--data", s.data])
+    os.environ.setdefault("OUTDATED_IGNORE", "1")  # Dassl -> wilds: no network check
+    from experiments.bench import gpu_check as check  # torch and Dassl: from here on only
+    return check.main(["--out", (positional or ["output/gpu_check"])[0], "--data", s.data])
 
 
 SCRIPTS = {"main.sh": scripts.main, "sweep.sh": scripts.sweep, "ablation.sh": scripts.ablation,

@@ -3,15 +3,16 @@
 scale, prompt share, heads and embedding dimension, and how much untrained
 prompts move its zero-shot accuracy on the toy TEST split. The tiny CLIP's
 pretraining (experiments/toy/pretrain.py) prints the same report."""
+import argparse
 import os.path as osp
 import sys
 
 import torch
 
 from datasets.toy_render import CLASSES, DOMAINS, ensure_toy_domains, read_toy_split
+from trainers.modules.adu_model import PromptedImageEncoder, VisionPrompts
 from trainers.modules.clip_heads import ZeroshotClassifier, normalize
 from trainers.modules.clip_loading import load_clip, require_vit
-from trainers.modules.adu_model import PromptedImageEncoder, VisionPrompts
 from user_errors import UserError
 
 TEMPLATE = "a photo of a {}."
@@ -138,3 +139,19 @@ def regime_command(args) -> int:
         return 2
     print("\n".join(report(props, args.clip)))
     return 1 if args.check and failures(props) else 0
+
+
+def parse_args(argv=None):
+    """tools/toy_regime.py's command line."""
+    parser = argparse.ArgumentParser(
+        description="Is a CLIP in ViT-B/16's regime for deep prompts on the toy benchmark?")
+    parser.add_argument("clip", help="OpenAI-format CLIP file (or model name)")
+    parser.add_argument("--root", default="data", help="DATASET.ROOT of toy_domains")
+    parser.add_argument("--n-ctx", type=int, default=8, help="prompt tokens per block")
+    parser.add_argument("--depth", type=int, default=9, help="prompted blocks")
+    parser.add_argument("--check", action="store_true", help="exit 1 when out of the regime")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    return regime_command(parse_args(argv))
