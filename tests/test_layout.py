@@ -392,3 +392,33 @@ def test_only_the_tests_and_the_tools_import_the_development_package():
                 found = imports_dev(parsed(path), dotted(path))
                 assert not found, f"{path} imports {found}"
     assert checked > 50
+
+
+RUNNERS = {"run", "Popen", "call", "check_call", "check_output", "spawnv", "spawnvp",
+           "execv", "execvp", "join"}
+
+
+def tool_paths(tree) -> list:
+    """The calls of a module that build a tool's path or run one: a process
+    runner (subprocess, os.spawn*/exec*) or a path join given "tools" or
+    "tools/NAME.py"."""
+    found = []
+    for call in (n for n in ast.walk(tree) if isinstance(n, ast.Call)):
+        name = getattr(call.func, "attr", getattr(call.func, "id", ""))
+        if name not in RUNNERS:
+            continue
+        words = [c.value for arg in call.args for c in ast.walk(arg)
+                 if isinstance(c, ast.Constant) and isinstance(c.value, str)]
+        if any(w == "tools" or (w.startswith("tools/") and w.endswith(".py")) for w in words):
+            found.append(ast.unparse(call))
+    return found
+
+
+def test_the_library_never_runs_a_tool():
+    """experiments/ calls the tools' logic as functions: no module there
+    builds a tool's path or runs one in another process."""
+    assert tool_paths(ast.parse('subprocess.run(["python", "tools/gpu_check.py"])'))
+    assert tool_paths(ast.parse('os.spawnvp(0, py, [py, join(REPO, "tools", "x.py")])'))
+    assert not tool_paths(ast.parse('ArgumentParser(prog="export.py")'))
+    for path in python_files("experiments"):
+        assert not tool_paths(parsed(path)), f"{path} runs a tool: {tool_paths(parsed(path))}"
