@@ -7,7 +7,7 @@
   a copy of the --model-dir's results.json); a seed listed in
   $FAKE_FAIL_SEEDS exits $FAKE_FAIL_CODE (default 3) instead. results.json
   and config.yaml record the real fingerprint of the command's config
-  (trainers/run/resolve.py, as train.py resolves it), which the launcher's
+  (train.py's setup_cfg, as train.py resolves it), which the launcher's
   skip test compares;
 - anything else (the launcher itself, and train.py without FAKE_TRAIN) goes
   to the real Python.

@@ -5,7 +5,7 @@ them out) is run or checked without training anything:
   DRY_RUN=1, from an empty folder, and must plan its runs (exit 0), the
   first of which must resolve as train.py resolves it; eval.sh and
   status.sh may only say that there is nothing to read there yet;
-- `python train.py ...` resolves its config (trainers/run/resolve.py: the
+- `python train.py ...` resolves its config (train.py's setup_cfg: the
   config files, the keys and values); with `...` in it, its options must be
   train.py's;
 - `python tools/T.py ...` must parse with the tool's own `parse_args`;

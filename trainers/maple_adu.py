@@ -13,7 +13,7 @@ encoders get prompts in their first PROMPT_DEPTH (9) blocks:
   function that ties the two branches together. As in the release, the
   layers of blocks 2..depth start as copies of one freshly initialised
   layer, block 1's layer is initialised on its own. The prompts enter the
-  ViT as deep prompts behind the patch tokens (modules/vision_prompts.py).
+  ViT as deep prompts behind the patch tokens (modules/adu_model.py).
 
 One difference from the MaPLe release, kept on purpose so the prompted
 image encoder is ADU's own: the first block's vision prompts are appended

@@ -29,7 +29,7 @@ def chosen_threads(default: int, environ=os.environ):
 
 def set_threads() -> int:
     """Apply chosen_threads; the count torch now uses."""
-    import torch  # here: resolve.py imports this module and no torch
+    import torch  # here: train.py imports this module and no torch
     threads = chosen_threads(torch.get_num_threads())
     if threads is not None and threads != torch.get_num_threads():
         torch.set_num_threads(threads)
