@@ -36,13 +36,13 @@ except ImportError:
              "train.py with .venv/bin/python (or activate .venv) if `make setup` made it, "
              "else install Dassl from GitHub as README.md 'Install' step 2 says.")
 
-import trainers
-import trainers.config
-from trainers.config_checks import check_values, merge_opts, merge_yaml_file
-from trainers.modules import open_clip_backbone as oc
-from trainers.run.files import repo_path
-from trainers.run.threads import cpu_count
-from user_errors import ConfigError, MissingFileError, UserError
+import trainers  # noqa: E402
+import trainers.config  # noqa: E402
+from trainers.config_checks import check_values, merge_opts, merge_yaml_file  # noqa: E402
+from trainers.modules import open_clip_backbone as oc  # noqa: E402
+from trainers.run.files import repo_path  # noqa: E402
+from trainers.run.threads import cpu_count  # noqa: E402
+from user_errors import ConfigError, MissingFileError, UserError  # noqa: E402
 
 _registered = False
 DESCRIPTION = "Train and evaluate a trainer on an ADU dataset (CoOp / MaPLe command line)."

@@ -25,8 +25,6 @@ from trainer_builds import (  # noqa: E402
     model_tensors,
 )
 
-import train  # noqa: E402
-from trainers.engine.evaluation import install_domain_test  # noqa: E402
 from trainers.modules.clip_loading import freeze  # noqa: E402
 from trainers.modules.tiny_clip import build_clip  # noqa: E402
 

@@ -4,10 +4,11 @@
 `load_run` does what `train.py --eval-only --model-dir RUN` does: the run's
 own config.yaml through train.py's config path (`train.register`,
 `train.setup_cfg`), the trainer built as train.py builds it (`train.build`:
-Dassl's trainer, its test scoring each domain), the last checkpoint loaded; it only refuses, in one line, a
-folder that holds no finished run. `encode` runs a model over a list of
-images with the test-time transform, `zero_shot_outputs` gives zero-shot
-CLIP on the same backbone, and `sample_per_class` draws seeded k-shot sets.
+Dassl's trainer, its test scoring each domain), the last checkpoint loaded;
+it only refuses, in one line, a folder that holds no finished run. `encode`
+runs a model over a list of images with the test-time transform,
+`zero_shot_outputs` gives zero-shot CLIP on the same backbone, and
+`sample_per_class` draws seeded k-shot sets.
 """
 import copy
 import glob
@@ -36,7 +37,7 @@ from trainers.run.checkpoint import find_checkpoint  # noqa: E402
 from trainers.engine.evaluation import RESULTS_FILE, collect_outputs  # noqa: E402
 from trainers.run.files import repo_path  # noqa: E402
 from trainers.engine.precision import cast_clip  # noqa: E402
-from trainers.engine.training_step import autocast_context
+from trainers.engine.training_step import autocast_context  # noqa: E402
 from trainers.modules.clip_heads import ZeroshotClassifier  # noqa: E402
 from trainers.modules.clip_loading import backbone_in_repo, freeze, load_clip  # noqa: E402
 from user_errors import ConfigError, MissingFileError  # noqa: E402

@@ -3,15 +3,15 @@ docs/METHOD.md section 10: each variant a switch of TRAINER.ADU, off by
 default, all of them here and nothing of them in the paper's path
 (adu_model.py, losses.py), which this file extends.
 
-| release variant                                   | switch                     |
-|---------------------------------------------------|----------------------------|
-| learned text prompts, deep in text blocks 2..d    | N_CTX_TEXT, PROMPT_DEPTH_TEXT, TEXT_CTX_INIT |
-| InstaPG: residual to the normed query, post-norm  | INSTAPG_STYLE release      |
-| block 1's prompts through ln_pre                  | PROMPTS_BEFORE_LN_PRE      |
-| domain classifier of #domains x #classes outputs  | DOMAIN_HEAD domains_x_classes (the trainer sizes it) |
-| forget loss: negative entropy, log(p + 1e-5)      | FORGET_LOSS neg_entropy, FORGET_LOG_EPS |
-| MMD per domain pair, its own median bandwidth     | MMD_KERNEL pair_median     |
-| MMD of the domain classifier's logits             | MMD_INPUT domain_logits (losses.adu_losses) |
+| release variant                                  | switch                                  |
+|--------------------------------------------------|-----------------------------------------|
+| learned text prompts, deep in text blocks 2..d   | N_CTX_TEXT, PROMPT_DEPTH_TEXT, TEXT_CTX_INIT |
+| InstaPG: residual to the normed query, post-norm | INSTAPG_STYLE release                   |
+| block 1's prompts through ln_pre                 | PROMPTS_BEFORE_LN_PRE                   |
+| domain classifier: #domains x #classes outputs   | DOMAIN_HEAD domains_x_classes (trainer) |
+| forget loss: negative entropy, log(p + 1e-5)     | FORGET_LOSS neg_entropy, FORGET_LOG_EPS |
+| MMD per domain pair, its own median bandwidth    | MMD_KERNEL pair_median                  |
+| MMD of the domain classifier's logits            | MMD_INPUT domain_logits (adu_losses)    |
 """
 from typing import Optional, Sequence
 
