@@ -2,39 +2,17 @@
 computed written out in float64 (tests/test_objective_wiring.py and
 tests/test_release_switches.py).
 
-The ADU trainer is built as train.py builds it, on the tiny Office-Home
-tree, and one real `forward_backward` runs on the whole training set (24
-images, all four domains, one batch). Each loss function the objective
-calls is wrapped to record the keyword arguments it receives.
+On the ADU trainer built as train.py builds it (tests/trainer_builds.py
+`build_adu`, the tiny Office-Home tree), one real `forward_backward` runs on
+the whole training set (24 images, all four domains, one batch). Each loss
+function the objective calls is wrapped to record the keyword arguments it
+receives.
 """
-import os
-
 import pytest
 import torch
-from dassl.engine import build_trainer
-from dassl.utils import set_random_seed
-from train_harness import REPO, TINY_OPTS
 
-import train
 import trainers.modules.losses as losses
 from trainers.engine.loss_log import LossLog
-
-# The whole training set (2 shots x 3 classes x 4 domains) in one batch.
-WHOLE_SET = ["DATALOADER.TRAIN_X.BATCH_SIZE", "24"]
-
-
-def build_adu(root, out, clip_file, *opts, forget="art", config="vit_b16_ep50"):
-    args = ["--root", str(root), "--seed", "1", "--trainer", "ADU",
-            "--dataset-config-file", os.path.join(REPO, "configs/datasets/office_home.yaml"),
-            "--config-file", os.path.join(REPO, f"configs/trainers/ADU/{config}.yaml"),
-            "--output-dir", str(out), "--forget-domains", forget,
-            "MODEL.BACKBONE.NAME", clip_file, *TINY_OPTS, *WHOLE_SET, *opts]
-    train.register()
-    cfg = train.setup_cfg(train.parse_args(args))
-    train.check_names(cfg)
-    set_random_seed(cfg.SEED)
-    os.makedirs(cfg.OUTPUT_DIR, exist_ok=True)
-    return build_trainer(cfg)
 
 
 def recorded_step(trainer, monkeypatch):

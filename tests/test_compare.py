@@ -91,6 +91,7 @@ def test_every_toy_config_builds_on_both_tiny_clips(clip, request, office_home_r
     from dassl.engine import build_trainer
 
     import train
+    train.register()
     clip_file = request.getfixturevalue(clip)
     for trainer in ["ADU", "ZeroshotCLIP"] + COMPARISON:
         args = ["--root", str(office_home_root), "--seed", "1", "--trainer", trainer,

@@ -18,7 +18,8 @@ import torch
 
 pytest.importorskip("dassl", reason="Dassl not installed (pip install it from GitHub, see README)")
 
-from adu_step_recorder import build_adu, check_step, recorded_step  # noqa: E402
+from adu_step_recorder import check_step, recorded_step  # noqa: E402
+from trainer_builds import build_adu  # noqa: E402
 
 
 @pytest.mark.parametrize("mmd_input", ["embedding", "domain_logits"])

@@ -62,15 +62,12 @@ def train_in_process(args):
     """train.py's trainer for `args`, trained and scored in this process (as
     test_comparison_trainers.build does: Dassl's logger would take stdout)."""
     import train
-    from dassl.engine import build_trainer
     from dassl.utils import set_random_seed
-
-    from trainers.engine.evaluation import install_domain_test
+    train.register()
     cfg = train.setup_cfg(train.parse_args(args))
     set_random_seed(cfg.SEED)
     os.makedirs(cfg.OUTPUT_DIR, exist_ok=True)
-    trainer = build_trainer(cfg)
-    install_domain_test(trainer)
+    trainer = train.build(cfg)
     trainer.train()
     return trainer
 

@@ -271,7 +271,8 @@ def test_the_release_config_trains_the_releases_objective_and_model(
     - 0.5 MMD^2, the CE on the domain index over all those outputs, the MMD
     with a bandwidth per domain pair over the domain classifier's logits."""
     pytest.importorskip("dassl", reason="Dassl not installed")
-    from adu_step_recorder import build_adu, only_call, recorded_step
+    from adu_step_recorder import only_call, recorded_step
+    from trainer_builds import build_adu
     trainer = build_adu(office_home_root, tmp_path, tiny_clip_file,
                         "TRAINER.ADU.PROMPT_DEPTH_TEXT", "2", config="vit_b16_ep50_release")
     dataset = trainer.dm.dataset

@@ -205,11 +205,11 @@ def test_training_lowers_the_accuracy_of_the_forgotten_domain(toy_data_root, shi
     is what training does.)"""
     pytest.importorskip("dassl", reason="Dassl not installed (pip install it from GitHub, "
                                         "see README)")
-    from dassl.engine import build_trainer
     from dassl.utils import set_random_seed
 
     import train
 
+    train.register()
     zero_shot = {d: 100 * acc for d, _, acc in shipped_zero_shot[0]}
     out = tmp_path / "sketch"
     args = ["--root", str(toy_data_root), "--seed", "1", "--trainer", "ADU",
@@ -221,7 +221,7 @@ def test_training_lowers_the_accuracy_of_the_forgotten_domain(toy_data_root, shi
             "TEST.LINEAR_PROBES", "False"]
     cfg = train.setup_cfg(train.parse_args(args))
     set_random_seed(cfg.SEED)
-    trainer = build_trainer(cfg)
+    trainer = train.build(cfg)
     assert trainer.optim.param_groups[0]["lr"] == pytest.approx(0.0025)
     trainer.train()
     with open(out / "results.json") as f:

@@ -13,30 +13,35 @@ from itertools import chain
 
 import pytest
 import torch
-from dassl.engine import build_trainer
 from dassl.utils import set_random_seed
 from train_harness import REPO, TINY_OPTS
 
 import train
-from trainers.engine.evaluation import install_domain_test
 
 # The whole training set (2 shots x 3 classes x 4 domains) in one batch.
 WHOLE_SET = ["DATALOADER.TRAIN_X.BATCH_SIZE", "24"]
 
 
-def build_adu(root, out, clip_file, *opts, forget="art", config="vit_b16_ep50"):
-    """The ADU trainer train.py would build (configs/trainers/ADU/CONFIG.yaml),
-    the whole training set in one batch unless `opts` say otherwise."""
-    args = ["--root", str(root), "--seed", "1", "--trainer", "ADU",
-            "--dataset-config-file", os.path.join(REPO, "configs/datasets/office_home.yaml"),
-            "--config-file", os.path.join(REPO, f"configs/trainers/ADU/{config}.yaml"),
-            "--output-dir", str(out), "--forget-domains", forget,
-            "MODEL.BACKBONE.NAME", clip_file, *TINY_OPTS, *WHOLE_SET, *opts]
+def built(args):
+    """The trainer of train.py's command line `args`, built as train.py
+    builds it (registered, checked, seeded, the per-domain test), untrained."""
+    train.register()
     cfg = train.setup_cfg(train.parse_args(args))
     train.check_names(cfg)
     set_random_seed(cfg.SEED)
     os.makedirs(cfg.OUTPUT_DIR, exist_ok=True)
-    return build_trainer(cfg)
+    return train.build(cfg)
+
+
+def build_adu(root, out, clip_file, *opts, forget="art", config="vit_b16_ep50"):
+    """The ADU trainer train.py would build (configs/trainers/ADU/CONFIG.yaml),
+    the whole training set in one batch unless `opts` say otherwise."""
+    return built(["--root", str(root), "--seed", "1", "--trainer", "ADU",
+                  "--dataset-config-file",
+                  os.path.join(REPO, "configs/datasets/office_home.yaml"),
+                  "--config-file", os.path.join(REPO, f"configs/trainers/ADU/{config}.yaml"),
+                  "--output-dir", str(out), "--forget-domains", forget,
+                  "MODEL.BACKBONE.NAME", clip_file, *TINY_OPTS, *WHOLE_SET, *opts])
 
 
 COMPARISON = ["ZeroshotCLIP", "CoOpADU", "MaPLeADU", "LPPlusPlusADU", "CLIPFitADU", "BBFADU"]
@@ -60,13 +65,7 @@ def args_for(name, root, out, clip_file, *extra, opts=()):
 
 def build(name, root, out, clip_file, opts=()):
     """The trainer train.py would build (same config, seed and test hook)."""
-    cfg = train.setup_cfg(train.parse_args(args_for(name, root, out, clip_file, opts=opts)))
-    train.check_names(cfg)
-    set_random_seed(cfg.SEED)
-    os.makedirs(cfg.OUTPUT_DIR, exist_ok=True)
-    trainer = build_trainer(cfg)
-    install_domain_test(trainer)
-    return trainer
+    return built(args_for(name, root, out, clip_file, opts=opts))
 
 
 def model_tensors(model):
