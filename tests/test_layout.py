@@ -10,8 +10,11 @@ instead of importing it for its side effects, no two packages of
 experiments/ import each other, and only tests/ and tools/ import the
 development package tests/dev/ (fault injection, the mutants)."""
 import ast
+import json
 import os
 import re
+
+import pytest
 
 from fresh_python import BLOCK_DASSL, REPO, assert_prints_ok, run_python
 
@@ -81,13 +84,17 @@ def test_the_block_is_real():
     assert "dassl is blocked" in result.stderr
 
 
-def test_importing_the_package_installs_no_global_warnings_filter():
-    # Record each filter that code of this repository adds while the package
-    # is imported; one still in force afterwards is global (a filter set
-    # inside `warnings.catch_warnings()` is gone when the block ends).
-    code = f"""import sys, warnings
+# One fresh Python for two checks (its imports cost seconds): while the
+# package is imported and every trainer and dataset registered, it records
+# each warnings filter that code of this repository adds (one still in force
+# afterwards is global: a filter set inside `warnings.catch_warnings()` is
+# gone when the block ends), and it checks the trainer files: any file dropped
+# into trainers/ is a trainer file unless the package names it in
+# NOT_TRAINERS; each trainer file registers at least one class in Dassl's
+# registry when imported, the other modules register none.
+REGISTRATION_PROBE = f"""import importlib, json, os, sys, warnings
 repo = {REPO!r}
-added = []
+added, results = [], {{}}
 def recording(original):
     def add(*args, **kwargs):
         original(*args, **kwargs)
@@ -97,42 +104,54 @@ def recording(original):
     return add
 warnings.filterwarnings = recording(warnings.filterwarnings)
 warnings.simplefilter = recording(warnings.simplefilter)
-import trainers, trainers.modules.clip_loading, trainers.run.run_info
-import trainers.engine.evaluation, datasets
-trainers.register_trainers()
-datasets.register_datasets()
-assert added, 'clip_loading silences its import warning: the recorder saw nothing'
-left = [(c, f) for c, f in added if any(f is g for g in warnings.filters)]
-assert not left, left
-print('ok')
-"""
-    assert_prints_ok(code)
-
-
-def test_every_trainer_file_registers_a_trainer_and_the_others_are_not_trainers():
-    # Any file dropped into trainers/ is a trainer file unless the package
-    # names it in NOT_TRAINERS; each trainer file registers at least one class
-    # in Dassl's registry when imported, the other modules register none.
-    code = """import os, importlib
 import trainers
 from dassl.engine import TRAINER_REGISTRY
-folder = os.path.dirname(trainers.__file__)
-modules = sorted(f[:-3] for f in os.listdir(folder) if f.endswith('.py'))
-files = trainers.trainer_files()
-assert files, 'no trainer files'
-assert sorted(set(modules) - set(files)) == sorted(trainers.NOT_TRAINERS), (modules, files)
-dassls_own = set(TRAINER_REGISTRY.registered_names())
-for name in trainers.NOT_TRAINERS:
-    importlib.import_module('trainers' if name == '__init__' else 'trainers.' + name)
-assert set(TRAINER_REGISTRY.registered_names()) == dassls_own
+try:
+    folder = os.path.dirname(trainers.__file__)
+    modules = sorted(f[:-3] for f in os.listdir(folder) if f.endswith('.py'))
+    files = trainers.trainer_files()
+    assert files, 'no trainer files'
+    assert sorted(set(modules) - set(files)) == sorted(trainers.NOT_TRAINERS), (modules, files)
+    dassls_own = set(TRAINER_REGISTRY.registered_names())
+    for name in trainers.NOT_TRAINERS:
+        importlib.import_module('trainers' if name == '__init__' else 'trainers.' + name)
+    assert set(TRAINER_REGISTRY.registered_names()) == dassls_own
+    trainers.register_trainers()
+    assert not trainers.BROKEN, trainers.BROKEN
+    registered = {{cls.__module__ for cls in TRAINER_REGISTRY._obj_map.values()}}
+    missing = [n for n in files if 'trainers.' + n not in registered]
+    assert not missing, ('trainer files that register no trainer', missing)
+    results['trainers'] = 'ok'
+except AssertionError as err:
+    results['trainers'] = repr(err)
+import trainers.modules.clip_loading, trainers.run.run_info, trainers.engine.evaluation, datasets
 trainers.register_trainers()
-assert not trainers.BROKEN, trainers.BROKEN
-registered = {cls.__module__ for cls in TRAINER_REGISTRY._obj_map.values()}
-missing = [n for n in files if 'trainers.' + n not in registered]
-assert not missing, ('trainer files that register no trainer', missing)
-print('ok')
+datasets.register_datasets()
+try:
+    assert added, 'clip_loading silences its import warning: the recorder saw nothing'
+    left = [(c, str(f)) for c, f in added if any(f is g for g in warnings.filters)]
+    assert not left, left
+    results['filters'] = 'ok'
+except AssertionError as err:
+    results['filters'] = repr(err)
+print(json.dumps(results))
 """
-    assert_prints_ok(code)
+
+
+@pytest.fixture(scope="module")
+def registration_probe() -> dict:
+    result = run_python(REGISTRATION_PROBE)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_importing_the_package_installs_no_global_warnings_filter(registration_probe):
+    assert registration_probe["filters"] == "ok"
+
+
+def test_every_trainer_file_registers_a_trainer_and_the_others_are_not_trainers(
+        registration_probe):
+    assert registration_probe["trainers"] == "ok"
 
 
 # An import of Dassl, of the package (trainers...) or of a parent package
