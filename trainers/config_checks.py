@@ -233,6 +233,7 @@ def check_values(cfg, trains: bool = True) -> None:
         raise ConfigError(f"TRAINER.ADU.N_CTX_TEXT must be >= 0, got {adu.N_CTX_TEXT} "
                           "(0: the fixed template)")
 
+
 # The method's variants (docs/METHOD.md sections 3 and 10; the release's in
 # trainers/modules/release.py).
 FORGET_LOSSES = ("uniform_ce", "neg_entropy")
