@@ -237,12 +237,8 @@ def test_ablation_switches_select_the_terms(ddl, ce, mmd, keys):
 
 
 def adu_node(**changes):
-    from dassl.config import get_cfg_default
-
-    from trainers.config import extend_cfg
-    cfg = get_cfg_default()
-    extend_cfg(cfg)
-    node = cfg.TRAINER.ADU
+    import train
+    node = train.default_cfg().TRAINER.ADU
     node.update(changes)
     return node
 

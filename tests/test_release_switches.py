@@ -228,12 +228,8 @@ def test_release_instapg_matches_a_direct_implementation():
 
 
 def default_cfg():
-    from dassl.config import get_cfg_default
-
-    from trainers.config import extend_cfg
-    cfg = get_cfg_default()
-    extend_cfg(cfg)
-    return cfg
+    import train
+    return train.default_cfg()
 
 
 def test_defaults_are_the_papers():

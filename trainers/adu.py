@@ -23,19 +23,17 @@ from .engine.domain_labels import relabel_training_domains
 from .engine.training_step import Batch, autocast_context
 from .modules import release
 from .modules.adu_model import ADUCLIP
-from .modules.losses import ADUObjective, adu_losses, forget_loss, mmd2
+from .modules.losses import ADUObjective, adu_losses, mmd2
 
 
 def adu_objective(node) -> ADUObjective:
     """The objective a TRAINER.ADU node asks for (checked by check_adu)."""
-    forget = forget_loss
-    if node.FORGET_LOSS == "neg_entropy":
-        forget = functools.partial(release.neg_entropy_forget_loss, log_eps=node.FORGET_LOG_EPS)
     mmd = functools.partial(mmd2, bandwidth=check_bandwidth(node.MMD_BANDWIDTH))
     if node.MMD_KERNEL == "pair_median":
         mmd = release.mmd2_pair_median
     return ADUObjective(ddl=node.DDL, ddl_ce=node.DDL_CE, ddl_mmd=node.DDL_MMD,
-                        gamma=node.DDL_GAMMA, lam=node.DDL_LAMBDA, forget=forget, mmd=mmd,
+                        gamma=node.DDL_GAMMA, lam=node.DDL_LAMBDA, mmd=mmd,
+                        forget=release.forget_loss_named(node.FORGET_LOSS, node.FORGET_LOG_EPS),
                         mmd_on_domain_logits=node.MMD_INPUT == "domain_logits")
 
 

@@ -15,8 +15,8 @@ import functools
 import torch
 
 from ..config_checks import check_forget_loss
-from ..modules.losses import forget_loss, memorize_forget_losses
-from ..modules.release import neg_entropy_forget_loss
+from ..modules.losses import memorize_forget_losses
+from ..modules.release import forget_loss_named
 from .base import UnlearningTrainer
 from .training_step import autocast_context
 from .training_step import Batch
@@ -34,8 +34,7 @@ class MemorizeForgetTrainer(UnlearningTrainer):
     def forget_term(self):
         """The L_forget function of FORGET_LOSS (read once): the paper's
         uniform_ce, or the release's neg_entropy."""
-        return neg_entropy_forget_loss if self.method_cfg.FORGET_LOSS == "neg_entropy" \
-            else forget_loss
+        return forget_loss_named(self.method_cfg.FORGET_LOSS)
 
     def compute_losses(self, logits, batch: Batch):
         """L_memorize + L_forget of the class logits `self.model` returns."""

@@ -13,6 +13,7 @@ default, all of them here and nothing of them in the paper's path
 | MMD per domain pair, its own median bandwidth    | MMD_KERNEL pair_median                  |
 | MMD of the domain classifier's logits            | MMD_INPUT domain_logits (adu_losses)    |
 """
+import functools
 from typing import Optional, Sequence
 
 import torch
@@ -23,7 +24,7 @@ from user_errors import ConfigError
 
 from .adu_model import ADUCLIP, InstaPG, VisionPrompts
 from .clip_heads import tokenize_prompts
-from .losses import masked_mean, squared_distances
+from .losses import forget_loss, masked_mean, squared_distances
 from .text_prompts import PromptTextFeatures, initial_context
 
 
@@ -161,6 +162,17 @@ def neg_entropy_forget_loss(*, logits, forget_mask, log_eps: float = 0.0):
         log_p = F.log_softmax(logits.float(), dim=-1)
         per_sample = (log_p.exp() * log_p).sum(dim=-1)
     return masked_mean(per_sample, forget_mask)
+
+
+def forget_loss_named(kind: str, log_eps: float = 0.0):
+    """The L_forget function a FORGET_LOSS names (checked before, in
+    config_checks): the paper's "uniform_ce" (losses.forget_loss) or the
+    release's "neg_entropy", with FORGET_LOG_EPS where it is set."""
+    if kind != "neg_entropy":
+        return forget_loss
+    if log_eps:
+        return functools.partial(neg_entropy_forget_loss, log_eps=log_eps)
+    return neg_entropy_forget_loss
 
 
 def mmd2_pair_median(*, features, domains) -> torch.Tensor:

@@ -58,8 +58,8 @@ MUTANTS = (
            "DOMAIN_HEAD domains_x_classes ignored (one output per domain)",
            ("tests/test_release_switches.py",)),
     Mutant("adu-forget-log-eps-ignored", "trainers/adu.py",
-           "log_eps=node.FORGET_LOG_EPS)",
-           "log_eps=0.0)",
+           "forget_loss_named(node.FORGET_LOSS, node.FORGET_LOG_EPS)",
+           "forget_loss_named(node.FORGET_LOSS, 0.0)",
            "FORGET_LOG_EPS ignored (neg_entropy always from log_softmax)",
            ("tests/test_release_switches.py",)),
     # ----- the model -------------------------------------------------------------
