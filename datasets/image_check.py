@@ -13,26 +13,32 @@ the run with one line naming it, unless DATASET.SKIP_UNREADABLE is True:
 then it is skipped and counted per domain (results.json `skipped_test_images`).
 Plain Python and PIL.
 """
-import os.path as osp
+import os
 from concurrent.futures import ThreadPoolExecutor
 
 from PIL import Image, UnidentifiedImageError
 
 from user_errors import BadFileError
 
+from .files import open_regular
 from .image_scan_cache import cached_scan
 
-# PIL's errors for a file that is not a readable image.
-READ_ERRORS = (UnidentifiedImageError, OSError, ValueError, SyntaxError)
+# PIL's errors for a file that is not a readable image (a FIFO, socket or
+# device named like an image is an OSError: files.NotRegularFileError; an
+# image of more than twice Image.MAX_IMAGE_PIXELS, a decompression bomb, is
+# PIL's DecompressionBombError).
+READ_ERRORS = (UnidentifiedImageError, OSError, ValueError, SyntaxError,
+               Image.DecompressionBombError)
 
 
 def problem_of(path: str, decode: bool) -> str:
     """Why `path` cannot be read ("" when it can): its header only, or
     (`decode`) every pixel."""
     try:
-        if osp.getsize(path) == 0:
-            return "zero bytes"
-        with Image.open(path) as img:
+        with open_regular(path) as f:
+            if os.fstat(f.fileno()).st_size == 0:
+                return "zero bytes"
+            img = Image.open(f)
             if decode:
                 img.load()
             else:

@@ -7,19 +7,22 @@ import os
 import sys
 
 from experiments.analysis.command import run_command
+from user_errors import ConfigError
 
-# The exit status of predict.py is the number of unreadable images, up to this
-# (the shells give 126 and up their own meanings).
-MAX_SKIPPED_STATUS = 125
+# The exit status of predict.py when an input was skipped (the other inputs'
+# lines are printed): the status of every one-line refusal.
+SKIPPED_STATUS = 2
 
 
 def parse_export_args(argv=None):
     parser = argparse.ArgumentParser(
         prog="export.py", description="Export a finished run as one image -> logits "
-        "module (TorchScript and/or ONNX), each file with FILE.json beside it.")
+        "module (torch.export .pt2 and/or ONNX), each file with its sealed FILE.json beside it.")
     parser.add_argument("run_dir", help="a finished run (train.py --output-dir)")
-    parser.add_argument("--torchscript", default="", metavar="FILE.pt")
+    parser.add_argument("--pt2", default="", metavar="FILE.pt2",
+                        help="a torch.export program (torch.export.load)")
     parser.add_argument("--onnx", default="", metavar="FILE.onnx")
+    parser.add_argument("--torchscript", default="", metavar="FILE.pt", help=argparse.SUPPRESS)
     parser.add_argument("--fp16", action="store_true",
                         help="CLIP's image tower in half precision (for a GPU)")
     parser.add_argument("--verify", action="store_true",
@@ -27,13 +30,17 @@ def parse_export_args(argv=None):
                              "and report the largest logit differences")
     parser.add_argument("--root", default="",
                         help="DATASET.ROOT, when the run's data has moved (class names)")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.torchscript:
+        raise ConfigError(f"--torchscript {args.torchscript}: TorchScript is no longer exported "
+                          "(torch deprecates torch.jit); pass --pt2 FILE.pt2 (torch.export, "
+                          "for Python) and/or --onnx FILE.onnx (any runtime)")
+    return args
 
 
 def export_work(args):
     from .exporter import export_run
-    return export_run(args.run_dir, args.torchscript, args.onnx, args.fp16, args.root,
-                      args.verify)
+    return export_run(args.run_dir, args.pt2, args.onnx, args.fp16, args.root, args.verify)
 
 
 def export_finish(args, exported, seconds):
@@ -55,9 +62,9 @@ def export_main(argv=None):
 def parse_predict_args(argv=None):
     parser = argparse.ArgumentParser(
         prog="predict.py", description="Classify images with a run folder or an exported "
-        "model: one line PATH<TAB>CLASS<TAB>PROBABILITY per image; the exit status is "
-        "the number of unreadable files.")
-    parser.add_argument("model", help="a run folder, FILE.pt or FILE.onnx (tools/export.py)")
+        "model: one line PATH<TAB>CLASS<TAB>PROBABILITY per image; a file that is not a "
+        "readable image is named on stderr and skipped, and then the exit status is 2.")
+    parser.add_argument("model", help="a run folder, FILE.pt2 or FILE.onnx (tools/export.py)")
     parser.add_argument("images", nargs="+", help="image files or folders (walked)")
     parser.add_argument("--top", type=int, default=1, metavar="K",
                         help="print the K most probable classes (default 1)")
@@ -75,8 +82,9 @@ def predict_work(args):
 
 def predict_finish(args, skipped, seconds):
     if skipped:
-        print(f"predict.py: {skipped} unreadable file(s) skipped", file=sys.stderr)
-    return min(skipped, MAX_SKIPPED_STATUS)
+        print(f"predict.py: {skipped} file(s) skipped (named above); the other images' "
+              "lines are complete", file=sys.stderr)
+    return SKIPPED_STATUS if skipped else 0
 
 
 def predict_main(argv=None) -> int:

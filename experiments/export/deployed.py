@@ -4,12 +4,9 @@ model has a domain classifier).
 
 CLIP's normalisation (the run's INPUT.PIXEL_MEAN / PIXEL_STD, when its
 INPUT.TRANSFORMS normalise) happens inside, so a user feeds plain pixels.
-`SizeChecked` is the TorchScript file's outer module: it refuses an image of
-another size than the run's INPUT.SIZE with one line, where the traced graph
-would fail deep inside the encoder (or, for some sizes, silently compute).
+The exported files fix H and W at the run's INPUT.SIZE: the .pt2 program's
+guards and onnxruntime refuse another size.
 """
-from typing import List
-
 import torch
 import torch.nn as nn
 
@@ -41,24 +38,3 @@ class DeployedClassifier(nn.Module):
         if self.domain_head is None:
             return logits
         return logits, self.domain_head(features)
-
-
-class SizeChecked(nn.Module):
-    """`inner` (a traced DeployedClassifier) behind a check of the input's shape."""
-
-    def __init__(self, inner: nn.Module, height: int, width: int):
-        super().__init__()
-        self.inner = inner
-        self.height = height
-        self.width = width
-
-    def forward(self, images: torch.Tensor):
-        shape: List[int] = images.shape
-        if images.dim() != 4 or shape[1] != 3 or shape[2] != self.height \
-                or shape[3] != self.width:
-            raise ValueError("expected RGB images [B, 3, " + str(self.height) + ", "
-                             + str(self.width) + "] in [0, 1], got " + str(shape)
-                             + ": resize (shorter side) and center-crop to "
-                             + str(self.height) + "x" + str(self.width)
-                             + " as the export's json says")
-        return self.inner(images)

@@ -1,35 +1,39 @@
-"""A finished run -> TorchScript and/or ONNX files, each with FILE.json.
+"""A finished run -> a torch.export program and/or an ONNX file, each with
+its sealed FILE.json.
 
-    exported = export_run("output/run", torchscript="adu.pt", onnx="adu.onnx")
-    exported.files["adu.pt"]["classnames"]
+    exported = export_run("output/run", pt2="adu.pt2", onnx="adu.onnx")
+    exported.files["adu.pt2"]["classnames"]
 
-TorchScript: the DeployedClassifier traced (torch.jit.trace), behind a
-scripted shape check (deployed.SizeChecked). ONNX: the same module through
-torch's TorchScript-based exporter (`dynamo=False`; the torch.export one of
-torch 2.14.1 with onnxscript 0.7.2 writes an invalid graph for CLIP here),
-opset 17, a dynamic batch axis and static H, W, so onnxruntime itself
-refuses another image size. Every file is written atomically.
+.pt2: the DeployedClassifier through torch.export (torch.export.save; read
+with torch.export.load, no deprecation), a dynamic batch, static H, W (the
+program's guards refuse another size). ONNX: the same module through
+torch's torch.export-based exporter (`dynamo=True`, onnxscript), the same
+axes, so onnxruntime itself refuses another image size. TorchScript is no
+longer written (torch deprecates torch.jit: ONNX serves the runtimes
+without Python, .pt2 Python). Every file is written atomically, then its
+digest goes into its json (sealing.py), so predict.py refuses a damaged or
+replaced file.
 """
+import contextlib
 import copy
-import os
-import os.path as osp
+import io
 import time
-import warnings
 from typing import NamedTuple, Optional
 
 import torch
 
 from trainers.engine.precision import cast_clip
-from trainers.run.files import atomic_write, temp_path, write_json_atomic
+from trainers.run.files import atomic_write, write_json_atomic
 from user_errors import ConfigError, MissingFileError
 
-from .deployed import DeployedClassifier, SizeChecked
+from .deployed import DeployedClassifier
 from .metadata import export_metadata, input_spec
 from .parts import EXPORTABLE
 from .run_model import load_export_run
+from .sealing import seal
 from .verify import verify_export
 
-OPSET = 17
+OPSET = 18  # the torch.export-based exporter's own
 EXAMPLE_BATCH = 2  # the tracing input; the files take any batch size
 
 
@@ -40,12 +44,15 @@ class Exported(NamedTuple):
 
 
 def require_onnx():
-    """The onnx package (torch's ONNX exporter needs it), or one clear error."""
+    """onnx and onnxscript (torch's torch.export-based ONNX exporter needs
+    both), or one clear error."""
     try:
         import onnx  # noqa: F401
+        import onnxscript  # noqa: F401
     except ImportError as err:
-        raise MissingFileError("--onnx needs the onnx package, which is not installed: "
-                               "pip install onnx onnxruntime (requirements.txt)") from err
+        raise MissingFileError(f"--onnx needs the {err.name} package, which is not installed: "
+                               "pip install onnx onnxscript onnxruntime "
+                               "(requirements.txt)") from err
 
 
 def deployed_model(run, fp16: bool = False) -> DeployedClassifier:
@@ -64,62 +71,71 @@ def example_input(cfg) -> torch.Tensor:
     return torch.rand(EXAMPLE_BATCH, 3, height, width, generator=torch.Generator().manual_seed(0))
 
 
-def save_torchscript(model: DeployedClassifier, example: torch.Tensor, path: str):
-    with torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)  # jit.trace, jit.save: deprecated, work
-        # Shape checks inside nn.MultiheadAttention: constant for one input size.
-        warnings.simplefilter("ignore", torch.jit.TracerWarning)
-        traced = torch.jit.trace(model, example, check_trace=False)
-        checked = torch.jit.script(SizeChecked(traced, example.shape[2], example.shape[3]))
-        with atomic_write(path, "wb") as f:
-            torch.jit.save(checked, f)
+def exported_program(model: DeployedClassifier, example: torch.Tensor):
+    """`model` through torch.export: a dynamic batch, H and W fixed at the example's."""
+    with torch.no_grad():
+        return torch.export.export(model, (example,),
+                                   dynamic_shapes={"images": {0: torch.export.Dim("batch")}})
+
+
+def save_pt2(model: DeployedClassifier, example: torch.Tensor, path: str):
+    program = exported_program(model, example)
+    with atomic_write(path, "wb") as f:
+        torch.export.save(program, f)
 
 
 def save_onnx(model: DeployedClassifier, example: torch.Tensor, path: str):
     require_onnx()
     names = list(model.output_names)
-    tmp = temp_path(path)
-    try:
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore", DeprecationWarning)  # the TorchScript exporter
-            warnings.simplefilter("ignore", torch.jit.TracerWarning)
-            torch.onnx.export(model, (example,), tmp, input_names=["images"],
-                              output_names=names, opset_version=OPSET, dynamo=False,
-                              dynamic_axes={n: {0: "batch"} for n in ["images", *names]})
-        os.replace(tmp, path)
-    finally:
-        if osp.exists(tmp):
-            os.remove(tmp)
+    with torch.no_grad(), contextlib.redirect_stdout(io.StringIO()):  # its progress lines
+        program = torch.onnx.export(
+            model, (example,), input_names=["images"], output_names=names,
+            opset_version=OPSET, dynamo=True, verbose=False, optimize=True,
+            dynamic_shapes={"images": {0: torch.export.Dim("batch")}})
+    with atomic_write(path, "wb") as f:
+        f.write(program.model_proto.SerializeToString())
 
 
-def check_targets(torchscript: str, onnx: str):
-    if not torchscript and not onnx:
-        raise ConfigError("nothing to write: pass --torchscript FILE.pt and/or --onnx FILE.onnx")
-    for path, ext in ((torchscript, ".pt"), (onnx, ".onnx")):
+SAVERS = {"torch.export": save_pt2, "onnx": save_onnx}
+EXTENSIONS = {"torch.export": ".pt2", "onnx": ".onnx"}
+
+
+def check_targets(pt2: str, onnx: str):
+    if not pt2 and not onnx:
+        raise ConfigError("nothing to write: pass --pt2 FILE.pt2 and/or --onnx FILE.onnx")
+    for path, ext in ((pt2, ".pt2"), (onnx, ".onnx")):
         if path and not path.endswith(ext):
             raise ConfigError(f"{path}: the file name must end in {ext}")
     if onnx:
         require_onnx()
 
 
-def export_run(run_dir: str, torchscript: str = "", onnx: str = "", fp16: bool = False,
+def write_export(model: DeployedClassifier, example: torch.Tensor, path: str,
+                 file_format: str, meta: dict) -> dict:
+    """`model` written to `path` in `file_format`, then its json sealed with
+    the written file's digest; both atomically (a link planted at either
+    name is replaced, never followed). Returns the json's fields."""
+    SAVERS[file_format](model, example, path)
+    meta = seal(meta, path)
+    write_json_atomic(path + ".json", meta)
+    return meta
+
+
+def export_run(run_dir: str, pt2: str = "", onnx: str = "", fp16: bool = False,
                root: str = "", verify: bool = False) -> Exported:
-    """Write the requested files and their json: {path: metadata}, the
+    """Write the requested files and their sealed json: {path: metadata}, the
     seconds each took, and with `verify` their check on the test split."""
-    check_targets(torchscript, onnx)
+    check_targets(pt2, onnx)
     run = load_export_run(run_dir, root)
     model = deployed_model(run, fp16)
     example = example_input(run.trainer.cfg)
     written, seconds = {}, {}
-    for path, file_format, save in ((torchscript, "torchscript", save_torchscript),
-                                    (onnx, "onnx", save_onnx)):
+    for path, file_format in ((pt2, "torch.export"), (onnx, "onnx")):
         if not path:
             continue
         start = time.time()
-        save(model, example, path)
+        written[path] = write_export(
+            model, example, path, file_format,
+            export_metadata(run, run_dir, file_format, path, model.output_names, fp16))
         seconds[path] = time.time() - start
-        meta = export_metadata(run, run_dir, file_format, path, model.output_names, fp16)
-        write_json_atomic(path + ".json", meta)
-        written[path] = meta
     return Exported(written, seconds, verify_export(run, written) if verify else None)
-

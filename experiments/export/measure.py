@@ -20,7 +20,7 @@ from trainers.modules.adu_model import ADUCLIP
 from trainers.modules.tiny_clip import ARCHITECTURES, build_clip
 
 from .deployed import DeployedClassifier
-from .exporter import save_onnx, save_torchscript
+from .exporter import save_onnx, save_pt2
 from .parts import adu_parts
 from .predictor import onnx_predictor
 
@@ -39,21 +39,21 @@ def measure(arch: str, num_classes: int, num_domains: int, out: str, batch: int 
     with torch.no_grad():
         project = model((images - mean) / std).logits
     os.makedirs(out, exist_ok=True)
-    pt, onnx = osp.join(out, "adu.pt"), osp.join(out, "adu.onnx")
+    pt2, onnx = osp.join(out, "adu.pt2"), osp.join(out, "adu.onnx")
     record = {"arch": arch, "input": [3, size, size], "classes": num_classes,
               "threads": torch.get_num_threads()}
-    for path, save in ((pt, save_torchscript), (onnx, save_onnx)):
+    for path, save in ((pt2, save_pt2), (onnx, save_onnx)):
         start = time.time()
         save(deployed, images[:2], path)
         record[f"{osp.splitext(path)[1][1:]}_seconds"] = round(time.time() - start, 1)
         record[f"{osp.splitext(path)[1][1:]}_mib"] = round(osp.getsize(path) / 2**20, 1)
     with torch.no_grad():
-        scripted = torch.jit.load(pt)(images)[0]
+        program = torch.export.load(pt2).module()(images)[0]
     from_onnx = onnx_predictor(onnx, {}).logits(images)
     record["max_abs_logit_diff"] = {
-        "torchscript vs project": (scripted - project).abs().max().item(),
+        "pt2 vs project": (program - project).abs().max().item(),
         "onnx vs project": (from_onnx - project).abs().max().item(),
-        "onnx vs torchscript": (from_onnx - scripted).abs().max().item()}
+        "onnx vs pt2": (from_onnx - program).abs().max().item()}
     record["logit_range"] = [project.min().item(), project.max().item()]
     return record
 

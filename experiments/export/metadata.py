@@ -6,12 +6,9 @@ side to max(INPUT.SIZE) with INPUT.INTERPOLATION, center-crop INPUT.SIZE,
 RGB in [0, 1]; the normalisation is done inside the exported module.
 """
 import datetime
-import json
 import os.path as osp
 
 import torch
-
-from user_errors import MissingFileError
 
 
 def normalisation(cfg):
@@ -65,13 +62,3 @@ def export_metadata(run, run_dir: str, file_format: str, path: str, output_names
         "torch": torch.__version__,
         "exported_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
-
-
-def read_metadata(path: str) -> dict:
-    """The FILE.json beside an exported FILE."""
-    meta_path = path + ".json"
-    if not osp.isfile(meta_path):
-        raise MissingFileError(f"{meta_path} not found: an exported model is read with the "
-                               "json tools/export.py wrote beside it; export it again.")
-    with open(meta_path) as f:
-        return json.load(f)

@@ -1,8 +1,16 @@
-"""What tools/predict.py runs: a model (a run folder, an exported .pt or
+"""What tools/predict.py runs: a model (a run folder, an exported .pt2 or
 .onnx) with its metadata, the images read as the run's test transform reads
 them, and one output line per image.
 
-Reading a .pt needs torch only, a .onnx onnxruntime only (plus numpy); a
+An exported file is checked against its sealed json (sealing.py) before it
+is loaded and before any image is read. Images: only regular files are
+opened (a FIFO, socket or device named *.png is skipped with a note, never
+waited on), each decoded as the RGB a person sees (datasets.files.read_rgb,
+the training and test loaders' conversion); a file that is not a readable
+image (truncated, another format, a decompression bomb) is named with what
+to do and skipped, the other images' lines printed.
+
+Reading a .pt2 needs torch only, a .onnx onnxruntime only (plus numpy); a
 run folder is rebuilt with this project, Dassl and its data (for the class
 names), as tools/export.py does.
 """
@@ -10,16 +18,16 @@ import contextlib
 import os
 import os.path as osp
 import sys
-import warnings
 from typing import Callable, List, NamedTuple
 
 import torch
 from PIL import Image
 from torchvision import transforms
 
+from datasets.files import NotRegularFileError, read_rgb
 from user_errors import ConfigError, MissingFileError
 
-from .metadata import read_metadata
+from .sealing import read_sealed
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 INTERPOLATIONS = {"bilinear": transforms.InterpolationMode.BILINEAR,
@@ -41,10 +49,8 @@ def require_onnxruntime():
     return onnxruntime
 
 
-def torchscript_predictor(path: str, metadata: dict) -> Predictor:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)  # jit.load: deprecated, works
-        module = torch.jit.load(path, map_location="cpu").eval()
+def pt2_predictor(path: str, metadata: dict) -> Predictor:
+    module = torch.export.load(path).module()
 
     def logits(images):
         with torch.no_grad():
@@ -78,19 +84,28 @@ def run_predictor(run_dir: str) -> Predictor:
     return Predictor(logits, metadata)
 
 
+LOADERS = {".pt2": ("torch.export", pt2_predictor), ".onnx": ("onnx", onnx_predictor)}
+
+
 def load_predictor(model: str) -> Predictor:
-    """MODEL: a run folder, FILE.pt or FILE.onnx (each with its FILE.json)."""
+    """MODEL: a run folder, FILE.pt2 or FILE.onnx (each checked against its
+    sealed FILE.json before it is loaded)."""
     if osp.isdir(model):
         return run_predictor(model)
-    if not osp.isfile(model):
-        raise MissingFileError(f"{model} not found: pass a run folder, an exported .pt or "
+    if not osp.lexists(model):
+        raise MissingFileError(f"{model} not found: pass a run folder, an exported .pt2 or "
                                "an exported .onnx")
-    if model.endswith(".pt"):
-        return torchscript_predictor(model, read_metadata(model))
-    if model.endswith(".onnx"):
-        return onnx_predictor(model, read_metadata(model))
-    raise ConfigError(f"{model}: MODEL must be a run folder, a .pt or a .onnx "
-                      "(files written by tools/export.py)")
+    ext = osp.splitext(model)[1]
+    if ext == ".pt":
+        raise ConfigError(f"{model}: a TorchScript export, which is no longer read (torch "
+                          "deprecates torch.jit): export the run again with --pt2 FILE.pt2")
+    if ext not in LOADERS:
+        raise ConfigError(f"{model}: MODEL must be a run folder, a .pt2 or a .onnx "
+                          "(files written by tools/export.py)")
+    file_format, load = LOADERS[ext]
+    if file_format == "onnx":
+        require_onnxruntime()
+    return load(model, read_sealed(model, file_format))
 
 
 def image_transform(metadata: dict):
@@ -105,7 +120,8 @@ def image_transform(metadata: dict):
 
 
 def image_paths(inputs: List[str]) -> List[str]:
-    """Files as given; folders walked (sorted) for image files."""
+    """Files as given; folders walked (sorted) for image files (of any kind:
+    read_image opens regular files only)."""
     paths = []
     for item in inputs:
         if not osp.isdir(item):
@@ -119,8 +135,23 @@ def image_paths(inputs: List[str]) -> List[str]:
 
 
 def read_image(path: str, transform) -> torch.Tensor:
-    with Image.open(path) as image:
-        return transform(image.convert("RGB"))
+    return transform(read_rgb(path))
+
+
+def unreadable_line(path: str, error: Exception) -> str:
+    """Why `path` was skipped and what to do, in one line."""
+    if isinstance(error, NotRegularFileError):
+        return f"{path}: {error}, not an image file; skipped (move it out of the folder)"
+    if isinstance(error, Image.DecompressionBombError):
+        return (f"{path}: more than {2 * Image.MAX_IMAGE_PIXELS} pixels (a decompression "
+                "bomb, or a huge scan); skipped (resize it below "
+                f"{Image.MAX_IMAGE_PIXELS} pixels to classify it)")
+    if isinstance(error, FileNotFoundError):
+        return f"{path}: not found; skipped (check the path)"
+    problem = str(error).replace(f" '{path}'", "").splitlines()
+    problem = problem[0] if problem and problem[0] else type(error).__name__
+    return (f"{path}: cannot read this image ({problem}); skipped (replace the file with "
+            "a readable .jpg/.png)")
 
 
 def top_k_lines(path: str, probabilities: torch.Tensor, classnames, k: int) -> str:
@@ -143,8 +174,8 @@ def predict(predictor: Predictor, inputs: List[str], top: int = 1, batch_size: i
             try:
                 batch.append(read_image(path, transform))
                 kept.append(path)
-            except (OSError, ValueError) as error:
-                err(f"{path}: cannot read this image ({error}); skipped")
+            except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as error:
+                err(unreadable_line(path, error))
                 skipped += 1
         if not batch:
             continue

@@ -11,7 +11,7 @@ import torch
 
 from trainers.modules.metrics import unlearning_scores
 
-from .predictor import image_transform, onnx_predictor, read_image, torchscript_predictor
+from .predictor import image_transform, onnx_predictor, pt2_predictor, read_image
 
 
 @torch.no_grad()
@@ -41,7 +41,7 @@ def verify_export(run, written: dict) -> dict:
     dataset = trainer.dm.dataset
     logits = {"project": project_logits(trainer)}
     for path, meta in written.items():
-        load = torchscript_predictor if meta["format"] == "torchscript" else onnx_predictor
+        load = pt2_predictor if meta["format"] == "torch.export" else onnx_predictor
         logits[meta["format"]] = batched(load(path, meta).logits,
                                          test_pixels(trainer, meta))
     labels = torch.tensor([item.label for item in dataset.test])

@@ -97,9 +97,9 @@ class UnlearningTrainer(TrainerX):
                 "mini_domainnet, domainnet, imagenet, pacs, toy_domains)."
             )
         self.forget_ids = torch.tensor(dataset.forget_domain_ids, device=self.device)
-        if self.cfg.DATALOADER.PERSISTENT_WORKERS or self.cfg.DATALOADER.CACHE_SHOTS:
-            self.train_loader_x = build_train_loader(self.cfg, dataset.train_x,
-                                                     build_transform(self.cfg, is_train=True))
+        # Dassl's loader again, images read as the test split and predict.py read them
+        self.train_loader_x = build_train_loader(self.cfg, dataset.train_x,
+                                                 build_transform(self.cfg, is_train=True))
 
     def forget_mask(self, domains: torch.Tensor) -> torch.Tensor:
         return torch.isin(domains, self.forget_ids)

@@ -26,7 +26,7 @@ from ..modules.probes import probe_scores
 from ..run.files import atomic_write
 from .progress import EvaluationProgress
 from ..run.fingerprint import results_fields
-from .test_images import UnreadableTally, test_loader
+from .test_images import RGBDatasetWrapper, UnreadableTally, test_loader
 
 RESULTS_FILE = "results.json"
 
@@ -78,7 +78,7 @@ def shots_loader(trainer):
     return build_data_loader(
         cfg, sampler_type="SequentialSampler", data_source=trainer.dm.dataset.train_x,
         batch_size=cfg.DATALOADER.TEST.BATCH_SIZE, tfm=build_transform(cfg, is_train=False),
-        is_train=False)
+        is_train=False, dataset_wrapper=RGBDatasetWrapper)
 
 
 def evaluated_epoch(trainer) -> int:

@@ -19,6 +19,7 @@ from datasets.adu_base import as_datum, is_readable_image
 from user_errors import DataError
 
 from ..modules.metrics import harmonic_mean
+from .test_images import RGBDatasetWrapper
 from .training_step import autocast_context
 
 
@@ -42,7 +43,7 @@ def encode_shots(trainer, items, encode, augment: bool = False) -> ShotFeatures:
     loader = build_data_loader(
         cfg, sampler_type="SequentialSampler", data_source=items,
         batch_size=cfg.DATALOADER.TEST.BATCH_SIZE, tfm=build_transform(cfg, is_train=augment),
-        is_train=False)
+        is_train=False, dataset_wrapper=RGBDatasetWrapper)
     features, labels, domains = [], [], []
     for batch in loader:
         with autocast_context(trainer.prec, trainer.device):

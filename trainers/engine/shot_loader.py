@@ -20,11 +20,13 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import torch
 from dassl.data.samplers import build_sampler
-from dassl.utils import read_image
 from PIL import Image
 from torch.utils.data import Dataset
 
+from datasets.files import read_rgb
 from user_errors import ConfigError
+
+from .test_images import RGBDatasetWrapper
 
 RRC_RATIOS = (3.0 / 4.0, 4.0 / 3.0)  # torchvision's RandomResizedCrop default, Dassl's
 
@@ -43,7 +45,7 @@ def cache_scale(width: int, height: int, out_size, min_scale: float) -> float:
 def decode_for_cache(path: str, out_size, min_scale) -> np.ndarray:
     """One training image as uint8 [H, W, 3], shrunk by `cache_scale` (None:
     no random resized crop, kept whole)."""
-    image = read_image(path)
+    image = read_rgb(path)
     if min_scale is not None:
         s = cache_scale(image.width, image.height, out_size, min_scale)
         if s < 1.0:
@@ -84,15 +86,15 @@ class CachedShots(Dataset):
 
 def build_train_loader(cfg, data_source, transform, dataset=None):
     """The training loader of Dassl's build_data_loader (its sampler, batch,
-    workers, drop_last) with DATALOADER.PERSISTENT_WORKERS and, when
+    workers, drop_last), images read by RGBDatasetWrapper, with
+    DATALOADER.PERSISTENT_WORKERS and, when
     CACHE_SHOTS is on, over CachedShots (or the `dataset` given)."""
-    from dassl.data.data_manager import DatasetWrapper
     batch = cfg.DATALOADER.TRAIN_X.BATCH_SIZE
     workers = cfg.DATALOADER.NUM_WORKERS
     if dataset is None:
         dataset = (CachedShots(cfg, data_source, transform, max(workers, 1))
                    if cfg.DATALOADER.CACHE_SHOTS
-                   else DatasetWrapper(cfg, data_source, transform=transform, is_train=True))
+                   else RGBDatasetWrapper(cfg, data_source, transform=transform, is_train=True))
     sampler = build_sampler(cfg.DATALOADER.TRAIN_X.SAMPLER, cfg=cfg, data_source=data_source,
                             batch_size=batch, n_domain=cfg.DATALOADER.TRAIN_X.N_DOMAIN,
                             n_ins=cfg.DATALOADER.TRAIN_X.N_INS)

@@ -1,4 +1,12 @@
-"""The test loader that reports an unreadable image instead of dying on it.
+"""How the loaders read an image, and the test loader that reports an
+unreadable image instead of dying on it.
+
+Every loader of the project's trainers (training shots, test split, the
+probes' and LP++'s shot passes) reads its images through `RGBDatasetWrapper`:
+Dassl's DatasetWrapper with the image read by datasets.files.read_rgb, the
+one conversion tools/predict.py uses too (a regular file only; every Pillow
+mode as the 8-bit RGB a person sees; an RGB file exactly as Dassl's
+`Image.open(path).convert("RGB")` read it).
 
 A test image whose header reads but whose body does not decode (a
 truncated JPEG) passed the start-up scan and ended the run in a loader
@@ -12,10 +20,32 @@ from dassl.data.data_manager import DatasetWrapper, build_data_loader
 from dassl.data.transforms import build_transform
 from PIL import Image
 
+from datasets.files import read_rgb
 from datasets.image_check import READ_ERRORS, short_problem, unreadable_error
 
 
-class ReadSafeWrapper(DatasetWrapper):
+class RGBDatasetWrapper(DatasetWrapper):
+    """Dassl's item (label, domain, impath, index, img[, img2..., img0]) of
+    the image read by `read_rgb`, through Dassl's own transform helpers."""
+
+    def __getitem__(self, idx):
+        item = self.data_source[idx]
+        image = read_rgb(item.impath)
+        out = {"label": item.label, "domain": item.domain, "impath": item.impath,
+               "index": idx}
+        if self.transform is None:
+            out["img"] = image
+        else:
+            views = self.transform if isinstance(self.transform, (list, tuple)) \
+                else [self.transform]
+            for i, transform in enumerate(views):
+                out["img" if i == 0 else f"img{i + 1}"] = self._transform_image(transform, image)
+        if self.return_img0:
+            out["img0"] = self.to_tensor(image)
+        return out
+
+
+class ReadSafeWrapper(RGBDatasetWrapper):
     """Dassl's DatasetWrapper; an image that does not read gives a blank one
     with `unreadable` set to the problem ("" for every readable image)."""
 
