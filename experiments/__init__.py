@@ -14,7 +14,7 @@ Subpackages (each says what it holds):
               (tools/benchmark.py, gpu_check.py)
     toy       the toy benchmark's tiny CLIP: pretraining, its zero-shot table,
               the CLIP-regime check (tools/pretrain_tiny_clip.py, toy_regime.py)
-    export    a finished run as one TorchScript / ONNX file with its json,
+    export    a finished run as one torch.export / ONNX file with its json,
               and classifying images with it (tools/export.py, predict.py)
 Nothing here is imported by `trainers/` or `datasets/`: the method and the
 data know nothing of the experiments built on them. The development

@@ -31,9 +31,15 @@ predict_tool = load_tool("predict")
 
 @pytest.fixture(scope="module")
 def pt2(tmp_path_factory):
-    path = str(tmp_path_factory.mktemp("pt2") / "zs.pt2")
-    export_zeroshot(path, "torch.export")
-    return path
+    """A sealed export, written where links to two victim files were planted
+    (at FILE.pt2 and FILE.pt2.json)."""
+    folder = tmp_path_factory.mktemp("pt2")
+    path = folder / "zs.pt2"
+    for name in ("zs.pt2", "zs.pt2.json"):
+        (folder / f"victim_{name}.txt").write_text("keep me")
+        os.symlink(folder / f"victim_{name}.txt", folder / name)
+    export_zeroshot(str(path), "torch.export")
+    return str(path)
 
 
 def error_line(capsys, program, argv, tool=None):
@@ -104,16 +110,12 @@ def test_export_refuses_the_old_format_and_a_wrong_name(tmp_path, capsys, argv, 
     assert expected in error_line(capsys, "export.py", [str(run), *argv], export_tool)
 
 
-def test_links_planted_at_the_outputs_are_replaced_not_followed(tmp_path):
-    victims = [tmp_path / "victim1.txt", tmp_path / "victim2.txt"]
-    out = tmp_path / "out.pt2"
-    for victim, name in zip(victims, (out, tmp_path / "out.pt2.json")):
-        victim.write_text("keep me")
-        os.symlink(victim, name)
-    export_zeroshot(str(out), "torch.export")
-    assert [v.read_text() for v in victims] == ["keep me", "keep me"]
-    assert not out.is_symlink() and not (tmp_path / "out.pt2.json").is_symlink()
-    assert json.load(open(str(out) + ".json"))["size"] == out.stat().st_size
+def test_links_planted_at_the_outputs_are_replaced_not_followed(pt2):
+    folder = os.path.dirname(pt2)
+    for name in ("zs.pt2", "zs.pt2.json"):
+        assert open(os.path.join(folder, f"victim_{name}.txt")).read() == "keep me"
+        assert not os.path.islink(os.path.join(folder, name))
+    assert json.load(open(pt2 + ".json"))["size"] == os.path.getsize(pt2)
 
 
 # ----- the images given ------------------------------------------------------------
