@@ -63,15 +63,16 @@ def test_the_module_normalises_inside_and_matches_the_classifier(zeroshot, tmp_p
         assert (loaded(images) - expected).abs().max() < 1e-5  # batch 5, traced at 2
 
 
-@pytest.mark.parametrize("shape, axis, size", [((1, 3, 40, 40), 2, 32), ((1, 3, 32, 24), 3, 32),
-                                               ((1, 1, 32, 32), 1, 3)])
-def test_the_pt2_program_refuses_another_image_size(zeroshot, tmp_path, shape, axis, size):
+def test_the_pt2_program_refuses_another_image_size(zeroshot, tmp_path):
     _, deployed = zeroshot
     path = str(tmp_path / "zs.pt2")
     save_pt2(deployed, torch.rand(2, 3, 32, 32), path)
-    with pytest.raises(Exception) as info:
-        torch.export.load(path).module()(torch.rand(*shape))
-    assert f"images.size()[{axis}] == {size}" in str(info.value)
+    program = torch.export.load(path).module()
+    for shape, axis, size in (((1, 3, 40, 40), 2, 32), ((1, 3, 32, 24), 3, 32),
+                              ((1, 1, 32, 32), 1, 3)):
+        with pytest.raises(Exception) as info:
+            program(torch.rand(*shape))
+        assert f"images.size()[{axis}] == {size}" in str(info.value), shape
 
 
 def test_the_onnx_module_has_a_dynamic_batch_and_refuses_another_size(zeroshot, tmp_path):

@@ -15,6 +15,7 @@ run folder is rebuilt with this project, Dassl and its data (for the class
 names), as tools/export.py does.
 """
 import contextlib
+import io
 import os
 import os.path as osp
 import sys
@@ -49,8 +50,10 @@ def require_onnxruntime():
     return onnxruntime
 
 
-def pt2_predictor(path: str, metadata: dict) -> Predictor:
-    module = torch.export.load(path).module()
+def pt2_predictor(source, metadata: dict) -> Predictor:
+    """`source`: a .pt2 file's path or its bytes."""
+    module = torch.export.load(io.BytesIO(source) if isinstance(source, bytes)
+                               else source).module()
 
     def logits(images):
         with torch.no_grad():
@@ -59,8 +62,9 @@ def pt2_predictor(path: str, metadata: dict) -> Predictor:
     return Predictor(logits, metadata)
 
 
-def onnx_predictor(path: str, metadata: dict) -> Predictor:
-    session = require_onnxruntime().InferenceSession(path, providers=["CPUExecutionProvider"])
+def onnx_predictor(source, metadata: dict) -> Predictor:
+    """`source`: a .onnx file's path or its bytes."""
+    session = require_onnxruntime().InferenceSession(source, providers=["CPUExecutionProvider"])
 
     def logits(images):
         return torch.from_numpy(session.run(["logits"], {"images": images.numpy()})[0]).float()
@@ -105,7 +109,8 @@ def load_predictor(model: str) -> Predictor:
     file_format, load = LOADERS[ext]
     if file_format == "onnx":
         require_onnxruntime()
-    return load(model, read_sealed(model, file_format))
+    metadata, data = read_sealed(model, file_format)
+    return load(data, metadata)
 
 
 def image_transform(metadata: dict):

@@ -4,7 +4,7 @@ with flipped bytes, a truncated or replaced one, a json edited by hand or
 the json of another model is refused before any image is read.
 
     meta = seal(meta, "adu.pt2")          # at export, after the file is written
-    meta = read_sealed("adu.pt2", "torch.export")  # at predict, before loading it
+    meta, data = read_sealed("adu.pt2", "torch.export")  # at predict: the checked bytes
 
 The digest of the json is over its fields in canonical form (sorted keys,
 no spaces) without `metadata_sha256` itself; it catches an accident (an
@@ -70,10 +70,12 @@ def read_json(meta_path: str, path: str) -> dict:
     return meta
 
 
-def read_sealed(path: str, file_format: str) -> dict:
-    """FILE.json of the exported `path`, after checking that it is intact and
-    that `path` is the very file it was written for (size, then sha256);
-    one line naming the file and the fix otherwise."""
+def read_sealed(path: str, file_format: str) -> tuple:
+    """(FILE.json of the exported `path`, the bytes of `path`), after checking
+    that the json is intact and that the bytes are those it was written for
+    (size, then sha256); one line naming the file and the fix otherwise. The
+    model is loaded from these bytes, so a file replaced after the check is
+    not read."""
     meta_path = path + ".json"
     meta = read_json(meta_path, path)
     if meta["metadata_sha256"] != metadata_digest(meta):
@@ -84,10 +86,12 @@ def read_sealed(path: str, file_format: str) -> dict:
                            f"as {file_format}: pass the file the json was written for, or "
                            f"{export_again(path)}.")
     try:
-        sha256, size = file_digest(path)
+        with open_regular(path) as f:
+            data = f.read()
     except OSError as err:
         raise BadFileError(f"{path} cannot be read ({err.strerror or err}): "
                            f"{export_again(path)}.") from None
+    sha256, size = hashlib.sha256(data).hexdigest(), len(data)
     if size != meta["size"]:
         what = "truncated" if size < meta["size"] else "longer than exported"
         raise BadFileError(f"{path} is {size} bytes, its json says {meta['size']}: the file "
@@ -95,4 +99,4 @@ def read_sealed(path: str, file_format: str) -> dict:
     if sha256 != meta["sha256"]:
         raise BadFileError(f"{path} does not match its json's sha256 (damaged, or the json of "
                            f"another export): copy the pair again, or {export_again(path)}.")
-    return meta
+    return meta, data
