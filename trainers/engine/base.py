@@ -22,6 +22,7 @@ from dassl.utils import AverageMeter
 
 from user_errors import ConfigError
 
+from ..config_checks import check_image_side
 from ..modules.clip_loading import backbone_in_repo, freeze, load_clip, require_vit
 from ..run.checkpoint import load_models, resume_models, save_models
 from ..run.files import repo_path
@@ -69,6 +70,9 @@ class UnlearningTrainer(TrainerX):
         clip_model = load_clip(backbone_in_repo(name, repo_path))
         if needs_vit:
             require_vit(clip_model, name, self.cfg.TRAINER.NAME)
+        side = getattr(clip_model.visual, "input_resolution", None)
+        if isinstance(side, int):  # before any step: another side fails inside the model
+            check_image_side(self.cfg.INPUT.SIZE, side, f"CLIP {name}")
         self.prec = resolve_precision(self.method_cfg.PREC, self.device)
         cast_clip(clip_model.to(self.device), self.prec)
         return freeze(clip_model)
