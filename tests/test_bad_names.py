@@ -72,3 +72,27 @@ def test_a_good_model_config_passes(tmp_path):
     good = write(tmp_path / "good.json", '{"embed_dim": 8, "vision_cfg": {}, "text_cfg": {}}')
     config_checks.check_model_config_json(good)
     config_checks.check_model_config_json(os.path.join(str(tmp_path), "absent.json"))
+
+
+@pytest.mark.parametrize("script, args", [
+    ("main.sh", ["toy_domains", "sketch", "--", "DATASET.FORGET_DOMAINS", "clipart"]),
+    ("sweep.sh", ["toy_domains", "1", "--", "SEED", "7"]),
+    ("compare.sh", ["toy_domains", "sketch", "--", "dataset.num_shots", "2"]),
+    ("sensitivity.sh", ["toy_domains", "sketch", "TRAINER.ADU.DDL_LAMBDA", "1", "--",
+                        "OUTPUT_DIR", "x"]),
+    ("demo.sh", ["--", "TEST.METHOD_TAG", "mine"]),
+])
+def test_a_script_refuses_options_that_contradict_its_own_arguments(script, args, capsys,
+                                                                     tmp_path):
+    """Given after `--`, a key the script sets from its arguments (forget
+    domains, seeds, shots, output) would silently win or lose."""
+    import sys
+
+    from experiments.launch import cli
+    env = {"PYTHON": sys.executable, "DRY_RUN": "1", "OUTPUT": str(tmp_path / "out")}
+    assert cli.call(script, args, env) == 2
+    err = capsys.readouterr().err
+    key = args[args.index("--") + 1]
+    assert err == f"{script}: error: {key} after -- would contradict the script's own " \
+                  f"setting; set it with {err.rsplit('set it with ', 1)[1]}"
+    assert not os.path.exists(tmp_path / "out")

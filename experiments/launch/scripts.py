@@ -13,7 +13,7 @@ import time
 
 from experiments.launch import plan, results_check
 from experiments.launch.runner import Runner
-from experiments.launch.settings import UsageError, check, split_args
+from experiments.launch.settings import UsageError, check, check_script_keys, split_args
 from experiments.results import cli as results_cli
 
 # compare.sh's methods, in the table's order: (trainer, tag).
@@ -51,6 +51,7 @@ def run_args(s, args, second):
         raise UsageError(f"usage: bash scripts/adu/{s.script} DATASET {second} [CFG] [SHOTS] "
                          "[-- KEY VALUE ...]")
     check(s)
+    check_script_keys(opts)
     tc = plan.load_trainer_config(s.trainer, (positional[2:3] or ["vit_b16_ep50"])[0], opts)
     shots = plan.check_shots((positional[3:4] or ["8"])[0])
     dataset = plan.load_dataset(positional[0])
@@ -119,6 +120,7 @@ def compare(s, args) -> int:
         raise UsageError(f"usage: bash scripts/adu/{s.script} DATASET FORGET [CFG] [SHOTS] "
                          "[-- KEY VALUE ...]")
     check(s)
+    check_script_keys(opts)
     dataset = plan.load_dataset(positional[0])
     forget = plan.forget_set(dataset, positional[1])
     cfg = (positional[2:3] or [default_cfg(dataset)])[0]
@@ -145,6 +147,7 @@ def sensitivity(s, args) -> int:
         raise UsageError(f"usage: bash scripts/adu/{s.script} DATASET FORGET KEY V1 [V2 ...] "
                          "[-- KEY VALUE ...]")
     check(s)
+    check_script_keys(opts)
     key, texts = positional[2], positional[3:]
     try:
         values = [line.split("\t", 1) for line in sweep_values.sweep_lines(key, texts)]
@@ -181,6 +184,7 @@ def demo(s, args) -> int:
     if s.devices:
         raise UsageError("the demo runs on the CPU one run at a time; unset DEVICES")
     check(s)
+    check_script_keys(opts)
     dataset = plan.load_dataset("toy_domains")
     forget = plan.forget_set(dataset, s.get("FORGET"))
     start = time.monotonic()
