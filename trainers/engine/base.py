@@ -28,7 +28,7 @@ from ..run.checkpoint import load_models, resume_models, save_models
 from ..run.files import repo_path
 from .domain_labels import check_domain_labels
 from .evaluation import domain_test, is_adu_dataset
-from .loss_log import LossLog, format_values
+from .loss_log import LossLog, format_values, shown
 from .lr_scheduler import build_lr_scheduler
 from .precision import cast_clip, make_grad_scaler, resolve_precision
 from .progress import clock, epoch_line
@@ -154,8 +154,14 @@ class UnlearningTrainer(TrainerX):
             end = time.time()
         elapsed, eta = self.elapsed_and_eta()
         print(epoch_line(self.epoch, self.max_epoch,
-                         {name: mean for name, (_, mean) in values.items()}, elapsed, eta),
+                         {name: mean for name, (_, mean) in shown(values, self.loss_names())
+                          .items()}, elapsed, eta),
               flush=True)
+
+    def loss_names(self) -> dict:
+        """{logged name: the name the log lines print} (tensorboard keeps the
+        logged one): a term that is a weighted sum of others names its parts."""
+        return {}
 
     def elapsed_and_eta(self):
         """Seconds since training started, and the rest at its pace so far
@@ -171,7 +177,8 @@ class UnlearningTrainer(TrainerX):
         print(f"epoch [{self.epoch + 1}/{self.max_epoch}] "
               f"batch [{self.batch_idx + 1}/{self.num_batches}] "
               f"time {batch_time.val:.3f} ({batch_time.avg:.3f}) "
-              f"data {data_time.val:.3f} ({data_time.avg:.3f}) {format_values(values)} "
+              f"data {data_time.val:.3f} ({data_time.avg:.3f}) "
+              f"{format_values(shown(values, self.loss_names()))} "
               f"lr {self.get_current_lr():.4e} eta {clock(eta)}")
         n_iter = self.epoch * self.num_batches + self.batch_idx
         for name, (_, mean) in values.items():
