@@ -42,6 +42,21 @@ def default_cfg(dataset) -> str:
     return "toy_tiny" if dataset.name == "toy_domains" else "vit_b16_ep50"
 
 
+def toy_defaults(s, dataset) -> None:
+    """On the toy benchmark every script runs as demo.sh does: one torch
+    thread per run unless OMP_NUM_THREADS says otherwise (the tiny CLIP's
+    operations gain nothing from a second one, and beside a busy process two
+    threads made a step 3.7x slower: docs/PERFORMANCE.md), and, unless QUIET
+    is set, each run's output in its job.log with one progress line per run
+    and per epoch on the terminal (QUIET=0: every batch line)."""
+    if dataset.name != "toy_domains":
+        return
+    if not os.environ.get("OMP_NUM_THREADS"):
+        os.environ["OMP_NUM_THREADS"] = "1"  # the runs' environment (local.py)
+    if "QUIET" not in s.given:
+        s.quiet = True
+
+
 def run_args(s, args, second):
     """The command line "DATASET SECOND [CFG] [SHOTS] [-- KEY VALUE ...]" of
     main.sh, sweep.sh and ablation.sh -> (SECOND, dataset, trainer config,
@@ -52,9 +67,11 @@ def run_args(s, args, second):
                          "[-- KEY VALUE ...]")
     check(s)
     check_script_keys(opts)
-    tc = plan.load_trainer_config(s.trainer, (positional[2:3] or ["vit_b16_ep50"])[0], opts)
-    shots = plan.check_shots((positional[3:4] or ["8"])[0])
     dataset = plan.load_dataset(positional[0])
+    tc = plan.load_trainer_config(s.trainer, (positional[2:3] or [default_cfg(dataset)])[0],
+                                  opts)
+    shots = plan.check_shots((positional[3:4] or ["8"])[0])
+    toy_defaults(s, dataset)
     return positional[1], dataset, tc, shots, opts
 
 
@@ -128,6 +145,7 @@ def compare(s, args) -> int:
     methods = chosen_methods(s.get("METHODS"))
     for trainer, _ in methods:  # a missing config would otherwise stop the script hours in
         plan.load_trainer_config(trainer, cfg, opts)
+    toy_defaults(s, dataset)
     start = time.monotonic()
     runner = Runner(s, dataset.domains)
     for trainer, tag in methods:
@@ -160,6 +178,7 @@ def sensitivity(s, args) -> int:
     cfg = s.get("CFG") or default_cfg(dataset)
     base_shots = plan.check_shots(s.get("SHOTS") or "8")
     plan.load_trainer_config(s.trainer, cfg, opts)
+    toy_defaults(s, dataset)
     start = time.monotonic()
     runner = Runner(s, dataset.domains)
     for value_tag, value in values:

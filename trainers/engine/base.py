@@ -20,7 +20,7 @@ from dassl.engine import TrainerX
 from dassl.optim import build_optimizer
 from dassl.utils import AverageMeter
 
-from user_errors import ConfigError
+from user_errors import ConfigError, DownloadError
 
 from ..config_checks import check_image_side
 from ..modules.clip_loading import backbone_in_repo, freeze, load_clip, require_vit
@@ -67,7 +67,14 @@ class UnlearningTrainer(TrainerX):
         """The backbone on this trainer's device, in its PREC, with every weight frozen."""
         name = self.cfg.MODEL.BACKBONE.NAME
         print(f"Loading CLIP ({name})")
-        clip_model = load_clip(backbone_in_repo(name, repo_path))
+        try:
+            clip_model = load_clip(backbone_in_repo(name, repo_path))
+        except DownloadError as err:
+            if self.cfg.DATASET.NAME != "toy_domains":
+                raise
+            raise DownloadError(f"{err} (toy_domains needs no download: its config "
+                                f"toy_tiny, configs/trainers/{self.cfg.TRAINER.NAME}/"
+                                "toy_tiny.yaml, runs the shipped tiny CLIP)") from None
         if needs_vit:
             require_vit(clip_model, name, self.cfg.TRAINER.NAME)
         side = getattr(clip_model.visual, "input_resolution", None)
