@@ -254,15 +254,17 @@ def evaluate(s, args) -> int:
     configs = sorted(os.path.join(folder, "config.yaml") for folder, _, files in os.walk(root)
                      if "config.yaml" in files)
     runner = Runner(s)
-    found = 0
+    found = passed_over = 0
     for config in configs:
         run = os.path.dirname(config)
         epochs = saved_epochs(run)
         if not epochs:
-            runner.say(f"skip: {run} (no saved weights)")
+            runner.say(f"not evaluated: {run} (no saved weights)")
+            passed_over += 1
             continue
         if results_check.problem(os.path.join(run, "results.json")) is not None:
-            runner.say(f"skip: {run} (not finished: no complete results.json)")
+            runner.say(f"not evaluated: {run} (not finished: no complete results.json)")
+            passed_over += 1
             continue
         found += 1
         load = int(epoch) if epoch else epochs[-1]
@@ -281,5 +283,6 @@ def evaluate(s, args) -> int:
     if not found:
         raise UsageError(f"no finished run (config.yaml, results.json and saved weights) "
                          f"under {root}")
-    runner.summarize()
+    runner.summarize(f"({passed_over} not evaluated: no saved weights or not finished)"
+                     if passed_over else "")
     return 0
