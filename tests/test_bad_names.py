@@ -96,3 +96,22 @@ def test_a_script_refuses_options_that_contradict_its_own_arguments(script, args
     assert err == f"{script}: error: {key} after -- would contradict the script's own " \
                   f"setting; set it with {err.rsplit('set it with ', 1)[1]}"
     assert not os.path.exists(tmp_path / "out")
+
+
+def test_an_offline_open_clip_tag_is_one_line_without_open_clips_logged_copy(monkeypatch,
+                                                                           caplog):
+    """open_clip logs the failed download (ERROR:root:...) before it raises
+    the same text, which train.py prints as its one line."""
+    open_clip = pytest.importorskip("open_clip")
+    from open_clip import factory
+
+    from trainers.modules.open_clip_backbone import load_open_clip
+    from user_errors import DownloadError
+
+    def offline(*args, **kwargs):
+        raise OSError("We couldn't connect to 'https://huggingface.co'")
+    monkeypatch.setattr(factory, "download_pretrained", offline)
+    assert open_clip.get_pretrained_cfg("ViT-B-32", "laion2b_s34b_b79k")
+    with caplog.at_level("ERROR"), pytest.raises(DownloadError, match="Could not download"):
+        load_open_clip("open_clip:ViT-B-32:laion2b_s34b_b79k")
+    assert [r.getMessage() for r in caplog.records if r.levelname == "ERROR"] == []
