@@ -10,71 +10,24 @@ and `--help` of the tools; prints the median wall time of each and its
 exit status. The target (issue 38): under 2 s each on an idle core.
 OMP_NUM_THREADS=1 is set for every command.
 """
-import argparse
-import fcntl
 import os
-import statistics
-import subprocess
+import os.path as osp
 import sys
-import tempfile
-import time
 
-HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TOY = ["--seed", "1", "--trainer", "ADU", "--dataset-config-file",
-       "configs/datasets/toy_domains.yaml", "--config-file", "configs/trainers/ADU/toy_tiny.yaml",
-       "--forget-domains", "sketch"]
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+from experiments.bench.startup import measure_main, parse_args  # noqa: E402,F401
 
 
-def commands(repo: str, out: str, taken: str) -> list:
-    """(label, argv) of every command timed."""
-    train = [sys.executable, os.path.join(repo, "train.py"), "--root", out]
-    run = ["--output-dir", os.path.join(out, "run")]
-    tools = sorted(f for f in os.listdir(os.path.join(repo, "tools"))
-                   if f.endswith(".py") and f != "startup.py")
-    return ([("train.py --help", train[:2] + ["--help"]),
-             ("refuse: misspelt key", train + TOY + run + ["OPTIM.MAX_EPOCHS", "2"]),
-             ("refuse: bad value", train + TOY + run + ["OPTIM.MAX_EPOCH", "0"]),
-             ("refuse: unknown trainer", train + TOY + run + ["--trainer", "ADUU"]),
-             ("refuse: unknown domain", train + TOY + run + ["--forget-domains", "sketchy"]),
-             ("refuse: missing config file", train + TOY + run + ["--config-file", "no.yaml"]),
-             ("refuse: locked folder", train + TOY + ["--output-dir", taken]),
-             ("launcher usage", [sys.executable, "-m", "experiments.launch"]),
-             ("launcher: unknown domain", [sys.executable, "-m", "experiments.launch", "main",
-                                           "toy_domains", "sketchy"])]
-            + [(f"tools/{t} --help", [sys.executable, os.path.join(repo, "tools", t), "--help"])
-               for t in tools])
-
-
-def time_command(argv, repo: str, reps: int):
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHON": sys.executable, "DRY_RUN": "1"}
-    times, code = [], None
-    for _ in range(reps):
-        start = time.perf_counter()
-        proc = subprocess.run(argv, cwd=repo, env=env, capture_output=True, timeout=600)
-        times.append(time.perf_counter() - start)
-        code = proc.returncode
-    return statistics.median(times), code
+def tools_help(repo: str) -> list:
+    """`--help` of every tool of the checkout at `repo`."""
+    tools = sorted(f for f in os.listdir(osp.join(repo, "tools")) if f.endswith(".py"))
+    return [(f"tools/{t} --help", [sys.executable, osp.join(repo, "tools", t), "--help"])
+            for t in tools]
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--repo", default=HERE, help="the checkout whose commands are timed")
-    p.add_argument("--reps", type=int, default=3, help="runs of each command (the median)")
-    args = p.parse_args(argv)
-    repo = os.path.abspath(args.repo)
-    with tempfile.TemporaryDirectory() as out:
-        taken = os.path.join(out, "taken")
-        os.makedirs(taken)
-        fd = os.open(os.path.join(taken, ".run.lock"), os.O_RDWR | os.O_CREAT)
-        fcntl.flock(fd, fcntl.LOCK_EX)  # held by this process while the others try
-        try:
-            print(f"{'command':<36} {'seconds':>8}  exit  ({repo}, median of {args.reps})")
-            for label, command in commands(repo, out, taken):
-                seconds, code = time_command(command, repo, args.reps)
-                print(f"{label:<36} {seconds:8.2f}  {code:>4}", flush=True)
-        finally:
-            os.close(fd)
-    return 0
+    return measure_main(argv, tools_help)
 
 
 if __name__ == "__main__":
