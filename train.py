@@ -22,6 +22,7 @@ import argparse
 import os
 import sys
 import warnings
+from typing import NamedTuple
 
 # Dassl imports wilds, whose `outdated` check would try the network; and
 # `outdated` imports pkg_resources, which setuptools flags on every import:
@@ -38,7 +39,9 @@ except ImportError:
 
 import trainers  # noqa: E402
 import trainers.config  # noqa: E402
-from trainers.config_checks import check_values, merge_opts, merge_yaml_file  # noqa: E402
+from trainers.config_checks import (  # noqa: E402
+    CLIP_IMAGE_SIDES, check_dassl_names, check_image_side, check_model_config_json, check_values,
+    merge_opts, merge_yaml_file)
 from trainers.modules import open_clip_backbone as oc  # noqa: E402
 from trainers.run.files import repo_path  # noqa: E402
 from trainers.run.threads import cpu_count  # noqa: E402
@@ -153,6 +156,8 @@ def resolve_open_clip(cfg, quiet=False):
     if not oc.is_open_clip_name(cfg.MODEL.BACKBONE.NAME):
         return
     name = oc.parse_name(cfg.MODEL.BACKBONE.NAME, repo_path)
+    if name.arch_is_file:
+        check_model_config_json(name.arch)
     oc.check_config(name, oc.model_config(name), cfg.INPUT.SIZE)
     mean, std = (list(v) for v in oc.preprocess_mean_std(name))
     given = [round(v, 6) for v in (*cfg.INPUT.PIXEL_MEAN, *cfg.INPUT.PIXEL_STD)]
@@ -174,20 +179,60 @@ def register():
     _registered = True
 
 
-def check_names(cfg):
+class Names(NamedTuple):
+    """What a config's names are checked against: {trainer name: whether it
+    trains weights}, the ADU datasets, Dassl's other datasets."""
+    trainers: dict
+    adu_datasets: tuple
+    dassl_datasets: tuple
+
+
+def declared_names():
+    """The Names read from the trainer files' and Dassl's source, without
+    importing torch or Dassl (trainers.declared_trainers); None where only
+    Dassl's registries tell: they are loaded in this process already, or a
+    trainer file is read in full only by importing it (an `extend_cfg` hook)."""
+    if "dassl.engine" in sys.modules:
+        return None
+    found, complete = trainers.declared_trainers()
+    if not complete:
+        return None
+    from datasets.domain_lists import DOMAINS
+    dassl_sets, _ = trainers.declared_classes(trainers.dassl_sources("data/datasets"),
+                                              "DATASET_REGISTRY")
+    return Names(found, tuple(sorted(DOMAINS)), tuple(sorted(dassl_sets)))
+
+
+def registered_names():
+    """The Names of Dassl's registries, the datasets and trainers registered first."""
     from dassl.data.datasets import DATASET_REGISTRY
     from dassl.engine import TRAINER_REGISTRY
 
     from datasets.adu_base import adu_datasets
-    trainers_ = sorted(TRAINER_REGISTRY.registered_names())
-    if cfg.TRAINER.NAME not in trainers_:
+    register()
+    found = {n: getattr(TRAINER_REGISTRY.get(n), "trains_weights", True)
+             for n in TRAINER_REGISTRY.registered_names()}
+    adu = tuple(adu_datasets())
+    return Names(found, adu, tuple(sorted(set(DATASET_REGISTRY.registered_names()) - set(adu))))
+
+
+def check_names(cfg, names: Names = None):
+    """The trainer is registered (or declared), the dataset an ADU dataset."""
+    names = names or registered_names()
+    if cfg.TRAINER.NAME not in names.trainers:
         broken = "".join(f"; {path} failed to import ({err})"
                          for path, err in sorted(trainers.BROKEN.items()))
         raise ConfigError(f"unknown trainer '{cfg.TRAINER.NAME}'; registered trainers: "
-                          f"{', '.join(trainers_)}{broken}")
-    if cfg.DATASET.NAME not in DATASET_REGISTRY.registered_names():
+                          f"{', '.join(sorted(names.trainers))}{broken}")
+    if cfg.DATASET.NAME in names.dassl_datasets:
+        raise ConfigError(f"DATASET.NAME {cfg.DATASET.NAME} is a Dassl dataset without the "
+                          "domain-aware splits ADU trains on; ADU datasets: "
+                          f"{', '.join(names.adu_datasets)} (another dataset needs a "
+                          "domain-aware class, a subclass of ADUDatasetBase in "
+                          "datasets/adu_base.py)")
+    if cfg.DATASET.NAME not in names.adu_datasets:
         raise ConfigError(f"unknown dataset '{cfg.DATASET.NAME}'; ADU datasets: "
-                          f"{', '.join(adu_datasets())} (another dataset needs a "
+                          f"{', '.join(names.adu_datasets)} (another dataset needs a "
                           "domain-aware class, a subclass of ADUDatasetBase in "
                           "datasets/adu_base.py)")
 
@@ -196,9 +241,6 @@ def check_test_split(cfg):
     """The ADU datasets have a test split only. Dassl's best_val picks the
     epoch that scores best on the validation split; here it would pick on the
     test split and report a number selected on the data it is scored on."""
-    from datasets.adu_base import adu_datasets
-    if cfg.DATASET.NAME not in adu_datasets():
-        return
     if cfg.TEST.FINAL_MODEL == "best_val":
         raise ConfigError(
             f"TEST.FINAL_MODEL best_val selects the model on a validation split, which "
@@ -207,6 +249,24 @@ def check_test_split(cfg):
     if cfg.TEST.SPLIT != "test":
         raise ConfigError(f"TEST.SPLIT {cfg.TEST.SPLIT}: {cfg.DATASET.NAME} has a test split "
                           "only; use TEST.SPLIT test")
+
+
+def check_before_folder(cfg, args, names: Names):
+    """Every check of names and values that needs no trainer class, data or
+    model, before the run folder: with `names` from declared_names, before
+    torch and Dassl's engine are imported (a refusal in a fraction of a second)."""
+    from datasets.domain_lists import DOMAINS, check_forget_domains
+    check_names(cfg, names)
+    check_test_split(cfg)
+    trains = not (args.eval_only or args.no_train) and names.trainers[cfg.TRAINER.NAME]
+    check_values(cfg, trains)
+    check_dassl_names(cfg)
+    if cfg.DATASET.NAME in DOMAINS:
+        check_forget_domains(cfg.DATASET.FORGET_DOMAINS, DOMAINS[cfg.DATASET.NAME],
+                             cfg.DATASET.NAME)
+    if cfg.MODEL.BACKBONE.NAME in CLIP_IMAGE_SIDES:  # a file's side is checked when it loads
+        check_image_side(cfg.INPUT.SIZE, CLIP_IMAGE_SIDES[cfg.MODEL.BACKBONE.NAME],
+                         cfg.MODEL.BACKBONE.NAME)
 
 
 def check_model_dir(args):
@@ -233,25 +293,16 @@ def check_model_dir(args):
 
 
 def check_early(cfg, args):
-    """Every check that needs neither data nor a model, before any folder:
-    names, the meaning of values, the trainer's own `check_cfg` (Dassl calls
-    it again when it builds the trainer; it reads the config and class
-    attributes only), the forget domains, the backbone and --eval-only's weights."""
+    """The checks that need the trainer's class, before any data: the
+    names against Dassl's registries, the trainer's own `check_cfg` (Dassl
+    calls it again when it builds the trainer; it reads the config and class
+    attributes only), the backbone and --eval-only's weights."""
     from dassl.engine import TRAINER_REGISTRY
 
-    from datasets.adu_base import check_forget_domains
-    from datasets.domain_lists import DOMAINS
     from trainers.modules.clip_loading import check_backbone_name
-    check_names(cfg)
-    check_test_split(cfg)
+    check_before_folder(cfg, args, registered_names())
     trainer_cls = TRAINER_REGISTRY.get(cfg.TRAINER.NAME)
-    trains = not (args.eval_only or args.no_train) and getattr(trainer_cls, "trains_weights",
-                                                               True)
-    check_values(cfg, trains)
     trainer_cls.__new__(trainer_cls).check_cfg(cfg)
-    if cfg.DATASET.NAME in DOMAINS:
-        check_forget_domains(cfg.DATASET.FORGET_DOMAINS, DOMAINS[cfg.DATASET.NAME],
-                             cfg.DATASET.NAME)
     if cfg.MODEL.BACKBONE.NAME:  # unset without a method config: named when CLIP loads
         check_backbone_name(repo_path(cfg.MODEL.BACKBONE.NAME))
     if args.eval_only:
@@ -296,14 +347,20 @@ def lock_wait_s() -> float:
 def main(args):
     from trainers.run.fingerprint import results_match
     from trainers.run.run_folder import RunFolder
-    register()
+    # Names are read from the source where that tells them all: a command
+    # line is refused before torch and Dassl's engine are imported.
+    names = declared_names()
+    if names is None:
+        register()
     cfg = setup_cfg(args)
     if args.check_done:
         raise SystemExit(0 if results_match(cfg, cfg.OUTPUT_DIR) else 1)
-    check_early(cfg, args)
-    # One run per folder, locked before anything in it is read (run_folder.py).
+    check_before_folder(cfg, args, names or registered_names())
+    # One run per folder, locked before anything in it is read (run_folder.py);
+    # a refusal after it removes what it made.
     folder = RunFolder(cfg.OUTPUT_DIR, lock_wait_s())
     try:
+        check_early(cfg, args)
         return run_in_folder(cfg, args)
     except UserError:
         folder.discard_if_refused()

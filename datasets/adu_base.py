@@ -30,6 +30,7 @@ from dassl.data.datasets import DATASET_REGISTRY, DatasetBase, Datum
 
 from user_errors import BadFileError, ConfigError, DataError
 
+from .domain_lists import check_forget_domains
 from .download import ensure_dataset
 from .files import read_class_folders, read_split_file
 from .image_check import header_problems, problem_of, unreadable_error
@@ -68,31 +69,6 @@ def as_datum(item: Item) -> Datum:
 def clean_classname(name: str) -> str:
     """Folder-style class name -> text for the template ('Alarm_Clock' -> 'alarm clock')."""
     return " ".join(name.replace("_", " ").replace("-", " ").split()).lower()
-
-
-def check_forget_domains(forget, domains, dataset: str):
-    """Validate DATASET.FORGET_DOMAINS; return it as a list of names in domain order."""
-    if isinstance(forget, str):
-        forget = [forget]
-    forget = [str(d) for d in forget]
-    if not forget:
-        raise ConfigError(
-            f"No forget domain given for {dataset}. Set DATASET.FORGET_DOMAINS "
-            f"(or --forget-domains) to one or more of {list(domains)}."
-        )
-    unknown = [d for d in forget if d not in domains]
-    if unknown:
-        raise ConfigError(
-            f"Unknown domain {unknown} for {dataset}; valid domains are "
-            f"{list(domains)}."
-        )
-    if set(forget) == set(domains):
-        raise ConfigError(
-            f"All domains of {dataset} are set to be forgotten ({list(domains)}); "
-            "at least one domain must be memorised. Remove one from "
-            "DATASET.FORGET_DOMAINS."
-        )
-    return sorted(set(forget), key=list(domains).index)
 
 
 def check_num_shots(num_shots) -> int:

@@ -91,3 +91,29 @@ def test_the_counter_counts_what_would_stall_a_gpu():
         x[x > 0]
         x[:2] * 2 + x[torch.tensor([0, 1])]  # device work and integer indexing: no sync
     assert syncs.count == 4, syncs.calls
+
+
+@pytest.mark.parametrize("switches, name", [
+    ({}, "loss_domain[30*domain_ce-10*mmd2]"),
+    ({"gamma": 2.5, "lam": 0.5}, "loss_domain[2.5*domain_ce-0.5*mmd2]"),
+    ({"ddl_ce": False}, "loss_domain[-10*mmd2]"),
+    ({"ddl_mmd": False}, "loss_domain[30*domain_ce]"),
+    ({"ddl": False}, None),
+])
+def test_the_log_names_the_parts_of_adus_domain_loss(switches, name):
+    """loss_domain = gamma * CE - lambda * MMD^2 may go negative: its line says so."""
+    from trainers.adu import ADU
+    from trainers.engine.loss_log import shown
+    from trainers.engine.progress import epoch_line
+    trainer = ADU.__new__(ADU)
+    trainer.objective = ADUObjective(**switches)
+    values = {"loss_domain_ce": (1.0, 1.0), "loss_mmd2": (4.0, 4.0),
+              "loss_domain": (-10.0, -10.0)}
+    line = format_values(shown(values, trainer.loss_names()))
+    means = {k: mean for k, (_, mean) in shown(values, trainer.loss_names()).items()}
+    if name is None:
+        assert trainer.loss_names() == {} and "loss_domain -10.0000" in line
+    else:
+        assert f"{name} -10.0000 (-10.0000)" in line
+        assert f"{name} -10.0000 elapsed" in epoch_line(0, 1, means, 1.0, 0.0)
+    assert "loss_domain_ce 1.0000" in line and "loss_mmd2 4.0000" in line

@@ -57,7 +57,8 @@ def test_train_py_reports_a_failed_download_in_one_line(
         ["--root", str(office_home_root), "--trainer", "ADU", "--forget-domains", "art",
          "--dataset-config-file", "configs/datasets/office_home.yaml",
          "--config-file", "configs/trainers/ADU/vit_b16_ep50.yaml",
-         "--output-dir", str(tmp_path / "run"), *TINY_OPTS], capsys)
+         "--output-dir", str(tmp_path / "run"), *TINY_OPTS, "INPUT.SIZE", "(224, 224)"],
+        capsys)
     assert err.count("\n") == 1, err
     assert "Could not download" in err
     assert str(tmp_path / ".cache" / "clip" / "ViT-B-16.pt") in err

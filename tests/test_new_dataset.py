@@ -104,13 +104,19 @@ def test_the_new_dataset_page_gives_a_dataset_that_checks_and_tests(followed, tm
     assert complete.returncode == 0, complete.stdout + complete.stderr
     assert "sketch" in complete.stdout
 
-    [line] = [l for l in the_block_lines() if "scripts/adu/main.sh my_domains" in l]
+    lines = [line for line in the_block_lines() if "scripts/adu/main.sh my_domains" in line]
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "OUTPUT", "SEEDS")}
-    command = [w for w in line.split() if not w.startswith("DATA=")]  # DATA: set below
-    assert command[0] == "bash"
-    planned = subprocess.run(command, cwd=followed, capture_output=True,
-                             text=True, timeout=120,
-                             env=dict(env, **QUIET_ENV, DRY_RUN="1", DATA=data,
-                                      PYTHON=sys.executable))
-    assert planned.returncode == 0, planned.stderr
-    assert planned.stdout.count("train.py") == 3  # seeds 1 2 3
+    # The first try with the tiny CLIP (one seed), then the paper's config (seeds 1 2 3).
+    assert len(lines) == 2
+    for line, runs, config in zip(lines, (1, 3), ("toy_tiny", "vit_b16_ep50")):
+        settings = dict(w.split("=", 1) for w in line.split() if "=" in w and w[0].isupper())
+        command = [w for w in line.split() if not ("=" in w and w[0].isupper())]
+        settings.pop("DATA")  # set below
+        assert command[0] == "bash"
+        planned = subprocess.run(command, cwd=followed, capture_output=True,
+                                 text=True, timeout=120,
+                                 env=dict(env, **QUIET_ENV, **settings, DRY_RUN="1", DATA=data,
+                                          PYTHON=sys.executable))
+        assert planned.returncode == 0, planned.stderr
+        assert planned.stdout.count("train.py") == runs
+        assert planned.stdout.count(f"/{config}.yaml") == runs

@@ -267,7 +267,10 @@ def test_eval_rescores_finished_runs_into_their_own_tree(fake_env, tmp_path):
     os.remove(os.path.join(unfinished, "results.json"))
     proc = run_script("eval.sh", fake_env["OUTPUT"], env=env)
     assert proc.returncode == 0, proc.stderr
-    assert f"skip: {unfinished} (not finished: no complete results.json)" in proc.stdout
+    assert f"not evaluated: {unfinished} (not finished: no complete results.json)" \
+        in proc.stdout
+    assert "3 ran, 0 skipped (done), 0 failed (1 not evaluated: no saved weights or not " \
+        "finished)" in proc.stdout
     evals = [c["args"] for c in train_calls(env) if "--eval-only" in c["args"]]
     assert len(evals) == 3
     first = evals[0]

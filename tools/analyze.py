@@ -29,7 +29,6 @@ warnings.filterwarnings("ignore", message="pkg_resources is deprecated",
                         module="outdated")
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from experiments.analysis.analyze import analyze, report_written  # noqa: E402
 from experiments.analysis.command import run_command  # noqa: E402
 from user_errors import ConfigError  # noqa: E402
 
@@ -51,7 +50,14 @@ def parse_args(argv=None):
 
 
 def main(argv=None):
-    return run_command("analyze.py", parse_args, analyze, report_written, argv)
+    def work(args):  # torch and Dassl: imported once the arguments are read
+        from experiments.analysis.analyze import analyze
+        return analyze(args)
+
+    def finish(args, result, seconds):
+        from experiments.analysis.analyze import report_written
+        return report_written(args, result, seconds)
+    return run_command("analyze.py", parse_args, work, finish, argv)
 
 
 if __name__ == "__main__":

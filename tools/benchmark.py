@@ -41,7 +41,6 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from experiments.bench.benchmark import run_benchmark  # noqa: E402
 from experiments.bench.settings import Settings  # noqa: E402
 
 
@@ -93,7 +92,9 @@ def parse_args(argv=None):
 
 
 def main(argv=None):
-    return run_benchmark(parse_args(argv))
+    settings = parse_args(argv)
+    from experiments.bench.benchmark import run_benchmark  # torch: after --help
+    return run_benchmark(settings)
 
 
 if __name__ == "__main__":

@@ -24,10 +24,6 @@ warnings.filterwarnings("ignore", message="pkg_resources is deprecated",
                         module="outdated")
 
 import datasets  # noqa: E402
-
-datasets.require_dassl("check_data.py")
-datasets.register_datasets()
-from datasets.adu_base import adu_datasets  # noqa: E402
 from datasets.preflight import check_layout  # noqa: E402
 
 
@@ -48,6 +44,8 @@ def print_counts(counts, domains):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    datasets.require_dassl("check_data.py")  # Dassl and torch: after --help
+    from datasets.adu_base import adu_datasets
     registered = adu_datasets()
     if args.dataset not in registered:
         print(f"check_data.py: unknown dataset '{args.dataset}'; ADU datasets: "

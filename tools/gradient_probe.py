@@ -26,8 +26,6 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from experiments.analysis.gradient_probe import probe_command  # noqa: E402
-
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -43,7 +41,9 @@ def parse_args(argv=None):
 
 
 def main(argv=None):
-    return probe_command(parse_args(argv))
+    args = parse_args(argv)
+    from experiments.analysis.gradient_probe import probe_command  # torch: after --help
+    return probe_command(args)
 
 
 if __name__ == "__main__":

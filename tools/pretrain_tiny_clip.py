@@ -42,8 +42,6 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from experiments.toy.pretrain import pretrain  # noqa: E402
-
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -77,7 +75,9 @@ def parse_args(argv=None):
 
 
 def main(argv=None):
-    pretrain(parse_args(argv))
+    args = parse_args(argv)
+    from experiments.toy.pretrain import pretrain  # torch: after --help
+    pretrain(args)
 
 
 if __name__ == "__main__":

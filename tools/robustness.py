@@ -32,7 +32,6 @@ warnings.filterwarnings("ignore", message="pkg_resources is deprecated",
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 from experiments.analysis.command import run_command  # noqa: E402
-from experiments.analysis.robustness import measure, write_record  # noqa: E402
 from user_errors import ConfigError  # noqa: E402
 
 
@@ -68,7 +67,14 @@ def parse_args(argv=None):
 
 
 def main(argv=None):
-    return run_command("robustness.py", parse_args, measure, write_record, argv)
+    def work(args):  # torch and Dassl: imported once the arguments are read
+        from experiments.analysis.robustness import measure
+        return measure(args)
+
+    def finish(args, result, seconds):
+        from experiments.analysis.robustness import write_record
+        return write_record(args, result, seconds)
+    return run_command("robustness.py", parse_args, work, finish, argv)
 
 
 if __name__ == "__main__":

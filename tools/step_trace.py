@@ -17,8 +17,6 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-from experiments.bench.step_trace import step_trace  # noqa: E402
-
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -34,6 +32,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    from experiments.bench.step_trace import step_trace  # torch: after --help
     result = step_trace(args.root, args.trainer, args.config_file, args.opts)
     if args.json:
         print(json.dumps(result))

@@ -69,3 +69,67 @@ def extend_cfg_hooks() -> list:
         if module is not None and module not in modules:
             modules.append(module)
     return [m.extend_cfg for m in modules if callable(getattr(m, "extend_cfg", None))]
+
+
+def declared_classes(paths, registry: str) -> tuple:
+    """The classes the files `paths` register with `@<registry>.register()`,
+    read from their source (ast) without importing them: ({class name:
+    (base names, class-level constants)}, whether the files are read in
+    full: False when one does not parse, registers in another way, or
+    defines an `extend_cfg` hook, which only importing it can run)."""
+    import ast
+    import re
+    found, complete = {}, True
+    for path in paths:
+        try:
+            with open(path, encoding="utf-8") as f:
+                source = f.read()
+            tree = ast.parse(source, path)
+        except (OSError, SyntaxError, ValueError):
+            complete = False
+            continue
+        decorated = 0
+        for node in tree.body:
+            if isinstance(node, ast.FunctionDef) and node.name == "extend_cfg":
+                complete = False
+            if not isinstance(node, ast.ClassDef):
+                continue
+            if not any(ast.unparse(d).replace(" ", "") == f"{registry}.register()"
+                       for d in node.decorator_list):
+                continue
+            decorated += 1
+            consts = {t.id: s.value.value for s in node.body if isinstance(s, ast.Assign)
+                      and isinstance(s.value, ast.Constant)
+                      for t in s.targets if isinstance(t, ast.Name)}
+            found[node.name] = ([ast.unparse(b) for b in node.bases], consts)
+        if len(re.findall(rf"{registry}\s*\.\s*register\s*\(", source)) > decorated:
+            complete = False
+    return found, complete
+
+
+def declared_trainers(folder: str = FOLDER) -> tuple:
+    """({trainer name: whether it trains weights}, read in full) of the
+    trainer files in `folder` and Dassl's own trainers, without importing
+    either (train.py refuses a wrong name before torch is imported; see
+    declared_classes for when only importing them tells)."""
+    paths = [os.path.join(folder, f"{name}.py") for name in trainer_files(folder)]
+    found, complete = declared_classes(paths + dassl_sources("engine"), "TRAINER_REGISTRY")
+
+    def trains(name, seen=()):
+        bases, consts = found[name]
+        if "trains_weights" in consts:
+            return bool(consts["trains_weights"])
+        return all(trains(b, seen + (name,)) for b in bases if b in found and b not in seen)
+    return {name: trains(name) for name in found}, complete
+
+
+def dassl_sources(package: str) -> list:
+    """The *.py files of Dassl's subpackage `package` ("engine",
+    "data/datasets"), found without importing it; [] without Dassl."""
+    import importlib.util
+    spec = importlib.util.find_spec("dassl")
+    if spec is None or not spec.submodule_search_locations:
+        return []
+    top = os.path.join(list(spec.submodule_search_locations)[0], *package.split("/"))
+    return sorted(os.path.join(d, f) for d, _, files in os.walk(top)
+                  for f in files if f.endswith(".py"))

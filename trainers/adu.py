@@ -51,6 +51,18 @@ class ADU(UnlearningTrainer):
     def check_cfg(self, cfg):
         check_adu(cfg.TRAINER.ADU)
 
+    def loss_names(self):
+        """loss_domain is gamma * CE - lambda * MMD^2, so it goes negative as
+        the MMD grows (as intended): its log name says so, with this run's
+        weights, e.g. loss_domain[30*domain_ce-10*mmd2] (both parts are
+        logged too, as loss_domain_ce and loss_mmd2)."""
+        o = self.objective
+        parts = ([f"{o.gamma:g}*domain_ce"] if o.ddl_ce else []) + (
+            [f"-{o.lam:g}*mmd2"] if o.ddl_mmd else [])
+        if not (o.ddl and parts):
+            return {}
+        return {"loss_domain": f"loss_domain[{''.join(parts)}]"}
+
     def build_model(self):
         acfg = self.method_cfg
         dataset = self.dm.dataset

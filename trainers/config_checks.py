@@ -283,3 +283,77 @@ def check_adu(node) -> None:
         raise ConfigError(f"TRAINER.ADU.FORGET_LOG_EPS {node.FORGET_LOG_EPS} is read by "
                           "FORGET_LOSS neg_entropy only; set TRAINER.ADU.FORGET_LOSS "
                           "neg_entropy, or FORGET_LOG_EPS 0.0")
+
+
+# Names that only Dassl would check, when it builds the optimiser, the
+# scheduler (trainers/engine/lr_scheduler.py) or the transforms, after the
+# run folder, data and model exist; the same lists as Dassl's (AVAI_OPTIMS,
+# AVAI_CHOICES, INTERPOLATION_MODES: tests/test_bad_names.py compares them).
+OPTIMIZERS = ("adam", "amsgrad", "sgd", "rmsprop", "radam", "adamw")
+SCHEDULERS = ("cosine", "single_step", "multi_step")
+WARMUP_TYPES = ("constant", "linear")
+TRANSFORMS = ("random_flip", "random_resized_crop", "normalize", "instance_norm",
+              "random_crop", "random_translation", "center_crop", "cutout",
+              "imagenet_policy", "cifar10_policy", "svhn_policy", "randaugment",
+              "randaugment_fixmatch", "randaugment2", "gaussian_noise", "colorjitter",
+              "randomgrayscale", "gaussian_blur")
+INTERPOLATIONS = ("bilinear", "bicubic", "nearest")
+
+
+def check_dassl_names(cfg) -> None:
+    """OPTIM.NAME, OPTIM.LR_SCHEDULER (and WARMUP_TYPE with a warm-up),
+    INPUT.TRANSFORMS and INPUT.INTERPOLATION: Dassl's assertion or
+    ValueError otherwise comes after the folder, data and model."""
+    check_choice(cfg.OPTIM.NAME, OPTIMIZERS, "OPTIM.NAME")
+    check_choice(cfg.OPTIM.LR_SCHEDULER, SCHEDULERS, "OPTIM.LR_SCHEDULER")
+    if cfg.OPTIM.WARMUP_EPOCH > 0:
+        check_choice(cfg.OPTIM.WARMUP_TYPE, WARMUP_TYPES, "OPTIM.WARMUP_TYPE")
+    unknown = [t for t in cfg.INPUT.TRANSFORMS if t not in TRANSFORMS]
+    if unknown:
+        close = difflib.get_close_matches(str(unknown[0]), TRANSFORMS, n=1)
+        hint = f"did you mean '{close[0]}'? " if close else ""
+        raise ConfigError(f"INPUT.TRANSFORMS: unknown transform {unknown[0]!r}; {hint}"
+                          f"Dassl's transforms are {', '.join(TRANSFORMS)}")
+    check_choice(cfg.INPUT.INTERPOLATION, INTERPOLATIONS, "INPUT.INTERPOLATION")
+
+
+# The image side each OpenAI CLIP model name takes (OpenAI's model card; the
+# keys are clip.available_models(), tests/test_bad_names.py compares them). A
+# ViT's positional embedding has one entry per patch of that side: another
+# INPUT.SIZE ends in a shape error inside the first step.
+CLIP_IMAGE_SIDES = {"RN50": 224, "RN101": 224, "RN50x4": 288, "RN50x16": 384, "RN50x64": 448,
+                    "ViT-B/32": 224, "ViT-B/16": 224, "ViT-L/14": 224, "ViT-L/14@336px": 336}
+
+
+def check_image_side(size, side: int, backbone: str) -> None:
+    """INPUT.SIZE must be the backbone's (side, side)."""
+    if tuple(size) != (side, side):
+        raise ConfigError(f"{backbone} takes {side}x{side} images, but INPUT.SIZE is "
+                          f"{tuple(size)}: set INPUT.SIZE \"({side}, {side})\"")
+
+
+def check_model_config_json(path: str) -> None:
+    """An open_clip model-config JSON (open_clip:FILE.json:WEIGHTS) is a JSON
+    object with embed_dim, vision_cfg and text_cfg (open_clip itself ends a
+    broken file in a traceback). A missing file is named by open_clip_backbone."""
+    import json
+    try:
+        with open(path, encoding="utf-8") as f:
+            config = json.load(f)
+    except FileNotFoundError:
+        return
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"open_clip model config {path} cannot be read ({err}); give "
+                          "a model-config JSON file") from None
+    except json.JSONDecodeError as err:
+        raise ConfigError(f"open_clip model config {path}, line {err.lineno} column "
+                          f"{err.colno}: not valid JSON ({err.msg})") from None
+    if not isinstance(config, dict):
+        raise ConfigError(f"open_clip model config {path} holds a {type(config).__name__}, "
+                          "not an object with embed_dim, vision_cfg and text_cfg")
+    wanted = {"embed_dim": int, "vision_cfg": dict, "text_cfg": dict}
+    for key, kind in wanted.items():
+        if not isinstance(config.get(key), kind) or isinstance(config.get(key), bool):
+            got = "missing" if key not in config else f"a {type(config[key]).__name__}"
+            raise ConfigError(f"open_clip model config {path}: {key} must be "
+                              f"{'an integer' if kind is int else 'an object'}, got {got}")

@@ -13,7 +13,7 @@ import time
 
 from experiments.launch import plan, results_check
 from experiments.launch.runner import Runner
-from experiments.launch.settings import UsageError, check, split_args
+from experiments.launch.settings import UsageError, check, check_script_keys, split_args
 from experiments.results import cli as results_cli
 
 # compare.sh's methods, in the table's order: (trainer, tag).
@@ -42,6 +42,21 @@ def default_cfg(dataset) -> str:
     return "toy_tiny" if dataset.name == "toy_domains" else "vit_b16_ep50"
 
 
+def toy_defaults(s, dataset) -> None:
+    """On the toy benchmark every script runs as demo.sh does: one torch
+    thread per run unless OMP_NUM_THREADS says otherwise (the tiny CLIP's
+    operations gain nothing from a second one, and beside a busy process two
+    threads made a step 3.7x slower: docs/PERFORMANCE.md), and, unless QUIET
+    is set, each run's output in its job.log with one progress line per run
+    and per epoch on the terminal (QUIET=0: every batch line)."""
+    if dataset.name != "toy_domains":
+        return
+    if not os.environ.get("OMP_NUM_THREADS"):
+        os.environ["OMP_NUM_THREADS"] = "1"  # the runs' environment (local.py)
+    if "QUIET" not in s.given:
+        s.quiet = True
+
+
 def run_args(s, args, second):
     """The command line "DATASET SECOND [CFG] [SHOTS] [-- KEY VALUE ...]" of
     main.sh, sweep.sh and ablation.sh -> (SECOND, dataset, trainer config,
@@ -51,9 +66,12 @@ def run_args(s, args, second):
         raise UsageError(f"usage: bash scripts/adu/{s.script} DATASET {second} [CFG] [SHOTS] "
                          "[-- KEY VALUE ...]")
     check(s)
-    tc = plan.load_trainer_config(s.trainer, (positional[2:3] or ["vit_b16_ep50"])[0], opts)
-    shots = plan.check_shots((positional[3:4] or ["8"])[0])
+    check_script_keys(opts)
     dataset = plan.load_dataset(positional[0])
+    tc = plan.load_trainer_config(s.trainer, (positional[2:3] or [default_cfg(dataset)])[0],
+                                  opts)
+    shots = plan.check_shots((positional[3:4] or ["8"])[0])
+    toy_defaults(s, dataset)
     return positional[1], dataset, tc, shots, opts
 
 
@@ -119,6 +137,7 @@ def compare(s, args) -> int:
         raise UsageError(f"usage: bash scripts/adu/{s.script} DATASET FORGET [CFG] [SHOTS] "
                          "[-- KEY VALUE ...]")
     check(s)
+    check_script_keys(opts)
     dataset = plan.load_dataset(positional[0])
     forget = plan.forget_set(dataset, positional[1])
     cfg = (positional[2:3] or [default_cfg(dataset)])[0]
@@ -126,6 +145,7 @@ def compare(s, args) -> int:
     methods = chosen_methods(s.get("METHODS"))
     for trainer, _ in methods:  # a missing config would otherwise stop the script hours in
         plan.load_trainer_config(trainer, cfg, opts)
+    toy_defaults(s, dataset)
     start = time.monotonic()
     runner = Runner(s, dataset.domains)
     for trainer, tag in methods:
@@ -145,6 +165,7 @@ def sensitivity(s, args) -> int:
         raise UsageError(f"usage: bash scripts/adu/{s.script} DATASET FORGET KEY V1 [V2 ...] "
                          "[-- KEY VALUE ...]")
     check(s)
+    check_script_keys(opts)
     key, texts = positional[2], positional[3:]
     try:
         values = [line.split("\t", 1) for line in sweep_values.sweep_lines(key, texts)]
@@ -157,6 +178,7 @@ def sensitivity(s, args) -> int:
     cfg = s.get("CFG") or default_cfg(dataset)
     base_shots = plan.check_shots(s.get("SHOTS") or "8")
     plan.load_trainer_config(s.trainer, cfg, opts)
+    toy_defaults(s, dataset)
     start = time.monotonic()
     runner = Runner(s, dataset.domains)
     for value_tag, value in values:
@@ -181,6 +203,7 @@ def demo(s, args) -> int:
     if s.devices:
         raise UsageError("the demo runs on the CPU one run at a time; unset DEVICES")
     check(s)
+    check_script_keys(opts)
     dataset = plan.load_dataset("toy_domains")
     forget = plan.forget_set(dataset, s.get("FORGET"))
     start = time.monotonic()
@@ -231,15 +254,17 @@ def evaluate(s, args) -> int:
     configs = sorted(os.path.join(folder, "config.yaml") for folder, _, files in os.walk(root)
                      if "config.yaml" in files)
     runner = Runner(s)
-    found = 0
+    found = passed_over = 0
     for config in configs:
         run = os.path.dirname(config)
         epochs = saved_epochs(run)
         if not epochs:
-            runner.say(f"skip: {run} (no saved weights)")
+            runner.say(f"not evaluated: {run} (no saved weights)")
+            passed_over += 1
             continue
         if results_check.problem(os.path.join(run, "results.json")) is not None:
-            runner.say(f"skip: {run} (not finished: no complete results.json)")
+            runner.say(f"not evaluated: {run} (not finished: no complete results.json)")
+            passed_over += 1
             continue
         found += 1
         load = int(epoch) if epoch else epochs[-1]
@@ -258,5 +283,6 @@ def evaluate(s, args) -> int:
     if not found:
         raise UsageError(f"no finished run (config.yaml, results.json and saved weights) "
                          f"under {root}")
-    runner.summarize()
+    runner.summarize(f"({passed_over} not evaluated: no saved weights or not finished)"
+                     if passed_over else "")
     return 0

@@ -76,6 +76,22 @@ def split_args(args):
     return positional, opts
 
 
+# Config keys a planning script sets for every run from its own arguments
+# and settings: given again after `--`, one would silently win over the other.
+SCRIPT_KEYS = {"DATASET.NAME": "the DATASET argument", "DATASET.ROOT": "DATA",
+               "DATASET.FORGET_DOMAINS": "the FORGET argument (or FORGET= for demo.sh)",
+               "DATASET.NUM_SHOTS": "the SHOTS argument", "SEED": "SEEDS",
+               "OUTPUT_DIR": "OUTPUT", "TRAINER.NAME": "TRAINER", "TEST.METHOD_TAG": "TAG"}
+
+
+def check_script_keys(opts) -> None:
+    """Refuse a key after `--` that the script sets itself (SCRIPT_KEYS)."""
+    for key in opts[::2]:
+        if key.upper() in SCRIPT_KEYS:
+            raise UsageError(f"{key} after -- would contradict the script's own setting; "
+                             f"set it with {SCRIPT_KEYS[key.upper()]} instead")
+
+
 def check(s: Settings) -> None:
     """The settings every script that plans runs checks first."""
     raw = s.env["SEEDS"]

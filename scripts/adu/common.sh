@@ -23,7 +23,11 @@
 #   DRY_RUN  1: print the train.py commands instead of running them (slurm:
 #            the sbatch script and each array task's command)
 #   QUIET    1: without DEVICES, send each run's output to <run>/job.log
-#            (its last lines are shown when it fails)
+#            (its last lines are shown when it fails); the terminal shows one
+#            progress line per run and per epoch. Default on toy_domains (0
+#            there shows every batch line), off elsewhere
+#   OMP_NUM_THREADS  torch's CPU threads per run; on toy_domains 1 unless set
+#            (as demo.sh: faster there, docs/PERFORMANCE.md)
 #   PYTHON   the Python interpreter (default: the repository's .venv/bin/python,
 #            which `make` sets up, when it exists, else python); a script
 #            stops at once when it lacks Dassl, torch or clip

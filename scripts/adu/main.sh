@@ -5,7 +5,8 @@
 #
 #   DATASET  office_home, mini_domainnet, domainnet, imagenet, pacs, ...
 #   FORGET   one domain or a comma-separated set, e.g. art or art,clipart
-#   CFG      configs/trainers/$TRAINER/$CFG.yaml         (default: vit_b16_ep50)
+#   CFG      configs/trainers/$TRAINER/$CFG.yaml         (default: toy_tiny for
+#            toy_domains, vit_b16_ep50 otherwise)
 #   SHOTS    shots per (class, domain), DATASET.NUM_SHOTS (default: 8)
 #   -- ...   config options appended to train.py's command line
 #

@@ -20,14 +20,16 @@ from dassl.engine import TrainerX
 from dassl.optim import build_optimizer
 from dassl.utils import AverageMeter
 
-from user_errors import ConfigError
+from user_errors import ConfigError, DownloadError
 
+from ..config_checks import check_image_side
 from ..modules.clip_loading import backbone_in_repo, freeze, load_clip, require_vit
+from ..modules.open_clip_backbone import is_open_clip_name
 from ..run.checkpoint import load_models, resume_models, save_models
 from ..run.files import repo_path
 from .domain_labels import check_domain_labels
 from .evaluation import domain_test, is_adu_dataset
-from .loss_log import LossLog, format_values
+from .loss_log import LossLog, format_values, shown
 from .lr_scheduler import build_lr_scheduler
 from .precision import cast_clip, make_grad_scaler, resolve_precision
 from .progress import clock, epoch_line
@@ -66,9 +68,19 @@ class UnlearningTrainer(TrainerX):
         """The backbone on this trainer's device, in its PREC, with every weight frozen."""
         name = self.cfg.MODEL.BACKBONE.NAME
         print(f"Loading CLIP ({name})")
-        clip_model = load_clip(backbone_in_repo(name, repo_path))
+        try:
+            clip_model = load_clip(backbone_in_repo(name, repo_path))
+        except DownloadError as err:
+            if self.cfg.DATASET.NAME != "toy_domains" or is_open_clip_name(name):
+                raise
+            raise DownloadError(f"{err} (toy_domains needs no download: its config "
+                                f"toy_tiny, configs/trainers/{self.cfg.TRAINER.NAME}/"
+                                "toy_tiny.yaml, runs the shipped tiny CLIP)") from None
         if needs_vit:
             require_vit(clip_model, name, self.cfg.TRAINER.NAME)
+        side = getattr(clip_model.visual, "input_resolution", None)
+        if isinstance(side, int):  # before any step: another side fails inside the model
+            check_image_side(self.cfg.INPUT.SIZE, side, f"CLIP {name}")
         self.prec = resolve_precision(self.method_cfg.PREC, self.device)
         cast_clip(clip_model.to(self.device), self.prec)
         return freeze(clip_model)
@@ -150,8 +162,14 @@ class UnlearningTrainer(TrainerX):
             end = time.time()
         elapsed, eta = self.elapsed_and_eta()
         print(epoch_line(self.epoch, self.max_epoch,
-                         {name: mean for name, (_, mean) in values.items()}, elapsed, eta),
+                         {name: mean for name, (_, mean) in shown(values, self.loss_names())
+                          .items()}, elapsed, eta),
               flush=True)
+
+    def loss_names(self) -> dict:
+        """{logged name: the name the log lines print} (tensorboard keeps the
+        logged one): a term that is a weighted sum of others names its parts."""
+        return {}
 
     def elapsed_and_eta(self):
         """Seconds since training started, and the rest at its pace so far
@@ -167,7 +185,8 @@ class UnlearningTrainer(TrainerX):
         print(f"epoch [{self.epoch + 1}/{self.max_epoch}] "
               f"batch [{self.batch_idx + 1}/{self.num_batches}] "
               f"time {batch_time.val:.3f} ({batch_time.avg:.3f}) "
-              f"data {data_time.val:.3f} ({data_time.avg:.3f}) {format_values(values)} "
+              f"data {data_time.val:.3f} ({data_time.avg:.3f}) "
+              f"{format_values(shown(values, self.loss_names()))} "
               f"lr {self.get_current_lr():.4e} eta {clock(eta)}")
         n_iter = self.epoch * self.num_batches + self.batch_idx
         for name, (_, mean) in values.items():

@@ -73,3 +73,8 @@ class LossLog:
 def format_values(values: dict) -> str:
     """Dassl's MetricMeter format: "name last (mean)" for each value."""
     return " ".join(f"{name} {last:.4f} ({mean:.4f})" for name, (last, mean) in values.items())
+
+
+def shown(values: dict, names: dict) -> dict:
+    """`values` with the names the log prints (a trainer's `loss_names`)."""
+    return {names.get(name, name): value for name, value in values.items()}

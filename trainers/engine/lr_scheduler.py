@@ -18,8 +18,7 @@ from torch.optim.lr_scheduler import LambdaLR
 
 from user_errors import ConfigError
 
-SCHEDULERS = ("cosine", "single_step", "multi_step")
-WARMUP_TYPES = ("constant", "linear")
+from ..config_checks import SCHEDULERS, WARMUP_TYPES
 
 
 def epoch_lr_factor(epoch: int, optim_cfg) -> float:

@@ -22,6 +22,8 @@ Hugging Face text towers) is refused in one line before any data is built.
 open_clip is imported only for open_clip backbones, so that the OpenAI path
 does not depend on it.
 """
+import contextlib
+import logging
 import os
 from typing import NamedTuple, Optional
 
@@ -166,6 +168,21 @@ def preprocess_mean_std(name: OpenCLIPName):
     return tuple(preprocess["mean"]), tuple(preprocess["std"])
 
 
+@contextlib.contextmanager
+def quiet_open_clip_errors():
+    """open_clip logs a failed download with `logging.error` (an `ERROR:root:`
+    line) and then raises the same text, which becomes our one line: drop
+    the logged copy while it builds a model."""
+    def from_open_clip(record):
+        return f"{os.sep}open_clip{os.sep}" not in record.pathname
+    root = logging.getLogger()
+    root.addFilter(from_open_clip)
+    try:
+        yield
+    finally:
+        root.removeFilter(from_open_clip)
+
+
 def load_open_clip(backbone: str, cache_dir: str = None):
     """The open_clip CLIP of "open_clip:ARCH:PRETRAINED" on the CPU in fp32, eval
     mode, its tokenizer as `.tokenizer`."""
@@ -176,8 +193,9 @@ def load_open_clip(backbone: str, cache_dir: str = None):
     arch = model_name(name)
     tag_cfg = check_pretrained(name, arch)
     try:
-        model = open_clip.create_model(arch, pretrained=name.pretrained, device="cpu",
-                                       cache_dir=cache_dir)
+        with quiet_open_clip_errors():
+            model = open_clip.create_model(arch, pretrained=name.pretrained, device="cpu",
+                                           cache_dir=cache_dir)
     except Exception as err:  # open_clip wraps download errors in RuntimeError
         problem = f"{type(err).__name__}: {err}"
         if tag_cfg:
