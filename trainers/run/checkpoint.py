@@ -114,6 +114,8 @@ def load_models(trainer, model_dir: str, epoch=None):
             )
         module.load_state_dict(state)
         trainer.loaded_epoch = checkpoint.get("epoch")
+        trainer.loaded_checkpoints = {**(getattr(trainer, "loaded_checkpoints", None) or {}),
+                                      name: path}
         print(f"Loaded {path} into {name} (epoch {trainer.loaded_epoch})")
 
 
@@ -223,10 +225,17 @@ def read_checkpoint(path: str) -> dict:
     """A checkpoint's content on the CPU (load_state_dict moves it to the
     model's device), once its recorded sha256 matches (checkpoint_digest.py)."""
     verify(path)
-    checkpoint = torch.load(path, map_location="cpu")
+    checkpoint = safe_load(path)
     if not isinstance(checkpoint, dict) or not {"state_dict", "epoch"} <= set(checkpoint):
         raise ValueError("no state_dict or epoch in it")
     return checkpoint
+
+
+def safe_load(path, map_location="cpu"):
+    """torch.load that reads tensors and plain containers only, whatever the
+    environment says (an explicit weights_only=True wins over
+    TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD): a pickle with code is refused unrun."""
+    return torch.load(path, map_location=map_location, weights_only=True)
 
 
 def first_line(err: Exception) -> str:
