@@ -18,6 +18,7 @@ checkpoint before trusting it, setting aside one that does not load.
 """
 import os
 import os.path as osp
+import pickle
 import random
 import re
 import shutil
@@ -97,6 +98,11 @@ def load_models(trainer, model_dir: str, epoch=None):
         path = find_checkpoint(model_dir, name, epoch)
         try:
             checkpoint = read_checkpoint(path)
+        except pickle.UnpicklingError as err:  # the weights-only reader refused an object
+            raise BadFileError(
+                f"{path} holds more than weights ({refused_global(err)}); it was refused "
+                "unread and its code was not run. Pass a checkpoint a train.py run saved "
+                "(--model-dir <run dir>)") from err
         except Exception as err:  # torch and pickle raise many types on bad files
             raise BadFileError(
                 f"{path} does not load ({first_line(err)}): it is truncated or damaged. "
@@ -236,6 +242,12 @@ def safe_load(path, map_location="cpu"):
     environment says (an explicit weights_only=True wins over
     TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD): a pickle with code is refused unrun."""
     return torch.load(path, map_location=map_location, weights_only=True)
+
+
+def refused_global(err: Exception) -> str:
+    """What torch's weights-only reader refused to build, as it names it."""
+    match = re.search(r"GLOBAL ([\w.]*\w)", str(err))
+    return f"it would call {match.group(1)}" if match else "objects a pickle would build"
 
 
 def first_line(err: Exception) -> str:
