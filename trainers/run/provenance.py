@@ -35,8 +35,9 @@ from .files import write_json_atomic
 RECORD_SEAL = "record_sha256"
 RESULTS_FILE = "results.json"
 KINDS = ("training", "evaluation", "cross-evaluation")
-# |H - 2 Mem For / (Mem + For)| allowed in a record (percent): float rounding only.
-H_TOLERANCE = 1e-6
+# |H - 2 Mem For / (Mem + For)| allowed in a record, in percentage points: a
+# record rounded to one decimal still checks, an edited H does not.
+H_TOLERANCE = 0.05
 OPENAI_CLIP_FILE_SUFFIXES = (".pt", ".pth")
 
 
@@ -76,7 +77,7 @@ def record_problem(record: dict):
     mem, for_, h = (record.get(k) for k in ("mem", "for", "h"))
     if all(is_number(v) and math.isfinite(v) for v in (mem, for_, h)):
         want = 2 * mem * for_ / (mem + for_) if mem + for_ > 0 else 0.0
-        if abs(h - want) > H_TOLERANCE * max(1.0, abs(want)):
+        if abs(h - want) > H_TOLERANCE:
             return (f"its H {h} is not the harmonic mean of its Mem {mem} and For {for_} "
                     f"({want:.4f})")
     keys, fp = record.get("fingerprint_keys"), record.get("fingerprint")
