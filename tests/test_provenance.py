@@ -169,7 +169,7 @@ def test_a_pickle_given_as_model_dir_is_refused_without_running_its_code(story):
     assert "its code was not run" in line
 
 
-def test_dassls_own_loader_reads_weights_only(story, monkeypatch, tmp_path):
+def test_dassls_own_loader_reads_weights_only(monkeypatch, tmp_path):
     """A CoOp-family trainer file loads --model-dir through Dassl's
     load_checkpoint: it is the project's weights-only loader once registered."""
     import train
@@ -237,3 +237,21 @@ def test_a_hand_edited_result_is_named_and_neither_skipped_nor_printed(story, tm
     json.dump(record, open(copy / "results.json", "w"), indent=2)
     assert not is_done(str(copy), args)
     assert "is not the harmonic mean of its Mem" in capsys.readouterr().err
+
+
+def test_the_analyses_refuse_a_checkpoint_that_is_not_the_one_scored(story, tmp_path, capsys):
+    """results.json scored epoch 2; its checkpoint replaced by epoch 1's (with
+    a matching .sha256): analyze.py (as export.py) names it instead of
+    analysing weights the numbers are not of."""
+    copy = tmp_path / "run"
+    shutil.copytree(story["run"], copy)
+    for suffix in ("", ".sha256"):
+        shutil.copy(copy / "learner" / f"model.pth.tar-1{suffix}",
+                    copy / "learner" / f"model.pth.tar-2{suffix}")
+    write_sha256(copy / "learner" / "model.pth.tar-2")
+    with pytest.raises(SystemExit) as exit_info:
+        load_tool("analyze").main([str(copy), "--cpu", "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2
+    line = err.strip().splitlines()[-1]
+    assert "model.pth.tar-2 is not the checkpoint" in line and "results.json scored" in line
