@@ -332,3 +332,20 @@ def test_a_log_link_planted_in_the_run_folder_is_refused(tmp_path, backbone, cap
     assert "log.txt is a symbolic link" in err and err.count("\n") == 1
     assert not victim.exists()
     shutil.rmtree(tmp_path / "run")
+
+
+def test_a_link_planted_between_the_removal_and_the_creation_is_not_followed(
+        tmp_path, monkeypatch):
+    """A link that appears at the temporary name after the stale one was
+    removed (a race): the exclusive, no-follow creation fails instead of
+    writing through it."""
+    from trainers.run import files
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    (tmp_path / "run").mkdir()
+    target = str(tmp_path / "run" / "config.json")
+    os.symlink(victim, files.temp_path(target))
+    monkeypatch.setattr(files.os, "unlink", lambda path: None)  # the link "comes back"
+    with pytest.raises(OSError):
+        files.write_json_atomic(target, {"a": 1})
+    assert victim.read_text() == "keep me"
