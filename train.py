@@ -73,6 +73,11 @@ def parse_args(argv=None):
                         help="run directory or checkpoint file to load (--eval-only)")
     parser.add_argument("--load-epoch", type=int,
                         help="epoch of the checkpoint to load (default: the last saved)")
+    parser.add_argument("--cross-eval", action="store_true",
+                        help="--eval-only of weights trained with another config (another "
+                             "dataset, forget domains, backbone, trainer or method keys): "
+                             "scored and labelled as a cross-evaluation "
+                             "(results_cross_eval_epoch<E>.json)")
     parser.add_argument("--no-train", action="store_true", help="do not call trainer.train()")
     parser.add_argument("--check-done", action="store_true",
                         help="only say whether --output-dir holds the results.json of this "
@@ -292,6 +297,62 @@ def check_model_dir(args):
         "training run's --output-dir, and a --load-epoch it saved")
 
 
+# Keys an evaluation may set otherwise than the run that trained the weights:
+# how it loads, batches and prints, not what the model is or means.
+EVAL_MAY_DIFFER = ("DATALOADER.", "OPTIM.", "TRAIN.", "TEST.", "USE_CUDA")
+
+
+def source_run(model_dir: str) -> str:
+    """The run folder --model-dir's weights belong to: the folder itself, or
+    the run above a model's folder or a checkpoint file."""
+    from trainers.run.fingerprint import recorded
+    path = os.path.abspath(os.path.expanduser(model_dir))
+    folder = os.path.dirname(path) if os.path.isfile(path) else path
+    for candidate in (folder, os.path.dirname(folder)):
+        if recorded(candidate) is not None:
+            return candidate
+    return folder
+
+
+def check_weights_source(cfg, args) -> dict:
+    """What the evaluation's record says of the weights' training run
+    (`weights_source`): --eval-only refuses weights whose run recorded another
+    config in a key that changes the model or its meaning, or recorded none,
+    unless --cross-eval asks for it (the record then says so)."""
+    from trainers.run.fingerprint import (backbone_change, cfg_keys, describe_differences,
+                                          differences, recorded, recorded_backbone)
+    run = source_run(args.model_dir)
+    found = recorded(run)
+    cross = "cross-evaluation" if args.cross_eval else "evaluation"
+    source = {"kind": cross, "model_dir": os.path.abspath(args.model_dir)}
+    if found is None:
+        if not args.cross_eval:
+            raise ConfigError(
+                f"--model-dir {os.path.abspath(args.model_dir)} records no training config "
+                f"(no config.yaml or results.json in {run}), so nothing tells what its "
+                "weights were trained for: pass the training run's --output-dir, or add "
+                "--cross-eval to score them as a cross-evaluation")
+        return source
+    _, old_fingerprint, old_keys = found
+    if old_fingerprint:
+        source["fingerprint"] = old_fingerprint
+    new_keys = cfg_keys(cfg)
+    meaning = {k for k in set(old_keys) | set(new_keys) if not k.startswith(EVAL_MAY_DIFFER)
+               and not k.endswith(".PREC")}
+    old = {k: v for k, v in old_keys.items() if k in meaning}
+    new = {k: v for k, v in new_keys.items() if k in meaning}
+    changed = backbone_change(cfg, recorded_backbone(run))
+    if (differences(old, new) or changed) and not args.cross_eval:
+        what = "; ".join(filter(None, [describe_differences(old, new) if differences(old, new)
+                                       else "", changed]))
+        raise ConfigError(
+            f"--model-dir {run} was trained with another config than this evaluation's "
+            f"(run -> this command: {what}): evaluate with the run's own config "
+            f"(--config-file {os.path.join(run, 'config.yaml')}), or add --cross-eval to "
+            "score these weights under this config as a cross-evaluation")
+    return source
+
+
 def check_early(cfg, args):
     """The checks that need the trainer's class, before any data: the
     names against Dassl's registries, the trainer's own `check_cfg` (Dassl
@@ -307,6 +368,10 @@ def check_early(cfg, args):
         check_backbone_name(repo_path(cfg.MODEL.BACKBONE.NAME))
     if args.eval_only:
         check_model_dir(args)
+        args.weights_source = check_weights_source(cfg, args)
+    elif args.cross_eval:
+        raise ConfigError("--cross-eval labels an evaluation: use it with --eval-only "
+                          "--model-dir RUN")
     if cfg.RESUME and not os.path.isdir(cfg.RESUME):
         raise MissingFileError(f"--resume {os.path.abspath(cfg.RESUME)} is no folder: pass "
                                "the output directory of the run to resume")
@@ -389,8 +454,11 @@ def run_in_folder(cfg, args):
 
     trainer = build(cfg)
     print(describe_device(trainer.device))
-    write_run_info(cfg, trainer.device)
+    # An evaluation in the training run's own folder keeps that run's files.
+    write_run_info(cfg, trainer.device, keep=args.eval_only)
     if args.eval_only:
+        trainer.weights_source = getattr(args, "weights_source", None) or {
+            "kind": "evaluation", "model_dir": os.path.abspath(args.model_dir)}
         trainer.load_model(args.model_dir, epoch=args.load_epoch)
         if getattr(trainer, "loaded_epoch", None) is None:  # a trainer with its own loader
             trainer.loaded_epoch = args.load_epoch

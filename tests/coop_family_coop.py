@@ -26,7 +26,7 @@ def load_clip_to_cpu(cfg):
     try:
         state_dict = torch.jit.load(path, map_location="cpu").eval().state_dict()
     except RuntimeError:
-        state_dict = torch.load(path, map_location="cpu")
+        state_dict = torch.load(path, map_location="cpu", weights_only=True)
     return clip.build_model(state_dict)
 
 

@@ -52,11 +52,15 @@ def fake_train(args):
     out = option(args, "--output-dir")
     os.makedirs(out, exist_ok=True)
     if "--eval-only" in args:
+        from trainers.run.provenance import eval_record_name, seal
         with open(os.path.join(option(args, "--model-dir"), "results.json")) as f:
             record = json.load(f)
         record.update(results_fields(cfg))
-        with open(os.path.join(out, "results.json"), "w") as f:
-            json.dump(record, f)
+        record["provenance"] = {"kind": "evaluation",
+                                "model_dir": os.path.abspath(option(args, "--model-dir"))}
+        name = eval_record_name(option(args, "--load-epoch"))
+        with open(os.path.join(out, name), "w") as f:
+            json.dump(seal(record), f)
         return 0
     os.makedirs(os.path.join(out, "learner"), exist_ok=True)
     with open(os.path.join(out, "config.yaml"), "w") as f:

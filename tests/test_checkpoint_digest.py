@@ -34,7 +34,7 @@ def test_a_flipped_tensor_byte_is_set_aside_although_torch_loads_it(tmp_path, ca
     path = saved(tmp_path)
     flip_a_tensor_byte(path)
     # the guard: torch itself loads the damaged file, with other weights
-    assert not torch.equal(torch.load(path)["state_dict"]["w"], PATTERN)
+    assert not torch.equal(torch.load(path, weights_only=True)["state_dict"]["w"], PATTERN)
     assert load_or_set_aside(path) is None
     out = capsys.readouterr().out
     assert f"Checkpoint {path} does not load (its sha256 differs from model.pth.tar-2.sha256" \

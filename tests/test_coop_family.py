@@ -167,6 +167,6 @@ def test_a_coop_family_file_trains_with_warm_up_and_is_scored_per_domain(
     train_py(*command(name, office_home_root, tiny_clip_file, yaml_path, eval_dir,
                       "--eval-only", "--model-dir", str(run_dir), "--load-epoch", "2"),
              script="tests/run_train_with.py")
-    again = json.load(open(eval_dir / "results.json"))
+    again = json.load(open(eval_dir / "results_eval_epoch2.json"))
     assert again["per_domain"] == res["per_domain"]
     assert [again[k] for k in ("mem", "for", "h")] == [res[k] for k in ("mem", "for", "h")]

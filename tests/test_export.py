@@ -346,7 +346,7 @@ def test_the_docs_snippet_classifies_with_the_pt2_file_outside_the_project_witho
                            "error::DeprecationWarning", "-I", "-c", code], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    got_logits, got_domain = torch.load(tmp_path / "out.pt")
+    got_logits, got_domain = torch.load(tmp_path / "out.pt", weights_only=True)
     assert (got_logits[0] - logits[5]).abs().max().item() < 1e-4
     assert (got_domain[0] - domain_logits[5]).abs().max().item() < 1e-4
     best = run.trainer.dm.dataset.classnames[logits[5].argmax().item()]

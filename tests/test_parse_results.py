@@ -40,9 +40,11 @@ def test_h_is_averaged_per_run_not_recomputed(tmp_path, capsys):
 
 
 def test_mean_and_sample_std_over_seeds_and_combinations(tmp_path, capsys):
-    write_run(tmp_path, "art", 1, mem=70.0, for_=40.0, h=10.0)
-    write_run(tmp_path, "art", 2, mem=70.0, for_=40.0, h=20.0)
-    write_run(tmp_path, "clipart", 1, mem=70.0, for_=40.0, h=30.0)
+    # H 10, 20, 30 with Mem 70: For = 70 H / (140 - H) (a record's H is its
+    # harmonic mean of Mem and For, or it is refused as edited).
+    write_run(tmp_path, "art", 1, mem=70.0, for_=700 / 130)
+    write_run(tmp_path, "art", 2, mem=70.0, for_=1400 / 120)
+    write_run(tmp_path, "clipart", 1, mem=70.0, for_=2100 / 110)
     code, out, _ = parse(capsys, tmp_path, "--allow-missing")
     assert code == 0
     assert "20.00 ± 10.00" in out  # mean 20, sample std 10
@@ -103,7 +105,7 @@ def test_corrupt_and_partial_files_are_named_and_skipped(tmp_path, capsys):
     del record["h"]
     json.dump(record, open(partial, "w"))
     code, out, err = parse(capsys, tmp_path, "--seeds", "1,2,3")
-    assert code == 0
+    assert code == 2  # a damaged file: exit 2, the table of the others kept
     assert f"warning: skipping {bad}: not valid JSON" in err
     assert f"warning: skipping {partial}: 'h' is missing or not a number" in err
     assert "12/12" in out
@@ -124,7 +126,7 @@ def test_empty_or_missing_root_says_so(tmp_path, capsys):
     (tmp_path / "only_bad").mkdir()
     (tmp_path / "only_bad" / "results.json").write_text("")
     code, _, err = parse(capsys, tmp_path)
-    assert code == 1 and "no readable results.json among the 1 found" in err
+    assert code == 2 and "no readable results.json among the 1 found" in err
     code, _, err = parse(capsys, tmp_path / "nowhere")
     assert code == 2 and "is not a folder" in err
 

@@ -279,10 +279,14 @@ def test_eval_rescores_finished_runs_into_their_own_tree(fake_env, tmp_path):
     assert arg(first, "--model-dir") == run and arg(first, "--load-epoch") == "2"
     assert arg(first, "--config-file") == f"{run}/config.yaml"
     assert arg(first, "--root") == fake_env["DATA"]
-    assert arg(first, "--output-dir") == str(
+    # One folder per source run: its last five path parts, and its path's digest.
+    assert arg(first, "--output-dir").startswith(str(
         tmp_path / "eval" / "office_home" / "ADU_vit_b16_ep50" / "forget_art+clipart+product"
-        / "8shots" / "seed1")
-    assert len(glob.glob(str(tmp_path / "eval" / "**" / "results.json"), recursive=True)) == 3
+        / "8shots" / "seed1_"))
+    # The evaluations' own records, never a results.json.
+    assert len(glob.glob(str(tmp_path / "eval" / "**" / "results_eval_epoch2.json"),
+                         recursive=True)) == 3
+    assert not glob.glob(str(tmp_path / "eval" / "**" / "results.json"), recursive=True)
 
     again = run_script("eval.sh", os.path.join(fake_env["OUTPUT"], "office_home"), env=env)
     assert again.returncode == 0 and "0 ran, 3 skipped (done)" in again.stdout
@@ -332,7 +336,7 @@ def test_main_trains_a_tiny_run_whose_config_eval_can_reload(fake_python, tiny_c
     proc = run_script("eval.sh", "out/adu", env=dict(env, DRY_RUN="1"), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     [command] = dry_run_commands(proc.stdout)
-    assert arg(command, "--output-dir") == f"out/adu_eval/{rel}"
+    assert arg(command, "--output-dir").startswith(f"out/adu_eval/{rel}_")
     assert arg(command, "--load-epoch") == "1"
     cwd = os.getcwd()
     os.chdir(tmp_path)

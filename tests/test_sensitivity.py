@@ -121,12 +121,14 @@ def test_finished_values_are_skipped_and_a_new_value_runs(fake_env):
 
 def write_sweep(root, method="ADU", values=(0.0, 10.0, 30.0, 100.0), seeds=(1, 2), tag=True,
                 config=None, h_of=lambda value, seed: value / 2 + seed):
-    """One run per (value, seed) in sensitivity.sh's layout; H = value / 2 + seed."""
+    """One run per (value, seed) in sensitivity.sh's layout; H = value / 2 + seed,
+    Mem = H + 10 and For what makes H their harmonic mean (a record's H must be)."""
     for value in values:
         name = f"{method}-{sweep_values.value_tag(GAMMA, value)}" if tag else method
         for seed in seeds:
             h = h_of(value, seed)
-            write_run(root, "sketch", seed, mem=h + 10, for_=h - 10, h=h, method=name,
+            mem = h + 10
+            write_run(root, "sketch", seed, mem=mem, for_=h * mem / (2 * mem - h), method=name,
                       dataset="toy_domains", domains=TOY,
                       config=dict(config or CONFIG, **{GAMMA: value}),
                       folder=os.path.join(root, name, f"seed{seed}"))
@@ -156,7 +158,11 @@ def test_sweep_csv_gives_numbers(tmp_path, capsys):
     header, row = out.splitlines()
     assert header == (f"dataset,forget,method,{GAMMA},h_mean,h_std,mem_mean,mem_std,"
                       "for_mean,for_std,seeds")
-    assert row == "toy_domains,sketch,ADU,0,2.0000,1.0000,12.0000,1.0000,-8.0000,1.0000,\"1,2,3\""
+    fors = [h * (h + 10) / (h + 20) for h in (1, 2, 3)]  # For of H 1, 2, 3 with Mem H + 10
+    mean = sum(fors) / 3
+    std = (sum((f - mean) ** 2 for f in fors) / 2) ** 0.5
+    assert row == (f"toy_domains,sketch,ADU,0,2.0000,1.0000,12.0000,1.0000,{mean:.4f},"
+                   f"{std:.4f},\"1,2,3\"")
 
 
 def test_an_untagged_run_of_the_same_config_fills_its_value(tmp_path, capsys):

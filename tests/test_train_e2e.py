@@ -75,7 +75,7 @@ def test_release_config_trains_saves_and_reloads_its_text_prompts(
     args[args.index("configs/trainers/ADU/vit_b16_ep50.yaml")] = release
     train_py(*args)
     first = json.load(open(tmp_path / "run" / "results.json"))
-    again = json.load(open(tmp_path / "eval" / "results.json"))
+    again = json.load(open(tmp_path / "eval" / "results_eval_epoch1.json"))
     for key in ("mem", "for", "h", "per_domain"):
         assert again[key] == first[key]
 
@@ -121,7 +121,7 @@ def test_eval_only_reloads_and_gets_the_same_numbers(trained_run, reevaluated):
     # the same scores on these 24 images.
     assert reevaluated[1] == ["trained same"]
     first = json.load(open(out / "results.json"))
-    again = json.load(open(reevaluated[0] / "results.json"))
+    again = json.load(open(reevaluated[0] / "results_eval_epoch1.json"))
     for key in ("mem", "for", "h", "domain_accuracy", "per_domain", "domain_probe_accuracy"):
         assert again[key] == first[key]
     assert again["epoch"] == first["epoch"] == 1

@@ -5,6 +5,7 @@
     python tools/parse_results.py output/demo/toy_domains --table domains --plot domains.png
     python tools/parse_results.py output/adu/toy_domains --sweep TRAINER.ADU.DDL_GAMMA --plot g.png
     python tools/parse_results.py --check output/adu/.../seed1/results.json
+    python tools/parse_results.py output/adu_eval --evaluations   # eval.sh's records
 
 Every results.json under the roots is one run. Runs are grouped into cells
 (dataset, method, |D_forget|); a cell's H, Mem and For are the mean and the
@@ -19,7 +20,12 @@ The coverage table gives, per cell, the combinations and runs found and
 "k/N seeds found" (the fewest expected seeds found in a combination that
 has runs); missing runs are named and make the exit status 1 unless
 --allow-missing. `--format csv` writes one row per cell, numbers only.
-A corrupt or partial results.json is named in a warning and left out.
+A corrupt, partial or inconsistent results.json (edited by hand: its
+record_sha256, or an H that is not the harmonic mean of its Mem and For;
+trainers/run/provenance.py) is named in a warning with what makes it right
+and left out; the others are tabulated and the exit status is 2.
+`--evaluations` tabulates the records of train.py --eval-only
+(results_eval_epoch<E>.json, eval.sh's) instead of results.json.
 
 Runs are averaged only when they ran the same config: each results.json
 records the keys of its config that change results (`fingerprint_keys`,
@@ -34,7 +40,7 @@ as before, with a warning, and never with runs that record a config.
 asked for (experiments/results/figures.py). The logic lives in
 experiments/results/.
 Exit status: 0 fine, 1 missing runs, runs of different configs in one cell
-or no results, 2 bad usage.
+or no results, 2 bad usage or a damaged file.
 """
 import os
 import sys

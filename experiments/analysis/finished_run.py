@@ -12,7 +12,6 @@ runs a model over a list of images with the test-time transform,
 """
 import copy
 import glob
-import json
 import os
 import os.path as osp
 import random
@@ -32,9 +31,10 @@ from dassl.data.transforms import build_transform  # noqa: E402
 from dassl.utils import set_random_seed  # noqa: E402
 
 from datasets.adu_base import as_datum  # noqa: E402
-from experiments.analysis.run_folder import check_finished_folder  # noqa: E402
+from experiments.analysis.run_folder import (check_finished_folder,  # noqa: E402
+                                             check_loaded_weights)
 from trainers.run.checkpoint import find_checkpoint  # noqa: E402
-from trainers.engine.evaluation import RESULTS_FILE, collect_outputs  # noqa: E402
+from trainers.engine.evaluation import collect_outputs  # noqa: E402
 from trainers.run.files import repo_path  # noqa: E402
 from trainers.engine.precision import cast_clip  # noqa: E402
 from trainers.engine.training_step import autocast_context  # noqa: E402
@@ -59,13 +59,14 @@ class Encoded(NamedTuple):
     domain_pred: object
 
 
-def check_finished_run(run_dir: str) -> None:
-    """One clear error unless `run_dir` holds a finished run."""
-    check_finished_folder(run_dir)
+def check_finished_run(run_dir: str) -> dict:
+    """One clear error unless `run_dir` holds a finished run; its results.json record."""
+    record = check_finished_folder(run_dir)
     if not glob.glob(osp.join(run_dir, "*", "model.pth.tar-*")):
         raise MissingFileError(f"{run_dir} holds no saved learner (<model>/model.pth.tar-N; "
                                "a zero-shot run saves none): pass the folder of a trained "
                                "run; these tools set it beside zero-shot CLIP themselves.")
+    return record
 
 
 def load_run(run_dir: str, root: str = "", device: str = "") -> LoadedRun:
@@ -74,9 +75,7 @@ def load_run(run_dir: str, root: str = "", device: str = "") -> LoadedRun:
     `root` replaces the DATASET.ROOT the run recorded (data moved); `device`
     "cpu" forces the CPU (default: CUDA when the run's config allows it).
     """
-    check_finished_run(run_dir)
-    with open(osp.join(run_dir, RESULTS_FILE)) as f:
-        results = json.load(f)
+    results = check_finished_run(run_dir)
     argv = ["--config-file", osp.join(run_dir, "config.yaml"), "--output-dir", run_dir]
     if root:
         argv += ["--root", root]
@@ -96,6 +95,7 @@ def load_run(run_dir: str, root: str = "", device: str = "") -> LoadedRun:
         find_checkpoint(run_dir, name)  # the one-line error when none was saved
     initial = {n: copy.deepcopy(trainer._models[n].state_dict()) for n in names}
     trainer.load_model(run_dir)
+    check_loaded_weights(run_dir, trainer, results)
     trainer.set_model_mode("eval")
     return LoadedRun(trainer, results, initial)
 

@@ -71,11 +71,11 @@ def logged_losses(stdout, stderr) -> dict:
 
 def non_finite_weights(run_dir, epoch):
     """Names of the trained tensors of the last checkpoint that hold a NaN or an inf."""
-    from dassl.utils import load_checkpoint
+    from trainers.run.checkpoint import safe_load
     path = os.path.join(run_dir, "learner", f"model.pth.tar-{epoch}")
     if not os.path.isfile(path):
         return [f"no checkpoint {path}"]
-    state = load_checkpoint(path)["state_dict"]
+    state = safe_load(path)["state_dict"]
     return [name for name, value in state.items()
             if torch.is_tensor(value) and value.is_floating_point()
             and not torch.isfinite(value).all()]

@@ -13,8 +13,7 @@ from typing import NamedTuple
 
 import yaml
 
-from experiments.analysis.run_folder import check_finished_folder
-from trainers.engine.evaluation import RESULTS_FILE
+from experiments.analysis.run_folder import check_finished_folder, check_loaded_weights
 from user_errors import ConfigError, MissingFileError
 
 from .parts import EXPORTABLE
@@ -51,6 +50,7 @@ def load_export_run(run_dir: str, root: str = "") -> ExportRun:
     """The run's trainer on the CPU with its last checkpoint; `root` replaces
     the DATASET.ROOT the run recorded (the class names come from the dataset)."""
     check_exportable_run(run_dir)
+    results = check_finished_folder(run_dir)
     import train
     train.register()  # the datasets and trainers; Dassl only from here on
     from dassl.utils import set_random_seed
@@ -66,9 +66,8 @@ def load_export_run(run_dir: str, root: str = "") -> ExportRun:
     trainer = train.build(cfg)
     if trainer.get_model_names():
         trainer.load_model(run_dir)
+    check_loaded_weights(run_dir, trainer, results)
     trainer.set_model_mode("eval")
-    with open(osp.join(run_dir, RESULTS_FILE)) as f:
-        results = json.load(f)
     info_path = osp.join(run_dir, "run_info.json")
     run_info = {}
     if osp.isfile(info_path):

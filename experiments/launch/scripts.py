@@ -5,6 +5,7 @@ UsageError or runner.ScriptExit ends it early). The usage comment of each
 script (scripts/adu/<name>.sh) says what it runs. Imported by
 experiments/launch/__main__.py.
 """
+import hashlib
 import itertools
 import os
 import re
@@ -235,8 +236,12 @@ def saved_epochs(run: str) -> list:
 
 
 def eval_folder(eval_output: str, run: str) -> str:
-    """Where a run's evaluation goes: EVAL_OUTPUT + its last five path parts."""
-    return eval_output + "/" + "/".join(run.split("/")[-5:])
+    """Where a run's evaluation goes: EVAL_OUTPUT + its last five path parts,
+    the last one followed by 8 hex digits of its real path's sha256, so that
+    two runs whose last five parts are the same (other OUTPUT roots) never
+    share an evaluation folder."""
+    tag = hashlib.sha256(os.path.realpath(run).encode()).hexdigest()[:8]
+    return eval_output + "/" + "/".join(run.split("/")[-5:]) + "_" + tag
 
 
 def evaluate(s, args) -> int:

@@ -22,7 +22,8 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         prog="parse_results.py", description=DESCRIPTION,
         epilog="Exit status: 0 fine, 1 missing runs, runs of different configs in one "
-               "cell or no results, 2 bad usage.")
+               "cell or no results, 2 bad usage or a damaged file (the others are "
+               "tabulated).")
     parser.add_argument("roots", nargs="+", metavar="OUTPUT_ROOT",
                         help="folders searched for results.json (with --check: the files)")
     parser.add_argument("--format", choices=["table", "markdown", "csv"], default="table",
@@ -44,6 +45,10 @@ def parse_args(argv=None):
                         help="the runs of scripts/adu/sensitivity.sh over config key KEY: "
                              "H / Mem / For (mean ± std over seeds) per method and value "
                              "(read from each results.json's config; no coverage check)")
+    parser.add_argument("--evaluations", action="store_true",
+                        help="tabulate the records of train.py --eval-only "
+                             "(results_eval_epoch<E>.json, e.g. eval.sh's) instead of the "
+                             "training runs' results.json")
     parser.add_argument("--check", action="store_true",
                         help="only check that the given results.json files are complete")
     return parser.parse_args(argv)

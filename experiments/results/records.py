@@ -6,7 +6,12 @@ import os
 import sys
 from dataclasses import dataclass, field
 
+from trainers.run.provenance import record_kind, record_problem
+
 RESULTS_FILE = "results.json"
+# What makes a record right again, named with each problem.
+RERUN = ("run its train.py command again (it resumes from its last checkpoint and "
+         "writes the record anew), or move the file away")
 METRICS = (("h", "H"), ("mem", "Mem"), ("for", "For"))
 # Shown by --table domains where the runs have them.
 OPTIONAL_METRICS = (("domain_accuracy", "domain clf"), ("domain_probe_accuracy", "domain probe"),
@@ -67,11 +72,12 @@ def read_record(path: str) -> dict:
         with open(path) as f:
             record = json.load(f)
     except json.JSONDecodeError as err:
-        raise ResultError(f"not valid JSON ({err})") from None
+        raise ResultError(f"not valid JSON ({err}; truncated, or another format): "
+                          f"{RERUN}") from None
     except (OSError, UnicodeDecodeError) as err:
-        raise ResultError(f"cannot be read ({err})") from None
+        raise ResultError(f"cannot be read ({err}; another format?): {RERUN}") from None
     if not isinstance(record, dict):
-        raise ResultError("not a JSON object")
+        raise ResultError(f"not a JSON object: {RERUN}")
     return record
 
 
@@ -95,9 +101,19 @@ def read_details(record: dict, path: str) -> dict:
     return details
 
 
-def read_result(path: str) -> Run:
-    """One results.json -> Run; ResultError names what is wrong with it."""
+def read_result(path: str, kinds=("training",)) -> Run:
+    """One results.json (or, with `kinds` ("evaluation",), an --eval-only's
+    record) -> Run; ResultError names what is wrong with it and what makes
+    it right: a missing field, a record edited by hand or inconsistent
+    (trainers/run/provenance.record_problem), a record of another kind."""
     record = read_record(path)
+    problem = record_problem(record)
+    if problem:
+        raise ResultError(f"{problem}: {RERUN}")
+    kind = record_kind(record)
+    if kind not in kinds:
+        raise ResultError(f"it is the record of an {kind}, not of a "
+                          f"{' or '.join(kinds)} run: {RERUN}")
     dataset = require(record, "dataset", str, "a name")
     method = require(record, "method", str, "a name")
     seed = require(record, "seed", int, "an integer")
@@ -115,24 +131,34 @@ def read_result(path: str) -> Run:
                scores, read_details(record, path), config)
 
 
-def find_results(roots):
-    """Paths of every results.json under the roots, sorted."""
+def is_evaluation_file(name: str) -> bool:
+    """results_eval_epoch<E>.json, the record of train.py --eval-only."""
+    return name.startswith("results_eval_epoch") and name.endswith(".json")
+
+
+def find_results(roots, evaluations: bool = False):
+    """Paths of every results.json under the roots (with `evaluations`: of
+    every --eval-only record instead), sorted."""
     found = []
     for root in roots:
         for folder, _, files in os.walk(root):
-            if RESULTS_FILE in files:
-                found.append(os.path.join(folder, RESULTS_FILE))
+            found += [os.path.join(folder, f) for f in files
+                      if (is_evaluation_file(f) if evaluations else f == RESULTS_FILE)]
     return sorted(found)
 
 
-def load_runs(paths, warn):
-    """Readable runs of `paths`; every other file is named through `warn`."""
+def load_runs(paths, warn, evaluations: bool = False, damaged=None):
+    """Readable runs of `paths`; every other file is named through `warn`
+    (and its path appended to `damaged`)."""
     runs, seen = [], {}
+    kinds = ("evaluation",) if evaluations else ("training",)
     for path in paths:
         try:
-            run = read_result(path)
+            run = read_result(path, kinds)
         except ResultError as err:
             warn(f"skipping {path}: {err}")
+            if damaged is not None:
+                damaged.append(path)
             continue
         key = (run.dataset, run.method, run.num_shots, run.forget, run.seed)
         if key in seen:
@@ -149,8 +175,10 @@ def check_files(paths) -> int:
     """--check: 0 when every file is a complete results.json, else 1 (reasons on stderr)."""
     bad = 0
     for path in paths:
+        kinds = (("evaluation", "cross-evaluation")
+                 if os.path.basename(path).startswith("results_") else ("training",))
         try:
-            read_result(path)
+            read_result(path, kinds)
         except ResultError as err:
             print(f"{path}: {err}", file=sys.stderr)
             bad += 1

@@ -1,7 +1,8 @@
 """What tools/parse_results.py does with its parsed arguments: check files,
 or load the runs under the roots, refuse to average runs of different
 configs, and print the table asked for (its figure with --plot); the exit
-status is the tool's."""
+status is the tool's. A damaged or inconsistent record is named in one line
+and left out; the table of the others is printed, and the exit status is 2."""
 import os
 import sys
 
@@ -25,21 +26,24 @@ def plotted(draw, path, *data):
         print(f"plot written to {path}", file=sys.stderr)
 
 
-def read_roots(roots):
+def read_roots(roots, evaluations=False, damaged=None):
     """(runs under `roots`, exit status): 2 for a root that is no folder, 1
-    when no run is readable."""
+    when no run is readable (2 when every file found was damaged); the
+    damaged files' paths go to `damaged`."""
     for root in roots:
         if not os.path.isdir(root):
             print(f"parse_results.py: error: {root} is not a folder", file=sys.stderr)
             return [], 2
-    paths = find_results(roots)
-    runs = load_runs(paths, warn)
+    paths = find_results(roots, evaluations)
+    damaged = [] if damaged is None else damaged
+    runs = load_runs(paths, warn, evaluations, damaged)
+    name = "results_eval_epoch*.json" if evaluations else RESULTS_FILE
     if not runs:
-        what = (f"no readable results.json among the {len(paths)} found" if paths
-                else f"no {RESULTS_FILE} found")
+        what = (f"no readable {name} among the {len(paths)} found" if paths
+                else f"no {name} found")
         print(f"parse_results.py: {what} under {', '.join(roots)}; nothing to "
               "tabulate (have the runs finished?)", file=sys.stderr)
-        return [], 1
+        return [], 2 if damaged else 1
     unrecorded = sum(r.config is None for r in runs)
     if unrecorded:
         warn(f"{unrecorded} of {len(runs)} runs record no config fingerprint (results.json "
@@ -98,11 +102,18 @@ def summarize(args) -> int:
     """The exit status of tools/parse_results.py for its parsed `args`."""
     if args.check:
         return check_files(args.roots)
-    runs, status = read_roots(args.roots)
+    damaged = []
+    runs, status = read_roots(args.roots, getattr(args, "evaluations", False), damaged)
     if status:
         return status
     if args.sweep:
-        return sweep_summary(runs, args)
-    if args.table == "domains":
-        return domains_summary(runs, args)
-    return tables_summary(runs, args)
+        status = sweep_summary(runs, args)
+    elif args.table == "domains":
+        status = domains_summary(runs, args)
+    else:
+        status = tables_summary(runs, args)
+    if damaged:
+        print(f"parse_results.py: {len(damaged)} damaged or inconsistent file(s) left out "
+              "(named above); the table holds the others", file=sys.stderr)
+        return 2
+    return status

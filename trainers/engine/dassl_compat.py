@@ -11,6 +11,13 @@ on current torch:
   refuses, so Dassl's `load_checkpoint` could not read its own checkpoints
   (`--eval-only`, `--resume` of a CoOp-family file).
 
+Dassl's `load_checkpoint` (behind its `load_model`, `resume_model_if_exist`
+and the CoOp-family files' own `load_model`) calls `torch.load` without
+`weights_only`, so TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 in a user's environment
+would run the code of a pickle given as --model-dir: it is replaced by the
+project's loader (run/checkpoint.safe_load, weights only, on the CPU when
+there is no GPU as Dassl's).
+
 `install_dassl_fixes` (called by trainers.register_trainers, so at train.py's
 start) replaces that class's constructor (same attributes, `verbose` only
 where torch takes it) and its state_dict / load_state_dict (the successor
@@ -27,8 +34,33 @@ def torch_takes_verbose() -> bool:
     return "verbose" in inspect.signature(_LRScheduler.__init__).parameters
 
 
+def safe_load_checkpoint(fpath):
+    """Dassl's load_checkpoint, reading weights only."""
+    import os.path as osp
+
+    import torch
+
+    from ..run.checkpoint import safe_load
+    if fpath is None:
+        raise ValueError("File path is None")
+    if not osp.exists(fpath):
+        raise FileNotFoundError(f'File is not found at "{fpath}"')
+    return safe_load(fpath, None if torch.cuda.is_available() else "cpu")
+
+
+def install_safe_loading() -> None:
+    """Every name Dassl's `load_checkpoint` is reached by, weights only."""
+    import dassl.engine.trainer as dassl_trainer
+    import dassl.utils as dassl_utils
+    import dassl.utils.torchtools as torchtools
+    for module in (dassl_utils, torchtools, dassl_trainer):
+        module.load_checkpoint = safe_load_checkpoint
+
+
 def install_dassl_fixes() -> None:
-    """Patch Dassl's warm-up scheduler base class once (idempotent)."""
+    """Patch Dassl's warm-up scheduler base class and its checkpoint loading
+    once (idempotent)."""
+    install_safe_loading()
     from dassl.optim import lr_scheduler as dassl_sched
     base = dassl_sched._BaseWarmupScheduler
     if getattr(base, "adu_fixed", False):

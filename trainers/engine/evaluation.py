@@ -10,7 +10,13 @@ A trainer may add `evaluation_outputs(input) -> dict` with "logits" and,
 optionally, "domain_logits" (its domain classifier is then scored) and
 "features" (L2-normalised image embeddings: the linear probes of modules/probes.py
 then run, unless TEST.LINEAR_PROBES is False).
+
+The record names what it was computed from (`provenance`, run/provenance.py):
+the weights scored, the backbone, the test split. A training run writes
+results.json; `train.py --eval-only` writes its own record beside it
+(`results_eval_epoch<E>.json`), never results.json.
 """
+import hashlib
 import json
 import os.path as osp
 import types
@@ -23,9 +29,11 @@ from user_errors import ConfigError
 
 from ..modules.metrics import format_scores, unlearning_scores
 from ..modules.probes import probe_scores
+from ..run.checkpoint_digest import recorded_digest
 from ..run.files import atomic_write
 from .progress import EvaluationProgress
-from ..run.fingerprint import results_fields
+from ..run.fingerprint import current_backbone_sha256, results_fields
+from ..run.provenance import eval_record_name, file_sha256, seal, test_split_digest
 from .test_images import RGBDatasetWrapper, UnreadableTally, test_loader
 
 RESULTS_FILE = "results.json"
@@ -129,6 +137,77 @@ def run_record(trainer, scores: dict) -> dict:
     }
 
 
+def state_sha256(module) -> str:
+    """sha256 of a module's state (names, dtypes, shapes and bytes of its tensors)."""
+    h = hashlib.sha256()
+    for key, value in sorted(module.state_dict().items()):
+        h.update(f"{key}\t{value.dtype}\t{tuple(value.shape)}\n".encode())
+        h.update(value.detach().cpu().contiguous().reshape(-1).view(torch.uint8)
+                 .numpy().tobytes())
+    return h.hexdigest()
+
+
+def scored_file(trainer, name: str, epoch):
+    """The checkpoint file model `name`'s scored weights came from: the one
+    --eval-only loaded, else the run's own checkpoint of that epoch (None
+    when none was saved, e.g. a zero-shot run)."""
+    loaded = (getattr(trainer, "loaded_checkpoints", None) or {}).get(name)
+    if loaded:
+        return loaded
+    path = osp.join(trainer.output_dir, name, f"model.pth.tar-{epoch}")
+    return path if osp.isfile(path) else None
+
+
+def weights_record(trainer, epoch) -> dict:
+    """What results.json records of the weights it scored (provenance.py)."""
+    source = getattr(trainer, "weights_source", None) or {}
+    models = {}
+    for name in trainer.get_model_names():
+        path = scored_file(trainer, name, epoch)
+        models[name] = {
+            "state_sha256": state_sha256(trainer._models[name]),
+            "file": None if path is None else (
+                osp.relpath(path, trainer.output_dir)
+                if osp.abspath(path).startswith(osp.abspath(trainer.output_dir) + "/")
+                else osp.abspath(path)),
+            "file_sha256": None if path is None else (recorded_digest(path)
+                                                      or file_sha256(path)),
+        }
+    return {"epoch": epoch,
+            "run_fingerprint": source.get("fingerprint",
+                                          results_fields(trainer.cfg)["fingerprint"]),
+            "models": models}
+
+
+def backbone_record(cfg) -> dict:
+    """The backbone's name and the sha256 of its local file(s); for an OpenAI
+    model name, the sha256 its download is checked against by clip.load."""
+    from ..modules.clip_loading import clip
+    name = cfg.MODEL.BACKBONE.NAME
+    record = {"name": name, "sha256": current_backbone_sha256(cfg)}
+    url = clip.clip._MODELS.get(name)
+    if url is not None:
+        record["download_sha256"] = url.split("/")[-2]
+    return record
+
+
+def provenance(trainer, items, epoch) -> dict:
+    source = getattr(trainer, "weights_source", None) or {}
+    return {"kind": source.get("kind", "training"),
+            "weights": weights_record(trainer, epoch),
+            "backbone": backbone_record(trainer.cfg),
+            "test_split": test_split_digest(items, trainer.cfg.DATASET.ROOT),
+            **({"model_dir": source["model_dir"]} if "model_dir" in source else {})}
+
+
+def record_file(trainer, epoch) -> str:
+    """results.json for a training run; an evaluation's own file for --eval-only."""
+    source = getattr(trainer, "weights_source", None)
+    if not source:
+        return RESULTS_FILE
+    return eval_record_name(epoch, source.get("kind") == "cross-evaluation")
+
+
 def domain_test(trainer, split=None):
     """Score the test split per domain, print the table, write results.json.
 
@@ -162,11 +241,13 @@ def domain_test(trainer, split=None):
             trainer.device))
     record = run_record(trainer, scores)
     record["skipped_test_images"] = skipped
+    record["provenance"] = provenance(trainer, items, record["epoch"])
+    record = seal(record)
     print(format_scores(scores, title=f"=> {record['method']} on {record['dataset']}, "
                                       f"forget {record['forget_domains']}"))
     if skipped_line(skipped):
         print(skipped_line(skipped))
-    path = osp.join(trainer.output_dir, RESULTS_FILE)
+    path = osp.join(trainer.output_dir, record_file(trainer, record["epoch"]))
     with atomic_write(path) as f:  # the sweep scripts skip a run by this file: never half of it
         json.dump(record, f, indent=2)
     print(f"Results written to {path}")

@@ -18,6 +18,7 @@ checkpoint before trusting it, setting aside one that does not load.
 """
 import os
 import os.path as osp
+import pickle
 import random
 import re
 import shutil
@@ -97,6 +98,11 @@ def load_models(trainer, model_dir: str, epoch=None):
         path = find_checkpoint(model_dir, name, epoch)
         try:
             checkpoint = read_checkpoint(path)
+        except pickle.UnpicklingError as err:  # the weights-only reader refused an object
+            raise BadFileError(
+                f"{path} holds more than weights ({refused_global(err)}); it was refused "
+                "unread and its code was not run. Pass a checkpoint a train.py run saved "
+                "(--model-dir <run dir>)") from err
         except Exception as err:  # torch and pickle raise many types on bad files
             raise BadFileError(
                 f"{path} does not load ({first_line(err)}): it is truncated or damaged. "
@@ -114,6 +120,8 @@ def load_models(trainer, model_dir: str, epoch=None):
             )
         module.load_state_dict(state)
         trainer.loaded_epoch = checkpoint.get("epoch")
+        trainer.loaded_checkpoints = {**(getattr(trainer, "loaded_checkpoints", None) or {}),
+                                      name: path}
         print(f"Loaded {path} into {name} (epoch {trainer.loaded_epoch})")
 
 
@@ -223,10 +231,23 @@ def read_checkpoint(path: str) -> dict:
     """A checkpoint's content on the CPU (load_state_dict moves it to the
     model's device), once its recorded sha256 matches (checkpoint_digest.py)."""
     verify(path)
-    checkpoint = torch.load(path, map_location="cpu")
+    checkpoint = safe_load(path)
     if not isinstance(checkpoint, dict) or not {"state_dict", "epoch"} <= set(checkpoint):
         raise ValueError("no state_dict or epoch in it")
     return checkpoint
+
+
+def safe_load(path, map_location="cpu"):
+    """torch.load that reads tensors and plain containers only, whatever the
+    environment says (an explicit weights_only=True wins over
+    TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD): a pickle with code is refused unrun."""
+    return torch.load(path, map_location=map_location, weights_only=True)
+
+
+def refused_global(err: Exception) -> str:
+    """What torch's weights-only reader refused to build, as it names it."""
+    match = re.search(r"GLOBAL ([\w.]*\w)", str(err))
+    return f"it would call {match.group(1)}" if match else "objects a pickle would build"
 
 
 def first_line(err: Exception) -> str:

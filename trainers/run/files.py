@@ -35,6 +35,17 @@ def temp_path(path: str) -> str:
     return osp.join(folder, f".{name}.{os.getpid()}.tmp")
 
 
+def create_new(path: str, mode: str = "w"):
+    """A new file at `path`, opened for writing, that no link redirects: what
+    is at `path` (a stale temporary, a planted link) is removed first, never
+    followed, and the file is created exclusively (O_EXCL | O_NOFOLLOW)."""
+    with suppress(FileNotFoundError):
+        os.unlink(path)  # a link itself, not its target
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(path, flags, 0o644)
+    return os.fdopen(fd, mode)
+
+
 @contextmanager
 def atomic_write(path: str, mode: str = "w"):
     """Open a temporary file beside `path`; when the block ends without an
@@ -43,13 +54,16 @@ def atomic_write(path: str, mode: str = "w"):
     A run killed at any moment (preempted, out of memory, a dead node)
     therefore leaves `path` as it was before, or complete, never
     half-written: os.replace within one folder is atomic. On an error the
-    temporary file is removed and `path` is untouched.
+    temporary file is removed and `path` is untouched. Neither write follows a
+    symbolic link planted at `path` or at the temporary name: the temporary
+    file is created new (create_new), and os.replace replaces a link at
+    `path` by the file instead of writing through it.
     """
     folder = osp.dirname(osp.abspath(path))
     os.makedirs(folder, exist_ok=True)
     tmp = temp_path(path)
     try:
-        with open(tmp, mode) as f:
+        with create_new(tmp, mode) as f:
             yield f
             f.flush()
             os.fsync(f.fileno())

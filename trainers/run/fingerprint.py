@@ -30,6 +30,10 @@ from yacs.config import CfgNode as CN
 from trainers.config import extend_cfg
 from user_errors import PathTakenError
 
+from .files import repo_path
+from .provenance import (RESULTS_FILE, backbone_sha256, record_kind, record_problem,
+                         recorded_backbone_sha256)
+
 # Keys left out of the fingerprint: each names where the run reads or writes,
 # what it prints, or how fast it runs, not what it computes. A key ending in
 # "." leaves out its whole subtree. Everything else is kept, the keys of other
@@ -110,6 +114,11 @@ def added_defaults() -> dict:
 HEADER = "# fingerprint: {} (sha256 of the keys that change results; " \
          "trainers/run/fingerprint.py)\n"
 HEADER_PATTERN = re.compile(r"# fingerprint: ([0-9a-f]{64})\b")
+# The second line of config.yaml when MODEL.BACKBONE.NAME is a local file: the
+# fingerprint holds the backbone's name (its path), this line its content, so
+# that a file replaced at the same path is another run (provenance.py).
+BACKBONE_HEADER = "# backbone sha256: {} (the content of MODEL.BACKBONE.NAME's file)\n"
+BACKBONE_PATTERN = re.compile(r"^# backbone sha256: ([0-9a-f]{64})\b", re.MULTILINE)
 # Differences named in one error line; the rest are counted.
 MAX_NAMED = 6
 ABSENT = "(absent)"
@@ -163,10 +172,54 @@ def results_fields(cfg) -> dict:
     return {"fingerprint": digest(keys), "fingerprint_keys": keys}
 
 
+def current_backbone_sha256(cfg):
+    """sha256 of the backbone's local file(s) now (cached), None for a model name."""
+    name = ((cfg.get("MODEL") or {}).get("BACKBONE") or {}).get("NAME", "")
+    return backbone_sha256(name, repo_path)
+
+
 def config_yaml(cfg) -> str:
-    """config.yaml: the fingerprint line, then the resolved config (which
-    train.py --config-file reads back; the line is a YAML comment)."""
-    return HEADER.format(fingerprint(cfg)) + cfg.dump()
+    """config.yaml: the fingerprint line (and the backbone's digest when it is
+    a local file), then the resolved config (which train.py --config-file
+    reads back; the lines are YAML comments)."""
+    backbone = current_backbone_sha256(cfg)
+    return (HEADER.format(fingerprint(cfg))
+            + (BACKBONE_HEADER.format(backbone) if backbone else "") + cfg.dump())
+
+
+def recorded_backbone(folder: str):
+    """The backbone sha256 `folder` records (config.yaml's line, else
+    results.json's provenance), or None when it records none."""
+    path = osp.join(folder, "config.yaml")
+    if osp.isfile(path):
+        with open(path) as f:
+            head = f.read(4096)
+        match = BACKBONE_PATTERN.search(head)
+        return match.group(1) if match else None
+    record = read_json(osp.join(folder, RESULTS_FILE))
+    return recorded_backbone_sha256(record) if isinstance(record, dict) else None
+
+
+def backbone_change(cfg, recorded_sha):
+    """'NAME: its file's sha256 OLD.. -> NEW..' when the backbone's local
+    file is no longer the one `recorded_sha` names; None when it is, or when
+    either side is unknown (a model name; a run written before this)."""
+    if not recorded_sha:
+        return None
+    now = current_backbone_sha256(cfg)
+    if now is None or now == recorded_sha:
+        return None
+    name = cfg.MODEL.BACKBONE.NAME
+    return (f"MODEL.BACKBONE.NAME {name}: its file's sha256 "
+            f"{recorded_sha[:12]}... -> {now[:12]}... (the file at that path was replaced)")
+
+
+def read_json(path: str):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
 
 
 def recorded(folder: str):
@@ -231,18 +284,50 @@ def check_run_folder(cfg, folder: str, role: str = "--output-dir") -> None:
             f"from another config: {fix}.")
     new_keys = cfg_keys(cfg)
     if old_fingerprint == digest(new_keys):
+        changed = backbone_change(cfg, recorded_backbone(folder))
+        if changed:
+            raise PathTakenError(
+                f"{folder} holds a run on another backbone ({changed}), so its "
+                f"checkpoints and results belong to those weights: restore the file the "
+                f"run used, or {fix}.")
         return
     raise PathTakenError(
         f"{folder} holds a run of another config ({osp.basename(path)} -> this command: "
         f"{describe_differences(old_keys, new_keys)}): {fix}.")
 
 
+def results_mismatch(cfg, folder: str):
+    """Why folder/results.json is not the finished result of this config, in
+    one line with what makes it right; None when it is: a training record
+    that checks (provenance.record_problem), of this config's fingerprint,
+    scored on the backbone file there now."""
+    path = osp.join(folder, RESULTS_FILE)
+    record = read_json(path)
+    if not isinstance(record, dict):
+        return f"{path} is missing or no JSON object" if osp.exists(path) else None
+    rerun = "run its train.py command again (it resumes from the last checkpoint " \
+            "and scores it again)"
+    problem = record_problem(record)
+    if problem:
+        return f"{path}: {problem}: {rerun}"
+    kind = record_kind(record)
+    if kind != "training":
+        return (f"{path} is the record of an {kind}, not of a training run: move it away "
+                f"and {rerun}")
+    if record.get("fingerprint") != fingerprint(cfg):
+        return None if record.get("fingerprint") is None else \
+            f"{path} records another config's fingerprint (train.py names the keys)"
+    changed = backbone_change(cfg, recorded_backbone_sha256(record))
+    if changed:
+        return (f"{path} was scored on another backbone ({changed}): restore that file, "
+                "or delete the run folder to train it again")
+    return None
+
+
 def results_match(cfg, folder: str) -> bool:
-    """True when folder/results.json was written by this config (same fingerprint)."""
-    path = osp.join(folder, "results.json")
-    try:
-        with open(path) as f:
-            record = json.load(f)
-    except (OSError, ValueError):
-        return False
-    return isinstance(record, dict) and record.get("fingerprint") == fingerprint(cfg)
+    """True when folder/results.json is this config's finished result
+    (results_mismatch says why not)."""
+    path = osp.join(folder, RESULTS_FILE)
+    record = read_json(path)
+    return (isinstance(record, dict) and record.get("fingerprint") == fingerprint(cfg)
+            and results_mismatch(cfg, folder) is None)

@@ -47,7 +47,8 @@ def try_lock(path: str):
     """An open descriptor holding the lock on `path`, or None when another
     process holds it. The file we locked must still be the one at `path`
     (a refused run removes its new folder, lock file included)."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    # O_NOFOLLOW: a link planted at the lock's name is refused (ELOOP), not written through.
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

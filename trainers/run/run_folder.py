@@ -21,8 +21,25 @@ from .os_errors import os_error_line
 SETUP_FILES = {LOCK_FILE, "log.txt", "config.yaml", "run_info.json"}
 
 
+# What a run writes in place (Dassl's log, tensorboard's folder; the lock is
+# opened with O_NOFOLLOW), which a link there would redirect; the other files are written by files.atomic_write,
+# which replaces a link instead of following it.
+WRITTEN_IN_PLACE = ("log.txt", "tensorboard")
+
+
 class FolderError(PathTakenError):
     """--output-dir cannot be made or written."""
+
+
+def refuse_planted_links(folder: str) -> None:
+    """One line when a file the run writes in place is a symbolic link: the
+    run would write through it, into whatever it points at."""
+    for name in (*WRITTEN_IN_PLACE, LOCK_FILE):
+        path = osp.join(folder, name)
+        if osp.islink(path):
+            raise FolderError(
+                f"{path} is a symbolic link (to {os.readlink(path)}): a run writes its "
+                "own files and never through a link in its folder; remove the link")
 
 
 def first_missing(folder: str) -> str:
@@ -58,6 +75,7 @@ class RunFolder:
     def __init__(self, folder: str, lock_wait_s: float = 0.0):
         self.folder = folder
         self.created = make_folder(folder)
+        refuse_planted_links(folder)
         try:
             self.lock = RunLock.inherited(folder) or RunLock(folder, lock_wait_s)
         except OSError as err:  # a folder we may not write to

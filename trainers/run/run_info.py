@@ -66,8 +66,12 @@ def describe_device(device) -> str:
     return text
 
 
-def write_run_info(cfg, device) -> None:
+def write_run_info(cfg, device, keep: bool = False) -> None:
+    """config.yaml and run_info.json; with `keep` (an evaluation), those the
+    folder already holds (a training run's) are left as they are."""
     out = cfg.OUTPUT_DIR
-    with atomic_write(osp.join(out, "config.yaml")) as f:
-        f.write(config_yaml(cfg))
-    write_json_atomic(osp.join(out, "run_info.json"), run_info(device))
+    if not (keep and osp.isfile(osp.join(out, "config.yaml"))):
+        with atomic_write(osp.join(out, "config.yaml")) as f:
+            f.write(config_yaml(cfg))
+    if not (keep and osp.isfile(osp.join(out, "run_info.json"))):
+        write_json_atomic(osp.join(out, "run_info.json"), run_info(device))

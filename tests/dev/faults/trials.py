@@ -74,7 +74,7 @@ def run(cmd: list, log: str) -> int:
 
 def final_weights(run_dir: str, epochs: int) -> dict:
     path = os.path.join(run_dir, "learner", f"model.pth.tar-{epochs}")
-    return torch.load(path, map_location="cpu")["state_dict"]
+    return torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
 
 
 def results(run_dir: str):
