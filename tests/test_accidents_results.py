@@ -185,7 +185,7 @@ def saved_run(tmp_path, backbone):
 
 @pytest.mark.parametrize("accident, extra, opts, message", [
     ("another seed", ["--seed", "2"], [], "SEED: 1 -> 2"),
-    ("another backbone name", [], ["MODEL.BACKBONE.NAME", "ViT-B/32"],
+    ("another backbone file", [], ["MODEL.BACKBONE.NAME", "COPY"],
      "MODEL.BACKBONE.NAME"),
     ("another trainer's method keys", [], ["TRAINER.ADU.DDL_GAMMA", "0.5"],
      "TRAINER.ADU.DDL_GAMMA"),
@@ -193,6 +193,11 @@ def saved_run(tmp_path, backbone):
 def test_eval_only_refuses_weights_of_another_config(tmp_path, backbone, capsys, accident,
                                                      extra, opts, message):
     run = saved_run(tmp_path, backbone)
+    if "COPY" in opts:  # the same CLIP at another path: another MODEL.BACKBONE.NAME
+        copy = tmp_path / "other" / backbone.name
+        copy.parent.mkdir()
+        shutil.copyfile(backbone, copy)
+        opts = [str(copy) if o == "COPY" else o for o in opts]
     args = train_args(tmp_path / "eval", backbone, "--eval-only", "--model-dir", str(run),
                       *extra, opts=opts)
     err = run_in_process(args, capsys)
