@@ -46,14 +46,19 @@ def adu(model, depth=3, instapg=(3,), seed=0):
                    instapg_layers=list(instapg))
 
 
-@pytest.mark.parametrize("tower", TOWERS)
-def test_prompts_off_is_open_clips_encode_image(models, tower):
-    model = models[tower]
+@pytest.mark.parametrize("tower", TOWERS + ["eva02_linear_proj"])
+def test_prompts_off_is_open_clips_encode_image(models, tower, tmp_path):
+    if tower == "eva02_linear_proj":  # open_clip's own projection after timm's head
+        model = tiny_model(tmp_path, "eva02", config_patch={"vision_cfg": {"timm_proj": "linear"}})[1]
+        assert len(model.visual.head)
+    else:
+        model = models[tower]
     encoder = prompted_image_encoder(model.visual, VisionPrompts(64, 2, 0))
     assert isinstance(encoder, TimmPromptedImageEncoder)
     with torch.no_grad():
         ours, theirs = encoder(images()), model.encode_image(images())
-    torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=0)
+    scale = theirs.norm(dim=-1, keepdim=True)  # 1e-5 of each embedding's length
+    torch.testing.assert_close(ours / scale, theirs / scale, atol=1e-5, rtol=0)
 
 
 @pytest.mark.parametrize("tower", TOWERS)
@@ -163,6 +168,12 @@ def test_prompt_layout_and_tower_refusals(models, tmp_path):
         config = oc.model_config(oc.OpenCLIPName(arch, "none"))
         assert oc.unsupported_reason(config) is None
         oc.check_config(oc.OpenCLIPName(arch, "x"), config, (224, 224))
+    # INPUT.SIZE is the timm model's own size, which open_clip does not pass to timm
+    other = write_config(tmp_path, "pe_core", {"vision_cfg": {"image_size": 64}})
+    name = oc.OpenCLIPName(other, "none")
+    oc.check_config(name, oc.model_config(name), (32, 32))
+    with pytest.raises(ConfigError, match=r'set INPUT.SIZE "\(32, 32\)"'):
+        oc.check_config(name, oc.model_config(name), (64, 64))
     vitamin = oc.model_config(oc.OpenCLIPName("ViTamin-B", "none"))
     assert "convolutional stem" in oc.unsupported_reason(vitamin)
 
@@ -185,6 +196,12 @@ def test_a_hub_tokenizer_needs_a_local_folder(tmp_path):
             oc.check_tokenizer(name, config, str(folder))
     else:
         oc.check_tokenizer(name, config, str(folder))
+    # open_clip fetches SigLIP's vocabulary for any architecture named *siglip*
+    named = write_config(tmp_path, "eva02")
+    os.replace(named, tmp_path / "my-siglip.json")
+    siglip_named = oc.OpenCLIPName(str(tmp_path / "my-siglip.json"), "x.pt")
+    with pytest.raises(ConfigError, match="SigLIP's sentencepiece vocabulary"):
+        oc.check_tokenizer(siglip_named, oc.model_config(siglip_named), "")
     # built-in tokenizers need no folder
     eva = oc.OpenCLIPName("EVA02-B-16", "x.pt")
     oc.check_tokenizer(eva, oc.model_config(eva), "")

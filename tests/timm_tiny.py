@@ -76,12 +76,20 @@ def hub_tokenizer_config(directory, tower="siglip2") -> str:
     return hub
 
 
-def tiny_model(directory, tower: str, seed=0):
-    """(config path, random-weights open_clip CLIP of the shrunk `tower`)."""
+def tiny_model(directory, tower: str, seed=0, config_patch=None):
+    """(config path, random-weights open_clip CLIP of the shrunk `tower`).
+    timm starts a fresh classifier head at 1e-3 of its drawn weights (Eva's
+    `head_init_scale`), which would make EVA-02's and PE-Core's embeddings
+    ~1e-5 long; the head is drawn again at N(0, 0.02^2) like the rest, so that
+    the tests compare embeddings of a usual size."""
     from trainers.modules.open_clip_backbone import random_open_clip
-    path = write_config(directory, tower)
+    path = write_config(directory, tower, config_patch)
     torch.manual_seed(seed)
-    return path, random_open_clip(path)
+    model = random_open_clip(path)
+    head = model.visual.trunk.head
+    if isinstance(head, torch.nn.Linear):
+        torch.nn.init.normal_(head.weight, std=0.02)
+    return path, model
 
 
 def backbone(directory, tower: str, seed=0) -> str:
