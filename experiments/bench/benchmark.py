@@ -25,6 +25,7 @@ from experiments.bench.table import (Table, add_eval_rows, add_memory_rows, add_
 from experiments.bench.timing import median, paired_ratio, run_timed
 from trainers.engine.precision import resolve_precision
 from trainers.engine.training_step import autocast_context
+from trainers.modules.timm_towers import image_embed_dim
 
 
 @dataclass
@@ -161,7 +162,7 @@ def measure(settings, device, prec) -> Measured:
     m.eval_times = measure_evaluation(settings, models, device, prec)
     progress("evaluation: done")
     if "5" not in settings.skip:
-        m.mmd = mmd_comparison(settings, device, models["clip"].visual.output_dim)
+        m.mmd = mmd_comparison(settings, device, image_embed_dim(models["clip"]))
         progress("MMD: done")
     m.chunk = settings.text_chunk or (125 if device.type == "cpu"
                                          else max(settings.coop_classes))

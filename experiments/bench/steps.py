@@ -10,11 +10,12 @@ from trainers.engine.precision import make_grad_scaler
 from trainers.engine.training_step import Batch, autocast_context, training_step
 from trainers.modules.losses import adu_losses
 from trainers.modules.text_prompts import PromptTextFeatures, initial_context
+from trainers.modules.timm_towers import image_dtype
 
 
 def floor_step(clip_model, images, prec, device):
     """Frozen stock encode_image, forward + backward to the input."""
-    x = images.to(clip_model.visual.conv1.weight.dtype).clone().requires_grad_(True)
+    x = images.to(image_dtype(clip_model.visual)).clone().requires_grad_(True)
 
     def step():
         with autocast_context(prec, device):

@@ -33,8 +33,6 @@ from typing import NamedTuple, Optional
 
 from user_errors import BadFileError, ConfigError, DownloadError, MissingFileError
 
-from .timm_towers import TRUNK_CLASSES, trunk_problem
-
 PREFIX = "open_clip:"
 WEIGHT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors")
 SUPPORTED = ("open_clip ViTs with a class token and CLIP's text transformer, such as "
@@ -134,6 +132,7 @@ def timm_trunk_on_meta(vision: dict):
 
 def timm_tower_reason(vision: dict) -> Optional[str]:
     """Why the prompted encoder cannot run a timm image tower (None: it can)."""
+    from .timm_towers import TRUNK_CLASSES, trunk_problem  # torch: not for train.py's parser
     name = vision["timm_model_name"]
     if vision.get("timm_pool") in ("abs_attn", "rot_attn"):
         return f"its timm image tower {name} is pooled by open_clip's 2-D attention pool"
