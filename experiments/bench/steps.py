@@ -89,11 +89,13 @@ def text_recompute_step(text: CoOpStyleText, prec, device):
 
 class TextCallCounter:
     """Counts text-encoder passes: calls of CLIP's final text LayerNorm, which
-    encode_text and the prompt encoders of text_prompts.py all end with."""
+    encode_text and the prompt encoders of text_prompts.py all end with (a
+    timm-tower model's is in its separate text tower, `text`)."""
 
     def __init__(self, clip_model):
         self.calls = 0
-        self.handle = clip_model.ln_final.register_forward_pre_hook(self._count)
+        text_tower = getattr(clip_model, "text", clip_model)
+        self.handle = text_tower.ln_final.register_forward_pre_hook(self._count)
 
     def _count(self, module, inputs):
         self.calls += 1
