@@ -202,6 +202,10 @@ def test_a_hub_tokenizer_needs_a_local_folder(tmp_path):
     siglip_named = oc.OpenCLIPName(str(tmp_path / "my-siglip.json"), "x.pt")
     with pytest.raises(ConfigError, match="SigLIP's sentencepiece vocabulary"):
         oc.check_tokenizer(siglip_named, oc.model_config(siglip_named), "")
+    # random weights (tests, benchmark) take the built-in tokenizer instead
+    random = oc.random_open_clip(hub)
+    assert type(random.tokenizer).__name__ == "SimpleTokenizer"
+    assert tokenize_prompts(random, ["a photo of a cat."]).shape == (1, 16)
     # built-in tokenizers need no folder
     eva = oc.OpenCLIPName("EVA02-B-16", "x.pt")
     oc.check_tokenizer(eva, oc.model_config(eva), "")

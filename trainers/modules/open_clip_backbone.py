@@ -321,7 +321,7 @@ def random_open_clip(arch: str, tokenizer: str = "", **overrides):
     model = open_clip.create_model(arch, pretrained=None, device="cpu", **overrides)
     text = config.get("text_cfg", {})
     if hub_tokenizer(config, arch) and not tokenizer:
-        simple = open_clip.tokenizer.SimpleTokenizer(text.get("context_length", 77))
+        simple = open_clip.tokenizer.SimpleTokenizer(context_length=text.get("context_length", 77))
         if text.get("vocab_size", 0) < simple.vocab_size:
             raise ConfigError(f"{arch}'s vocabulary is smaller than SimpleTokenizer's: "
                               "give a tokenizer folder (random_open_clip(..., tokenizer=DIR)).")
