@@ -49,7 +49,8 @@ def adu(model, depth=3, instapg=(3,), seed=0):
 @pytest.mark.parametrize("tower", TOWERS + ["eva02_linear_proj"])
 def test_prompts_off_is_open_clips_encode_image(models, tower, tmp_path):
     if tower == "eva02_linear_proj":  # open_clip's own projection after timm's head
-        model = tiny_model(tmp_path, "eva02", config_patch={"vision_cfg": {"timm_proj": "linear"}})[1]
+        patch = {"vision_cfg": {"timm_proj": "linear"}}
+        model = tiny_model(tmp_path, "eva02", config_patch=patch)[1]
         assert len(model.visual.head)
     else:
         model = models[tower]
@@ -74,6 +75,17 @@ def test_gradients_reach_only_the_learner(models, tower):
             assert param.grad is None and not param.requires_grad, name
     for param in model.learner.parameters():
         param.grad = None
+
+
+def test_gradient_checkpointing_gives_the_same_gradients_through_rope(models):
+    grads = []
+    for checkpointing in (False, True):
+        model = adu(models["eva02"])
+        model.image_encoder.grad_checkpointing = checkpointing
+        model.train()
+        model(images()).logits.logsumexp(-1).sum().backward()
+        grads.append(model.learner.vision.prompts.grad)
+    torch.testing.assert_close(grads[0], grads[1], atol=1e-6, rtol=1e-5)
 
 
 def block_inputs(encoder, run):
@@ -251,7 +263,8 @@ def test_a_missing_tokenizer_is_refused_by_train_py_before_any_data(weights, tmp
     name = f"open_clip:{hub_tokenizer_config(tmp_path)}:{weights['siglip2'].rsplit(':', 1)[1]}"
     err = run_in_process(adu_args(tmp_path / "no_data", tmp_path / "out", name), capsys)
     line = err.strip().splitlines()[-1]
-    assert line.startswith("train.py: error: open_clip backbone") and "MODEL.BACKBONE.TOKENIZER" in line
+    assert line.startswith("train.py: error: open_clip backbone")
+    assert "MODEL.BACKBONE.TOKENIZER" in line
     assert not os.path.exists(tmp_path / "out")
 
 

@@ -16,6 +16,9 @@ Read top to bottom:
   package is patched), so at depth 0 it is CLIP's `encode_image`. OpenAI's
   blocks run sequence-first [L, B, W], open_clip's batch-first [B, L, W]:
   the activations stay in the blocks' own layout.
+- `TimmPromptedImageEncoder`: the same prompts in open_clip's timm towers
+  (SigLIP, EVA-02, PE-Core; timm_towers.py): timm's prefix tokens, rope
+  and pooling head kept as the model uses them (docs/BACKBONES.md).
 - `ADULearner`: everything ADU trains and saves (the prompts, InstaPG, the
   domain classifier), and `ADUCLIP`, which composes it with the frozen
   CLIP and the class text features of the fixed template, computed once:
