@@ -38,6 +38,7 @@ WEIGHT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors")
 SUPPORTED = ("open_clip ViTs with a class token and CLIP's text transformer, such as "
              "ViT-B-32, ViT-B-16, ViT-L-14, ViT-H-14 (and their -quickgelu variants), and "
              "the timm VisionTransformer / Eva towers of SigLIP, SigLIP 2, EVA-02 and PE-Core")
+INSTALL = "pip install open-clip-torch==3.3.0 (see requirements.txt)"
 # The trainers that read the text tower only through encode_text: the ones a
 # timm-tower model (open_clip's separate text tower) runs.
 TEXT_ENCODER_TRAINERS = ("ADU (without the release's learned text prompts and "
@@ -196,7 +197,6 @@ def check_trainer(name: OpenCLIPName, config: dict, trainer: str, refusal: Optio
         raise ConfigError(f"{trainer} cannot run on open_clip backbone '{name}' (a timm image "
                           f"tower with open_clip's separate text tower): {refusal}; these "
                           f"models run {TEXT_ENCODER_TRAINERS}.")
-INSTALL = "pip install open-clip-torch==3.3.0 (see requirements.txt)"
 
 
 def check_pretrained(name: OpenCLIPName, arch: str) -> dict:
