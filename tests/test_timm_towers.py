@@ -22,7 +22,8 @@ from timm_tiny import backbone, hub_tokenizer_config, tiny_model, write_config  
 from trainers.modules import open_clip_backbone as oc  # noqa: E402
 from trainers.modules.adu_model import (  # noqa: E402
     ADUCLIP, TimmPromptedImageEncoder, VisionPrompts, prompted_image_encoder)
-from trainers.modules.clip_heads import normalize, tokenize_prompts  # noqa: E402
+from trainers.modules.clip_heads import (  # noqa: E402
+    ZeroshotClassifier, normalize, tokenize_prompts)
 from user_errors import ConfigError, MissingFileError  # noqa: E402
 
 TOWERS = ["siglip2", "eva02", "pe_core"]
@@ -158,10 +159,13 @@ def test_class_logits_are_open_clips_own_logits_with_its_bias(models, tower):
     clip_model = models[tower]
     model = adu(clip_model, depth=0, instapg=())
     tokens = tokenize_prompts(clip_model, [f"a photo of a {c}." for c in CLASSES])
+    zero_shot = ZeroshotClassifier(clip_model, CLASSES, "a photo of a {}.")
     with torch.no_grad():
         theirs, _ = clip_model.get_logits(images(), tokens)
         ours = model(images()).logits
+        zero_shot_logits = zero_shot(images())
     torch.testing.assert_close(ours, theirs, atol=1e-4, rtol=1e-5)
+    torch.testing.assert_close(zero_shot_logits, theirs, atol=1e-4, rtol=1e-5)
     if tower == "siglip2":
         assert model.logits.has_bias and float(model.logits.bias) == -10.0
     else:

@@ -310,7 +310,9 @@ class ADUCLIP(nn.Module):
 
     def forward(self, images: torch.Tensor) -> ADUOutput:
         features = self.encode_image(images)
-        logits = self.logits(features, self.text_features)
+        logits = self.logits.scale * features @ self.text_features.t()
+        if self.logits.has_bias:  # SigLIP's logit bias (clip_heads.CosineLogits)
+            logits = logits + self.logits.bias
         head = self.learner.domain_head
         domain_logits = head(features) if head is not None else None
         return ADUOutput(logits, features, domain_logits)
