@@ -163,7 +163,10 @@ def resolve_open_clip(cfg, quiet=False):
     name = oc.parse_name(cfg.MODEL.BACKBONE.NAME, repo_path)
     if name.arch_is_file:
         check_model_config_json(name.arch)
-    oc.check_config(name, oc.model_config(name), cfg.INPUT.SIZE)
+    config = oc.model_config(name)
+    oc.check_config(name, config, cfg.INPUT.SIZE)
+    tokenizer = cfg.MODEL.BACKBONE.TOKENIZER
+    oc.check_tokenizer(name, config, repo_path(tokenizer) if tokenizer else "")
     mean, std = (list(v) for v in oc.preprocess_mean_std(name))
     given = [round(v, 6) for v in (*cfg.INPUT.PIXEL_MEAN, *cfg.INPUT.PIXEL_STD)]
     if given != [round(v, 6) for v in (*mean, *std)]:
@@ -366,6 +369,11 @@ def check_early(cfg, args):
     trainer_cls.__new__(trainer_cls).check_cfg(cfg)
     if cfg.MODEL.BACKBONE.NAME:  # unset without a method config: named when CLIP loads
         check_backbone_name(repo_path(cfg.MODEL.BACKBONE.NAME))
+    if oc.is_open_clip_name(cfg.MODEL.BACKBONE.NAME):  # a timm tower: this trainer?
+        name = oc.parse_name(cfg.MODEL.BACKBONE.NAME, repo_path)
+        refusal = getattr(trainer_cls, "timm_tower_refusal", None)
+        oc.check_trainer(name, oc.model_config(name), cfg.TRAINER.NAME,
+                         refusal(cfg) if refusal else "it is not one of the project's trainers")
     if args.eval_only:
         check_model_dir(args)
         args.weights_source = check_weights_source(cfg, args)

@@ -3,6 +3,8 @@
     python tools/benchmark.py            # CLIP ViT-B/16, random weights; GPU if present
     python tools/benchmark.py --tiny     # the tiny CLIP, a smoke run of a few seconds
     python tools/benchmark.py --backbone open_clip:ViT-B-16   # open_clip's ViT-B/16
+    python tools/benchmark.py --backbone open_clip:ViT-B-16-SigLIP2   # a timm tower
+        # (also EVA02-B-16, PE-Core-B-16; row 7 is skipped: no CoOp text prompts there)
 
 ADU trains prompts on a frozen CLIP whose class text features are cached, so
 a step should cost a frozen image-encoder forward + a backward to the

@@ -63,6 +63,17 @@ class ADU(UnlearningTrainer):
             return {}
         return {"loss_domain": f"loss_domain[{''.join(parts)}]"}
 
+    @classmethod
+    def timm_tower_refusal(cls, cfg):
+        node = cfg.TRAINER.ADU
+        if node.N_CTX_TEXT:
+            return ("N_CTX_TEXT learns prompts inside CLIP's text transformer (the "
+                    "release's variant): set TRAINER.ADU.N_CTX_TEXT 0")
+        if node.PROMPTS_BEFORE_LN_PRE:
+            return ("PROMPTS_BEFORE_LN_PRE needs CLIP's ln_pre, which a timm tower has not: "
+                    "set TRAINER.ADU.PROMPTS_BEFORE_LN_PRE False")
+        return None
+
     def build_model(self):
         acfg = self.method_cfg
         dataset = self.dm.dataset

@@ -53,7 +53,9 @@ def clipfit_parameter_names(clip_model, text_bias: str = "c_proj"):
     if text_bias not in TEXT_BIASES:
         raise ConfigError(f"TRAINER.CLIPFITADU.TEXT_BIAS must be one of {TEXT_BIASES}, "
                           f"got '{text_bias}'.")
-    pattern = re.compile(rf"^transformer\.resblocks\.\d+\.mlp\.{text_bias}\.bias$")
+    # CLIP's text blocks: the model's own `transformer`, or (a timm-tower
+    # model of open_clip, trainers/modules/timm_towers.py) its text tower's.
+    pattern = re.compile(rf"^(text\.)?transformer\.resblocks\.\d+\.mlp\.{text_bias}\.bias$")
     text = [name for name, _ in clip_model.named_parameters() if pattern.match(name)]
     image = [f"visual.{module_name}.{param_name}"
              for module_name, module in clip_model.visual.named_modules()
@@ -145,6 +147,10 @@ class CLIPFitADU(MemorizeForgetTrainer):
     """CLIPFit's bias and LayerNorm tuning, trained to memorise and forget domains."""
 
     config_key = "CLIPFITADU"
+
+    @classmethod
+    def timm_tower_refusal(cls, cfg):
+        return None  # the towers' own biases and LayerNorms, through encode_text
 
     def check_cfg(self, cfg):
         super().check_cfg(cfg)

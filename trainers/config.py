@@ -234,6 +234,14 @@ def add_results_config(cfg):
 # authors' defaults, so that their trainer files dropped into trainers/ find
 # the keys they read and their yamls set.
 
+def add_backbone_config(cfg):
+    # A local folder with the Hugging Face tokenizer files of an open_clip
+    # backbone whose tokenizer open_clip fetches from the hub at run time
+    # (SigLIP, SigLIP 2: required for them, so that runs work offline); ""
+    # takes open_clip's tokenizer of the architecture (docs/BACKBONES.md).
+    cfg.MODEL.BACKBONE.TOKENIZER = ""
+
+
 def add_coop_family_config(cfg):
     node = cfg.TRAINER.COOP = CN()
     node.N_CTX = 16                      # learned context tokens
@@ -270,6 +278,7 @@ def add_coop_family_config(cfg):
 def extend_cfg(cfg):
     """Add every key the project's datasets and trainers read."""
     add_dataset_config(cfg)
+    add_backbone_config(cfg)
     add_loader_config(cfg)
     add_results_config(cfg)
     add_adu_config(cfg)

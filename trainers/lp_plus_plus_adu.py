@@ -116,6 +116,10 @@ class LPPlusPlusADU(MemorizeForgetTrainer):
     """LP++'s blended linear probe, trained full-batch to memorise and forget domains."""
 
     config_key = "LPPLUSPLUSADU"
+
+    @classmethod
+    def timm_tower_refusal(cls, cfg):
+        return None  # frozen image features and the template's text features
     shots = None
 
     def check_cfg(self, cfg):

@@ -22,6 +22,10 @@ class ZeroshotCLIP(MemorizeForgetTrainer):
     # train.py's value checks: OPTIM.MAX_EPOCH may be 0 (nothing is trained).
     trains_weights = False
 
+    @classmethod
+    def timm_tower_refusal(cls, cfg):
+        return None  # the frozen towers through encode_image / encode_text
+
     def build_model(self):
         clip_model = self.load_frozen_clip()
         template = self.method_cfg.TEXT_TEMPLATE

@@ -114,7 +114,9 @@ def zero_shot_outputs(trainer):
     """evaluation_outputs(images) -> dict of zero-shot CLIP on the run's backbone
     and text template: the "before unlearning" model."""
     cfg = trainer.cfg
-    clip_model = load_clip(backbone_in_repo(cfg.MODEL.BACKBONE.NAME, repo_path))
+    tokenizer = cfg.MODEL.BACKBONE.TOKENIZER
+    clip_model = load_clip(backbone_in_repo(cfg.MODEL.BACKBONE.NAME, repo_path),
+                           tokenizer=repo_path(tokenizer) if tokenizer else "")
     cast_clip(clip_model.to(trainer.device), trainer.prec)
     node = trainer.method_cfg
     template = node.get("TEXT_TEMPLATE", cfg.TRAINER.ZEROSHOTCLIP.TEXT_TEMPLATE)

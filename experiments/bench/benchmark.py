@@ -25,6 +25,7 @@ from experiments.bench.table import (Table, add_eval_rows, add_memory_rows, add_
 from experiments.bench.timing import median, paired_ratio, run_timed
 from trainers.engine.precision import resolve_precision
 from trainers.engine.training_step import autocast_context
+from trainers.modules.timm_towers import image_embed_dim, timm_trunk
 
 
 @dataclass
@@ -82,6 +83,10 @@ def measure_text_recompute(settings, clip_model, counter, chunk, device, prec) -
     """7: {class count: (seconds per step, chunks, classes per chunk, text-encoder
     calls)} of the class text features recomputed every step, CoOp-style."""
     text_costs = {}
+    if "7" not in settings.skip and timm_trunk(clip_model.visual) is not None:
+        progress("text recompute: skipped (CoOp's text prompts do not run on a timm-tower "
+                 "model, docs/BACKBONES.md)")
+        return text_costs
     for n_classes in ([] if "7" in settings.skip else settings.coop_classes):
         n_chunks = math.ceil(n_classes / chunk)
         size = math.ceil(n_classes / n_chunks)  # equal chunks covering every class
@@ -161,7 +166,7 @@ def measure(settings, device, prec) -> Measured:
     m.eval_times = measure_evaluation(settings, models, device, prec)
     progress("evaluation: done")
     if "5" not in settings.skip:
-        m.mmd = mmd_comparison(settings, device, models["clip"].visual.output_dim)
+        m.mmd = mmd_comparison(settings, device, image_embed_dim(models["clip"]))
         progress("MMD: done")
     m.chunk = settings.text_chunk or (125 if device.type == "cpu"
                                          else max(settings.coop_classes))

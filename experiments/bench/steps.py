@@ -10,11 +10,12 @@ from trainers.engine.precision import make_grad_scaler
 from trainers.engine.training_step import Batch, autocast_context, training_step
 from trainers.modules.losses import adu_losses
 from trainers.modules.text_prompts import PromptTextFeatures, initial_context
+from trainers.modules.timm_towers import image_dtype
 
 
 def floor_step(clip_model, images, prec, device):
     """Frozen stock encode_image, forward + backward to the input."""
-    x = images.to(clip_model.visual.conv1.weight.dtype).clone().requires_grad_(True)
+    x = images.to(image_dtype(clip_model.visual)).clone().requires_grad_(True)
 
     def step():
         with autocast_context(prec, device):
@@ -88,11 +89,13 @@ def text_recompute_step(text: CoOpStyleText, prec, device):
 
 class TextCallCounter:
     """Counts text-encoder passes: calls of CLIP's final text LayerNorm, which
-    encode_text and the prompt encoders of text_prompts.py all end with."""
+    encode_text and the prompt encoders of text_prompts.py all end with (a
+    timm-tower model's is in its separate text tower, `text`)."""
 
     def __init__(self, clip_model):
         self.calls = 0
-        self.handle = clip_model.ln_final.register_forward_pre_hook(self._count)
+        text_tower = getattr(clip_model, "text", clip_model)
+        self.handle = text_tower.ln_final.register_forward_pre_hook(self._count)
 
     def _count(self, module, inputs):
         self.calls += 1

@@ -19,6 +19,7 @@ import torch
 import torch.nn as nn
 
 from trainers.modules.clip_heads import CosineLogits
+from trainers.modules.timm_towers import image_dtype
 
 
 class Parts(NamedTuple):
@@ -36,7 +37,7 @@ class VisualTower(nn.Module):
         self.visual = visual
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.visual(images.type(self.visual.conv1.weight.dtype))
+        return self.visual(images.type(image_dtype(self.visual)))
 
 
 class TextClassifier(nn.Module):

@@ -25,6 +25,7 @@ from user_errors import ConfigError, DownloadError
 from ..config_checks import check_image_side
 from ..modules.clip_loading import backbone_in_repo, freeze, load_clip, require_vit
 from ..modules.open_clip_backbone import is_open_clip_name
+from ..modules.timm_towers import timm_trunk
 from ..run.checkpoint import load_models, resume_models, save_models
 from ..run.files import repo_path
 from .domain_labels import check_domain_labels
@@ -64,12 +65,21 @@ class UnlearningTrainer(TrainerX):
     def method_cfg(self):
         return self.cfg.TRAINER[self.config_key]
 
+    # Why this trainer cannot run on an open_clip timm-tower model (SigLIP,
+    # EVA-02, PE-Core: open_clip's separate text tower, read here only through
+    # encode_text), or None when it can; asked by train.py before any data.
+    @classmethod
+    def timm_tower_refusal(cls, cfg):
+        return "it learns prompts inside CLIP's text transformer"
+
     def load_frozen_clip(self, needs_vit: bool = False):
         """The backbone on this trainer's device, in its PREC, with every weight frozen."""
         name = self.cfg.MODEL.BACKBONE.NAME
         print(f"Loading CLIP ({name})")
+        tokenizer = self.cfg.MODEL.BACKBONE.TOKENIZER
         try:
-            clip_model = load_clip(backbone_in_repo(name, repo_path))
+            clip_model = load_clip(backbone_in_repo(name, repo_path),
+                                   tokenizer=repo_path(tokenizer) if tokenizer else "")
         except DownloadError as err:
             if self.cfg.DATASET.NAME != "toy_domains" or is_open_clip_name(name):
                 raise
@@ -82,6 +92,10 @@ class UnlearningTrainer(TrainerX):
         if isinstance(side, int):  # before any step: another side fails inside the model
             check_image_side(self.cfg.INPUT.SIZE, side, f"CLIP {name}")
         self.prec = resolve_precision(self.method_cfg.PREC, self.device)
+        if self.prec == "fp16" and timm_trunk(clip_model.visual) is not None:
+            print("Note: PREC=fp16 on a timm image tower runs as amp (fp32 weights + "
+                  "autocast): open_clip's fp16 cast leaves timm's own parameters in fp32.")
+            self.prec = "amp"
         cast_clip(clip_model.to(self.device), self.prec)
         return freeze(clip_model)
 

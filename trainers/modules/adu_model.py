@@ -16,6 +16,9 @@ Read top to bottom:
   package is patched), so at depth 0 it is CLIP's `encode_image`. OpenAI's
   blocks run sequence-first [L, B, W], open_clip's batch-first [B, L, W]:
   the activations stay in the blocks' own layout.
+- `TimmPromptedImageEncoder`: the same prompts in open_clip's timm towers
+  (SigLIP, EVA-02, PE-Core; timm_towers.py): timm's prefix tokens, rope
+  and pooling head kept as the model uses them (docs/BACKBONES.md).
 - `ADULearner`: everything ADU trains and saves (the prompts, InstaPG, the
   domain classifier), and `ADUCLIP`, which composes it with the frozen
   CLIP and the class text features of the fixed template, computed once:
@@ -38,6 +41,8 @@ from user_errors import ConfigError
 
 from .clip_heads import CosineLogits, encode_class_texts
 from .clip_loading import freeze, is_class_token_vit
+from .timm_towers import (image_dtype, image_embed_dim, rope_with_prompts, timm_trunk,
+                          vision_width)
 
 
 class InstaPG(nn.Module):
@@ -166,6 +171,78 @@ class PromptedImageEncoder(nn.Module):
         return x @ v.proj if v.proj is not None else x
 
 
+class TimmPromptedImageEncoder(nn.Module):
+    """The deep prompts of PromptedImageEncoder in a timm image tower of
+    open_clip (timm_towers.py: SigLIP's VisionTransformer, EVA-02's and
+    PE-Core's Eva); equals open_clip's `encode_image` at depth 0.
+
+    The tokens are timm's own: [prefix tokens (class, registers), patches]
+    from the trunk's `_pos_embed` (position embeddings on the patches as the
+    model adds them), then `norm_pre`. Each prompted block i sees them with
+    prompts_i behind, generated (InstaPG) from the patch tokens alone, never
+    the prefix tokens; Eva's rotary embedding gets rows that rotate the
+    prompts by zero, so it rotates the patches by their own grid positions
+    and leaves the prompts as it leaves the prefix tokens. After the last
+    block the prompt tokens are dropped, as VPT-deep discards its prompt
+    outputs, and the model's own head pools what it was trained on: `norm`,
+    then the trunk's `forward_head` (the class token, or attention pooling
+    over the prefix + patch tokens, then `fc_norm` and its projection), then
+    open_clip's `head`. The prompts reach the embedding through the blocks'
+    self-attention, as they reach CLIP's class token (docs/BACKBONES.md).
+    """
+
+    def __init__(self, visual: nn.Module, prompts: nn.Module, grad_checkpointing: bool = False):
+        super().__init__()
+        trunk = timm_trunk(visual)
+        if trunk is None:
+            raise TypeError("TimmPromptedImageEncoder needs open_clip's TimmModel around a "
+                            "timm VisionTransformer or Eva")
+        check_prompt_layout(len(trunk.blocks), prompts.n_ctx, prompts.depth,
+                            [int(k) for k in getattr(prompts, "instapg", {})])
+        self.visual = visual
+        self.prompts = prompts
+        self.grad_checkpointing = grad_checkpointing
+
+    def embed(self, images: torch.Tensor):
+        """(prefix + patch tokens after norm_pre [B, L, W], Eva's rotary
+        embedding of the patch grid or None), as the trunk computes them."""
+        trunk = timm_trunk(self.visual)
+        x = trunk._pos_embed(trunk.patch_embed(images.type(image_dtype(self.visual))))
+        if isinstance(x, tuple):  # Eva: (tokens, rope or None), patch dropout inside
+            x, rope = x
+        else:  # VisionTransformer: no rope, patch dropout after
+            x, rope = trunk.patch_drop(x), None
+        return trunk.norm_pre(x), rope
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        trunk = timm_trunk(self.visual)
+        x, rope = self.embed(images)
+        n_keep, n_prefix = x.shape[1], trunk.num_prefix_tokens
+        for i, block in enumerate(trunk.blocks, start=1):
+            if i <= self.prompts.depth:
+                kept = x[:, :n_keep]
+                prompts = self.prompts.for_block(i, kept[:, n_prefix:]).to(x.dtype)
+                x = torch.cat([kept, prompts], dim=1)
+            kwargs = {}
+            if rope is not None:
+                kwargs["rope"] = rope_with_prompts(rope, x.shape[1] - n_keep)
+            if self.grad_checkpointing and self.training and torch.is_grad_enabled():
+                x = checkpoint(block, x, use_reentrant=False, **kwargs)
+            else:
+                x = block(x, **kwargs)
+        x = trunk.forward_head(trunk.norm(x[:, :n_keep]))
+        return self.visual.head(x)
+
+
+def prompted_image_encoder(visual: nn.Module, prompts: nn.Module,
+                           grad_checkpointing: bool = False) -> nn.Module:
+    """The prompted encoder of the image tower: CLIP's ViT anatomy
+    (PromptedImageEncoder) or a timm tower of open_clip (TimmPromptedImageEncoder)."""
+    if timm_trunk(visual) is not None:
+        return TimmPromptedImageEncoder(visual, prompts, grad_checkpointing)
+    return PromptedImageEncoder(visual, prompts, grad_checkpointing)
+
+
 @dataclass
 class ADUOutput:
     logits: torch.Tensor                   # [B, num_classes], fp32
@@ -208,10 +285,11 @@ class ADUCLIP(nn.Module):
         freeze(clip_model)
         visual = clip_model.visual
         if prompts is None:
-            prompts = VisionPrompts(visual.transformer.width, n_ctx, depth, instapg_layers)
-        self.learner = ADULearner(prompts, visual.output_dim, domain_outputs, domain_head, text)
-        self.image_encoder = PromptedImageEncoder(visual, self.learner.vision,
-                                                  grad_checkpointing)
+            prompts = VisionPrompts(vision_width(visual), n_ctx, depth, instapg_layers)
+        self.learner = ADULearner(prompts, image_embed_dim(clip_model), domain_outputs,
+                                  domain_head, text)
+        self.image_encoder = prompted_image_encoder(visual, self.learner.vision,
+                                                    grad_checkpointing)
         if text is None:
             self.register_buffer("fixed_text_features",
                                  encode_class_texts(clip_model, classnames, template))
@@ -233,6 +311,8 @@ class ADUCLIP(nn.Module):
     def forward(self, images: torch.Tensor) -> ADUOutput:
         features = self.encode_image(images)
         logits = self.logits.scale * features @ self.text_features.t()
+        if self.logits.has_bias:  # SigLIP's logit bias (clip_heads.CosineLogits)
+            logits = logits + self.logits.bias
         head = self.learner.domain_head
         domain_logits = head(features) if head is not None else None
         return ADUOutput(logits, features, domain_logits)

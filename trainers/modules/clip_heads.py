@@ -32,18 +32,26 @@ def frozen_image_features(model: CLIP, images: torch.Tensor) -> torch.Tensor:
 class CosineLogits(nn.Module):
     """CLIP's class logits (Radford et al. 2021, Fig. 3):
 
-        logits = exp(t) * normalize(image_emb) @ normalize(text_emb).T
+        logits = exp(t) * normalize(image_emb) @ normalize(text_emb).T (+ b)
 
     with t CLIP's learned log temperature, frozen here (`scale` = exp(t), an
-    fp32 buffer). `forward` takes the normalised features [B, D] and [C, D].
+    fp32 buffer), and b the learned logit bias of a model that has one
+    (SigLIP's `logit_bias`, frozen: the buffer `bias`; the same for every
+    class, so a softmax over the classes does not see it, but the logits are
+    the model's own). `forward` takes the normalised features [B, D] and [C, D].
     """
 
     def __init__(self, model: CLIP):
         super().__init__()
         self.register_buffer("scale", model.logit_scale.detach().exp().float())
+        bias = getattr(model, "logit_bias", None)
+        self.has_bias = bias is not None
+        if self.has_bias:
+            self.register_buffer("bias", bias.detach().float().clone())
 
     def forward(self, image_features: torch.Tensor, text_features: torch.Tensor) -> torch.Tensor:
-        return self.scale * image_features @ text_features.t()
+        logits = self.scale * image_features @ text_features.t()
+        return logits + self.bias if self.has_bias else logits
 
 
 def tokenize_prompts(model: CLIP, texts):
@@ -80,7 +88,7 @@ def encode_class_texts(model: CLIP, classnames, template: str,
     through the frozen text encoder, so nothing here depends on training.
     """
     tokens = tokenize_prompts(model, class_texts(classnames, template))
-    device = model.token_embedding.weight.device
+    device = model.logit_scale.device
     return normalize(torch.cat([
         model.encode_text(tokens[i:i + batch_size].to(device))
         for i in range(0, len(tokens), batch_size)

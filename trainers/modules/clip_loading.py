@@ -19,6 +19,7 @@ import torch
 from user_errors import BadFileError, ConfigError, DownloadError, MissingFileError
 
 from .open_clip_backbone import is_open_clip_name, load_open_clip, parse_name
+from .timm_towers import timm_trunk
 
 try:
     with warnings.catch_warnings():
@@ -77,16 +78,17 @@ def check_backbone_name(backbone: str) -> str:
     return backbone
 
 
-def load_clip(backbone: str, download_root: str = None) -> CLIP:
+def load_clip(backbone: str, download_root: str = None, tokenizer: str = "") -> CLIP:
     """Load CLIP on the CPU in fp32, by model name or by checkpoint path.
 
     `backbone` is a name from `clip.available_models()` (downloaded by
     `clip.load` into `download_root`, default ~/.cache/clip), the path of a
     local checkpoint in OpenAI's format (a TorchScript archive), or an
-    open_clip backbone, "open_clip:ARCH:PRETRAINED" (open_clip_backbone.py).
+    open_clip backbone, "open_clip:ARCH:PRETRAINED" (open_clip_backbone.py),
+    whose `tokenizer` folder (MODEL.BACKBONE.TOKENIZER) replaces the hub's.
     """
     if is_open_clip_name(backbone):
-        return load_open_clip(backbone)
+        return load_open_clip(backbone, tokenizer=tokenizer)
     backbone = check_backbone_name(backbone)
     cache_path = clip_cache_path(backbone, download_root)
     try:
@@ -137,8 +139,9 @@ def is_class_token_vit(visual) -> bool:
 
 
 def require_vit(model: CLIP, backbone: str, trainer: str):
-    """Vision prompts need a ViT image encoder; fail clearly on a ResNet."""
-    if not is_class_token_vit(model.visual):
+    """Vision prompts need a ViT image encoder (CLIP's anatomy, or a timm
+    VisionTransformer / Eva in open_clip, timm_towers.py); fail clearly on a ResNet."""
+    if not is_class_token_vit(model.visual) and timm_trunk(model.visual) is None:
         raise ConfigError(
             f"{trainer} needs a ViT CLIP image encoder (it inserts prompt "
             f"tokens into the vision transformer), but '{backbone}' is a "

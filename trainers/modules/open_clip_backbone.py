@@ -15,9 +15,15 @@ open_clip builds it. What differs is read from the model where it is used:
 whether blocks are batch-first (clip_layout.py) and the text causal mask,
 passed to each block; the tokenizer is open_clip's for ARCH, attached here as
 `model.tokenizer`. Supported: ViTs whose image embedding is the class token
-and whose text tower is CLIP's transformer (`unsupported_reason`); the rest
-(RN50, ConvNeXt and other timm towers, CoCa, attention or average pooling,
-Hugging Face text towers) is refused in one line before any data is built.
+and whose text tower is CLIP's transformer, and the timm image towers of
+timm_towers.py (SigLIP / SigLIP 2, EVA-02, PE-Core: timm's VisionTransformer
+and Eva, with open_clip's own text tower) for the trainers that read the text
+tower only through `encode_text` (`unsupported_reason`); the rest (RN50,
+ConvNeXt and other timm towers, CoCa, attention or average pooling in
+open_clip's ViT, Hugging Face text towers) is refused in one line before any
+data is built. A tokenizer that open_clip takes from the Hugging Face hub at
+run time (SigLIP's) is read instead from a local folder,
+MODEL.BACKBONE.TOKENIZER (`check_tokenizer`, `make_tokenizer`).
 
 open_clip is imported only for open_clip backbones, so that the OpenAI path
 does not depend on it.
@@ -32,8 +38,14 @@ from user_errors import BadFileError, ConfigError, DownloadError, MissingFileErr
 PREFIX = "open_clip:"
 WEIGHT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors")
 SUPPORTED = ("open_clip ViTs with a class token and CLIP's text transformer, such as "
-             "ViT-B-32, ViT-B-16, ViT-L-14, ViT-H-14 (and their -quickgelu variants)")
+             "ViT-B-32, ViT-B-16, ViT-L-14, ViT-H-14 (and their -quickgelu variants), and "
+             "the timm VisionTransformer / Eva towers of SigLIP, SigLIP 2, EVA-02 and PE-Core")
 INSTALL = "pip install open-clip-torch==3.3.0 (see requirements.txt)"
+# The trainers that read the text tower only through encode_text: the ones a
+# timm-tower model (open_clip's separate text tower) runs.
+TEXT_ENCODER_TRAINERS = ("ADU (without the release's learned text prompts and "
+                         "PROMPTS_BEFORE_LN_PRE), ZeroshotCLIP, LPPlusPlusADU, CLIPFitADU")
+
 
 
 class OpenCLIPName(NamedTuple):
@@ -107,11 +119,49 @@ def model_config(name: OpenCLIPName) -> dict:
     return config
 
 
+def timm_trunk_on_meta(vision: dict):
+    """The timm model of a timm tower's config, built on the meta device (no
+    memory, no weights), so that its class and layout are known before any data."""
+    import timm
+    import torch
+    name = vision["timm_model_name"]
+    try:
+        with torch.device("meta"):
+            return timm.create_model(name, pretrained=False, num_classes=0)
+    except Exception as err:  # timm raises RuntimeError / FileNotFoundError / ValueError
+        raise ConfigError(f"timm cannot build the image tower '{name}' of this open_clip "
+                          f"config ({type(err).__name__}: {err}).") from err
+
+
+def timm_tower_reason(vision: dict) -> Optional[str]:
+    """Why the prompted encoder cannot run a timm image tower (None: it can)."""
+    from .timm_towers import TRUNK_CLASSES, trunk_problem  # torch: not for train.py's parser
+    name = vision["timm_model_name"]
+    if vision.get("timm_pool") in ("abs_attn", "rot_attn"):
+        return f"its timm image tower {name} is pooled by open_clip's 2-D attention pool"
+    if vision.get("patch_dropout", 0):
+        return f"its timm image tower {name} drops patches (patch_dropout)"
+    trunk = timm_trunk_on_meta(vision)
+    cls = type(trunk)
+    if TRUNK_CLASSES.get(cls.__name__) != cls.__module__:
+        return (f"its image tower is the timm model {name} ({cls.__name__}, not a timm "
+                "VisionTransformer or Eva)")
+    problem = trunk_problem(trunk)
+    return f"its timm image tower {name}: {problem}" if problem else None
+
+
+def has_timm_tower(config: dict) -> bool:
+    """Whether the config's image tower is built by timm (open_clip's TimmModel)."""
+    return "timm_model_name" in config.get("vision_cfg", {})
+
+
 def unsupported_reason(config: dict) -> Optional[str]:
     """Why the project cannot prompt or score an open_clip config (None: it can)."""
     vision, text = config.get("vision_cfg", {}), config.get("text_cfg", {})
-    if "timm_model_name" in vision:
-        return f"its image tower is the timm model {vision['timm_model_name']} (not a CLIP ViT)"
+    if has_timm_tower(config):
+        if "hf_model_name" in text:
+            return "its text tower is a Hugging Face model, not open_clip's text transformer"
+        return timm_tower_reason(vision)
     if isinstance(vision.get("layers"), (list, tuple)):
         return "its image tower is a ResNet"
     if vision.get("attentional_pool"):
@@ -131,12 +181,24 @@ def check_config(name: OpenCLIPName, config: dict, image_size=None):
     reason = unsupported_reason(config)
     if reason:
         raise ConfigError(f"open_clip backbone '{name}': {reason}; supported are {SUPPORTED}.")
-    size = config["vision_cfg"].get("image_size", 224)
+    vision = config["vision_cfg"]
+    size = vision.get("image_size", 224)
+    if "timm_model_name" in vision:  # the timm model's own size (open_clip does not pass it)
+        size = tuple(timm_trunk_on_meta(vision).patch_embed.img_size)
     sizes = tuple(size) if isinstance(size, (list, tuple)) else (size, size)
     if image_size is not None and tuple(image_size) != sizes:
         raise ConfigError(f"open_clip backbone '{name}' takes {sizes[0]}x{sizes[1]} images, "
                           f"but INPUT.SIZE is {tuple(image_size)}: set INPUT.SIZE "
                           f"\"({sizes[0]}, {sizes[1]})\".")
+
+
+def check_trainer(name: OpenCLIPName, config: dict, trainer: str, refusal: Optional[str]):
+    """ConfigError when `trainer` cannot run on a timm-tower model: `refusal`
+    is the trainer's reason (its `timm_tower_refusal`), None when it can."""
+    if has_timm_tower(config) and refusal:
+        raise ConfigError(f"{trainer} cannot run on open_clip backbone '{name}' (a timm image "
+                          f"tower with open_clip's separate text tower): {refusal}; these "
+                          f"models run {TEXT_ENCODER_TRAINERS}.")
 
 
 def check_pretrained(name: OpenCLIPName, arch: str) -> dict:
@@ -183,13 +245,63 @@ def quiet_open_clip_errors():
         root.removeFilter(from_open_clip)
 
 
-def load_open_clip(backbone: str, cache_dir: str = None):
+def hub_tokenizer(config: dict, arch: str) -> str:
+    """What tokenizer open_clip would fetch over the network at run time for
+    this config ("" when open_clip's tokenizer is built in): the Hugging Face
+    hub name in its text config, or SigLIP's sentencepiece vocabulary, which
+    open_clip takes for an architecture named *siglip* without one."""
+    name = config.get("text_cfg", {}).get("hf_tokenizer_name", "")
+    if not name and "siglip" in os.path.basename(arch).lower():
+        return "SigLIP's sentencepiece vocabulary"
+    return name
+
+
+def check_tokenizer(name: OpenCLIPName, config: dict, tokenizer: str = ""):
+    """MODEL.BACKBONE.TOKENIZER checked before any data: a hub tokenizer needs
+    a local folder; a given folder must exist, and transformers read it."""
+    hub = hub_tokenizer(config, name.arch)
+    if not tokenizer and not hub:
+        return
+    if not tokenizer:
+        raise ConfigError(
+            f"open_clip backbone '{name}' fetches its tokenizer ({hub}) over the network "
+            "at run time; to work offline, save the model's Hugging Face tokenizer files "
+            "in a folder once (e.g. hf download timm/ViT-B-16-SigLIP2 --local-dir DIR) "
+            "and set MODEL.BACKBONE.TOKENIZER DIR.")
+    if not os.path.isdir(tokenizer):
+        raise MissingFileError(
+            f"tokenizer folder not found: {os.path.abspath(tokenizer)}. Set "
+            "MODEL.BACKBONE.TOKENIZER to a folder with the model's Hugging Face tokenizer "
+            f"files (tokenizer.json, tokenizer_config.json{', of ' + hub if hub else ''}).")
+    try:
+        import transformers  # noqa: F401  open_clip's HFTokenizer reads the folder with it
+    except ImportError as err:
+        raise ConfigError("MODEL.BACKBONE.TOKENIZER is read by open_clip's HFTokenizer, "
+                          "which needs transformers: pip install transformers.") from err
+
+
+def make_tokenizer(arch: str, config: dict, tokenizer: str = ""):
+    """open_clip's tokenizer of `arch`, from the local folder `tokenizer` when
+    one is given (open_clip's HFTokenizer, with the config's context length
+    and tokenizer options), else open_clip's own for the architecture."""
+    open_clip = import_open_clip()
+    if not tokenizer:
+        return open_clip.get_tokenizer(arch)
+    from open_clip.tokenizer import HFTokenizer
+    text = config.get("text_cfg", {})
+    return HFTokenizer(tokenizer, context_length=text.get("context_length", 77),
+                       tokenizer_mode=text.get("tokenizer_mode"),
+                       **text.get("tokenizer_kwargs", {}))
+
+
+def load_open_clip(backbone: str, cache_dir: str = None, tokenizer: str = ""):
     """The open_clip CLIP of "open_clip:ARCH:PRETRAINED" on the CPU in fp32, eval
-    mode, its tokenizer as `.tokenizer`."""
+    mode, its tokenizer as `.tokenizer` (from the folder `tokenizer` if given)."""
     open_clip = import_open_clip()
     name = parse_name(backbone)
     config = model_config(name)
     check_config(name, config)
+    check_tokenizer(name, config, tokenizer)
     arch = model_name(name)
     tag_cfg = check_pretrained(name, arch)
     try:
@@ -209,16 +321,29 @@ def load_open_clip(backbone: str, cache_dir: str = None):
             f"Could not read the open_clip weights {os.path.abspath(name.pretrained)} into "
             f"{arch} ({problem}). The file may be corrupt, truncated or of another "
             "architecture: re-create it, or name the ARCH it was saved from.") from err
-    model.tokenizer = open_clip.get_tokenizer(arch)
+    model.tokenizer = make_tokenizer(arch, config, tokenizer)
     return model.float().eval()
 
 
-def random_open_clip(arch: str, **overrides):
+def random_open_clip(arch: str, tokenizer: str = "", **overrides):
     """An open_clip CLIP with random weights (tests, benchmark), its tokenizer
     attached as `load_open_clip` does; `overrides` go to open_clip.create_model
-    (e.g. force_image_size)."""
+    (e.g. force_image_size). Random weights give a tokenizer nothing to mean:
+    an architecture whose tokenizer is on the hub (SigLIP) gets open_clip's
+    built-in SimpleTokenizer when no folder is given and its vocabulary holds
+    SimpleTokenizer's ids."""
     open_clip = import_open_clip()
-    arch = model_name(OpenCLIPName(arch, "none"))
+    name = OpenCLIPName(arch, "none")
+    config = model_config(name)
+    arch = model_name(name)
     model = open_clip.create_model(arch, pretrained=None, device="cpu", **overrides)
-    model.tokenizer = open_clip.get_tokenizer(arch)
+    text = config.get("text_cfg", {})
+    if hub_tokenizer(config, arch) and not tokenizer:
+        simple = open_clip.tokenizer.SimpleTokenizer(context_length=text.get("context_length", 77))
+        if text.get("vocab_size", 0) < simple.vocab_size:
+            raise ConfigError(f"{arch}'s vocabulary is smaller than SimpleTokenizer's: "
+                              "give a tokenizer folder (random_open_clip(..., tokenizer=DIR)).")
+        model.tokenizer = simple
+    else:
+        model.tokenizer = make_tokenizer(arch, config, tokenizer)
     return model.float().eval()

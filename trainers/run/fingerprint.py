@@ -107,6 +107,7 @@ def added_defaults() -> dict:
     that is not in FIRST_KEYS: the keys left out at their default. (Read by
     adding them to the empty nodes they go under: no Dassl needed.)"""
     cfg = CN({node: CN() for node in ("DATASET", "DATALOADER", "TEST", "TRAINER")})
+    cfg.MODEL = CN({"BACKBONE": CN()})
     extend_cfg(cfg)
     return {k: v for k, v in flatten(cfg).items() if k not in FIRST_KEYS}
 
