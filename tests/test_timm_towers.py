@@ -321,19 +321,20 @@ def test_normalized_features_of_the_prompted_tower_are_unit_length(models):
 
 
 @pytest.mark.parametrize("tower", ["siglip2", "eva02"])
-def test_the_deployed_adu_model_traces_to_the_same_outputs(models, tower, tmp_path):
+def test_the_deployed_adu_model_exports_to_the_same_outputs(models, tower, tmp_path):
     """tools/export.py's module (normalisation, prompted tower, classifier,
-    domain head) as TorchScript: the same logits as the model in Python."""
+    domain head) as a torch.export program (.pt2): the same logits as the
+    model in Python."""
     from experiments.export.deployed import DeployedClassifier
-    from experiments.export.exporter import save_torchscript
+    from experiments.export.exporter import save_pt2
     from experiments.export.parts import adu_parts
     model = adu(models[tower]).eval()
     deployed = DeployedClassifier(adu_parts(model), (0.5, 0.5, 0.5), (0.5, 0.5, 0.5)).eval()
     pixels = torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(2))
-    save_torchscript(deployed, pixels, str(tmp_path / "adu.pt"))
+    save_pt2(deployed, pixels, str(tmp_path / "adu.pt2"))
     with torch.no_grad():
         ours = deployed(pixels)
-        traced = torch.jit.load(str(tmp_path / "adu.pt"))(pixels)
+        traced = torch.export.load(str(tmp_path / "adu.pt2")).module()(pixels)
         direct = model((pixels - 0.5) / 0.5)
     torch.testing.assert_close(ours[0], direct.logits, atol=1e-5, rtol=1e-5)
     for a, b in zip(ours, traced):
