@@ -23,6 +23,7 @@ CALLS = {
 
 def dry_run(script, args, capsys, monkeypatch, tmp_path, **env):
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(scripts, "busy_cpus", lambda: 1.0)  # beside one busy process
     environ = {"PYTHON": sys.executable, "DRY_RUN": "1", "SEEDS": "1",
                "OUTPUT": str(tmp_path / "out"), **env}
     seen = {}
@@ -44,6 +45,23 @@ def test_every_script_picks_the_toy_config_one_thread_and_progress_lines(
     assert commands and all("/toy_tiny.yaml" in c for c in commands), out
     assert "vit_b16" not in out
     assert seen == {"quiet": True, "threads": "1"}
+
+
+@pytest.mark.parametrize("cpus, busy, threads", [
+    (2, 0.05, 2), (2, 1.0, 1), (2, 2.0, 1), (2, None, 1), (1, 0.0, 1), (16, 3.0, 2)])
+def test_the_toy_takes_two_threads_only_on_two_free_cpus(monkeypatch, cpus, busy, threads):
+    monkeypatch.setattr(scripts, "cpu_count", lambda: cpus)
+    assert scripts.toy_threads(busy) == threads
+
+
+def test_busy_cpus_sees_a_busy_process():
+    import subprocess
+    burner = subprocess.Popen([sys.executable, "-c", "while 1: pass"])
+    try:
+        assert scripts.busy_cpus(1.0) >= 0.5  # the burner alone keeps one CPU busy
+    finally:
+        burner.kill()
+        burner.wait()
 
 
 def test_the_users_threads_and_quiet_are_kept(capsys, monkeypatch, tmp_path):

@@ -15,6 +15,7 @@ import time
 from experiments.launch import plan, results_check
 from experiments.launch.runner import Runner
 from experiments.launch.settings import UsageError, check, check_script_keys, split_args
+from trainers.run.threads import cpu_count
 from experiments.results import cli as results_cli
 
 # compare.sh's methods, in the table's order: (trainer, tag).
@@ -43,17 +44,42 @@ def default_cfg(dataset) -> str:
     return "toy_tiny" if dataset.name == "toy_domains" else "vit_b16_ep50"
 
 
+def busy_cpus(seconds: float = 0.5) -> float:
+    """How many CPUs other processes keep busy now: the non-idle share of
+    /proc/stat's CPU time over `seconds`, in CPUs (None where it cannot be read)."""
+    def sample():
+        with open("/proc/stat") as f:
+            fields = [int(v) for v in f.readline().split()[1:]]
+        return sum(fields), fields[3] + fields[4]  # all, idle + iowait
+    try:
+        total0, idle0 = sample()
+        time.sleep(seconds)
+        total1, idle1 = sample()
+    except (OSError, ValueError, IndexError):
+        return None
+    share = 1 - (idle1 - idle0) / max(total1 - total0, 1)
+    return share * (os.cpu_count() or 1)
+
+
+def toy_threads(busy) -> int:
+    """torch threads per toy run: 2 on at least 2 free CPUs (measured on 2
+    idle cores: the compare.sh call of docs/TOY.md took 58 s with 2 threads,
+    82 s with 1), else 1 (beside a busy process two threads made a step 3.7x
+    slower: docs/PERFORMANCE.md, "The demo's time and threads")."""
+    free = cpu_count() - (busy if busy is not None else cpu_count())
+    return 2 if free >= 1.5 else 1
+
+
 def toy_defaults(s, dataset) -> None:
-    """On the toy benchmark every script runs as demo.sh does: one torch
-    thread per run unless OMP_NUM_THREADS says otherwise (the tiny CLIP's
-    operations gain nothing from a second one, and beside a busy process two
-    threads made a step 3.7x slower: docs/PERFORMANCE.md), and, unless QUIET
+    """On the toy benchmark every script runs as demo.sh does, with a thread
+    count chosen once, before its first run, from how busy the CPUs are
+    (toy_threads) unless OMP_NUM_THREADS says otherwise, and, unless QUIET
     is set, each run's output in its job.log with one progress line per run
     and per epoch on the terminal (QUIET=0: every batch line)."""
     if dataset.name != "toy_domains":
         return
-    if not os.environ.get("OMP_NUM_THREADS"):
-        os.environ["OMP_NUM_THREADS"] = "1"  # the runs' environment (local.py)
+    if not os.environ.get("OMP_NUM_THREADS"):  # the runs' environment (local.py)
+        os.environ["OMP_NUM_THREADS"] = str(toy_threads(busy_cpus()))
     if "QUIET" not in s.given:
         s.quiet = True
 
