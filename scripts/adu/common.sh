@@ -26,7 +26,7 @@
 #            (its last lines are shown when it fails); the terminal shows one
 #            progress line per run and per epoch. Default on toy_domains (0
 #            there shows every batch line), off elsewhere
-#   OMP_NUM_THREADS  torch's CPU threads per run; on toy_domains 1 unless set
+#   OMP_NUM_THREADS  torch's CPU threads per run; on toy_domains, unless set: 2 on two free CPUs, else 1
 #            (as demo.sh: faster there, docs/PERFORMANCE.md)
 #   PYTHON   the Python interpreter (default: the repository's .venv/bin/python,
 #            which `make` sets up, when it exists, else python); a script
