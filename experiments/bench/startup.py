@@ -1,14 +1,6 @@
 """Time the command line's answers that need neither data nor a model.
 
-    python tools/startup.py [--repo PATH] [--reps 3]
-
-Runs, each in a fresh Python from the checkout at --repo (default: this
-one): `train.py --help`, six refusals of train.py (a misspelt key, a bad
-value, an unknown trainer, an unknown forget domain, a missing config file,
-a folder another run holds), the launcher's usage and one of its refusals,
-and `--help` of the tools; prints the median wall time of each and its
-exit status. The target (issue 38): under 2 s each on an idle core.
-OMP_NUM_THREADS=1 is set for every command.
+The logic of tools/startup.py, whose docstring gives the usage and what it measures.
 """
 import argparse
 import fcntl

@@ -30,6 +30,7 @@ import math
 import os
 import os.path as osp
 
+from .checkpoint_digest import file_sha256
 from .files import write_json_atomic
 
 RECORD_SEAL = "record_sha256"
@@ -104,14 +105,6 @@ def record_kind(record: dict) -> str:
 def cache_folder() -> str:
     return osp.join(os.environ.get("ADU_CACHE_DIR")
                     or osp.join(osp.expanduser("~"), ".cache", "adu"), "file_sha256")
-
-
-def file_sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def stamp(st) -> dict:
