@@ -8,7 +8,6 @@ behind (the output folder it would have made, or, when the folder was there,
 nothing new in it) and refuse within a few seconds (validation before data
 and models are built).
 """
-import fcntl
 import os
 import time
 
@@ -17,7 +16,7 @@ import pytest
 pytest.importorskip("dassl", reason="Dassl not installed (pip install it from GitHub, see README)")
 
 from fake_data import make_office_home, write_truncated_image  # noqa: E402
-from train_harness import REPO, TINY_OPTS  # noqa: E402
+from train_harness import REPO, TINY_OPTS, folder_held_by_another  # noqa: E402
 
 # Seconds a refusal may take in-process (a data-stage one reads a tiny tree).
 MAX_SECONDS = 5.0
@@ -223,18 +222,10 @@ def test_the_table_covers_at_least_30_inputs():
 def test_a_taken_folder_is_refused_naming_the_holder(context, capsys, tmp_path):
     """A folder whose lock another process holds (here: another open file
     description in this process, which flock treats alike)."""
-    from trainers.run.lock import lock_path
-    out = tmp_path / "run"
-    out.mkdir()
-    fd = os.open(lock_path(str(out)), os.O_RDWR | os.O_CREAT)
-    fcntl.flock(fd, fcntl.LOCK_EX)
-    os.write(fd, b"pid 4242 on elsewhere\n")
-    try:
+    with folder_held_by_another(tmp_path / "run") as out:
         check_refusal(base_args(context.root, out, context.clip),
                       f"{out} is in use by another train.py (pid 4242 on elsewhere)",
                       capsys, tmp_path)
-    finally:
-        os.close(fd)
 
 
 def test_a_folder_of_another_config_is_refused_untouched(context, capsys, tmp_path):

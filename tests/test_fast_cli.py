@@ -4,7 +4,6 @@ is imported (issue 38, part 2): names are read from the source
 lock is taken before the imports. The tests look at what the process
 imported, not at the clock (tools/startup.py times the same commands).
 """
-import fcntl
 import json
 import os
 import subprocess
@@ -87,16 +86,9 @@ def test_refusals_import_neither_torch_nor_dasssls_engine(tmp_path):
 
 
 def test_a_taken_folder_is_refused_before_the_imports(tmp_path):
-    from trainers.run.lock import lock_path
-    out = tmp_path / "run"
-    out.mkdir()
-    fd = os.open(lock_path(str(out)), os.O_RDWR | os.O_CREAT)
-    fcntl.flock(fd, fcntl.LOCK_EX)
-    os.write(fd, b"pid 4242 on elsewhere\n")
-    try:
+    from train_harness import folder_held_by_another
+    with folder_held_by_another(tmp_path / "run") as out:
         [(code, err, heavy)] = run_cases([toy_args(out)])
-    finally:
-        os.close(fd)
     assert code == 2 and "is in use by another train.py (pid 4242 on elsewhere)" in err
     assert heavy == []
 

@@ -6,6 +6,8 @@ Shared by the end-to-end, reproducibility, comparison-trainer, script,
 demo and benchmark tests; KILLING_RUNNER and `scores` by the resume tests
 (test_reproducibility, test_open_clip_e2e).
 """
+import contextlib
+import fcntl
 import json
 import os
 import stat
@@ -130,3 +132,19 @@ def run_script(name, *args, env=None, cwd=None, timeout=300):
     full_env.update(env or {})
     return subprocess.run(["bash", os.path.join(SCRIPTS, name), *args], cwd=cwd or REPO,
                           env=full_env, capture_output=True, text=True, timeout=timeout)
+
+
+@contextlib.contextmanager
+def folder_held_by_another(out):
+    """`out` made, its run lock held for the block as another train.py would
+    hold it (another open file description, which flock treats alike), with
+    the holder line "pid 4242 on elsewhere"."""
+    from trainers.run.lock import lock_path
+    out.mkdir()
+    fd = os.open(lock_path(str(out)), os.O_RDWR | os.O_CREAT)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    os.write(fd, b"pid 4242 on elsewhere\n")
+    try:
+        yield out
+    finally:
+        os.close(fd)
